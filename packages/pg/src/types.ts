@@ -1,0 +1,63 @@
+import type { PoolClient, QueryResult, QueryResultRow } from 'pg'
+import type { Registry } from 'prom-client'
+
+/** Per-call options of `db.query`. */
+export interface QueryOptions {
+  /** Route or caller name; becomes the `label` dimension of the query histograms. */
+  label?: string
+  /** Client-side timeout for this call (ms); defaults to the pool's `queryTimeoutMs`. */
+  timeoutMs?: number
+}
+
+/** Anything that runs a parameterised statement: the database itself or a transaction. */
+export interface Queryable {
+  query<R extends QueryResultRow = QueryResultRow>(
+    sql: string,
+    params?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<QueryResult<R>>
+}
+
+/** A transaction handle: queries run on the transaction's client. */
+export interface Transaction extends Queryable {
+  /** The underlying client, for COPY streams or cursors inside the transaction. */
+  readonly client: PoolClient
+}
+
+export interface TransactionOptions {
+  isolation?: 'read committed' | 'repeatable read' | 'serializable'
+  readOnly?: boolean
+  /** Retries on serialization failure (40001) and deadlock (40P01). @defaultValue 5 */
+  maxRetries?: number
+  label?: string
+}
+
+export interface PoolStats {
+  total: number
+  idle: number
+  active: number
+  waiting: number
+  /** active / max, 0–1. */
+  utilization: number
+  max: number
+  /** Time callers waited to acquire a client, in ms. */
+  acquireWait: { count: number; p50: number; p95: number; p99: number; max: number }
+}
+
+export interface PoolHandle {
+  stats(): PoolStats
+}
+
+export interface Database extends Queryable {
+  readonly pool: PoolHandle
+  /** Runs `fn` in a transaction, retrying serialization failures and deadlocks with backoff. */
+  transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>
+  /** Borrows one client for `fn` (COPY, cursors, session settings) and always releases it. */
+  withClient<T>(fn: (client: PoolClient) => Promise<T>, options?: { label?: string }): Promise<T>
+  /** The prom-client registry holding this database's metrics. */
+  readonly metrics: Registry
+  /** Connection string in use, with the password redacted. */
+  readonly displayUrl: string
+  /** Ends the pool (idempotent). */
+  close(): Promise<void>
+}
