@@ -5,7 +5,10 @@ import { defineConfig } from 'vitest/config'
 const root = fileURLToPath(new URL('.', import.meta.url))
 // Tests import workspace packages from source, so `npm test` needs no build step.
 const alias = Object.fromEntries(
-  readdirSync(`${root}packages`).map((name) => [`@strata/${name}`, `${root}packages/${name}/src/index.ts`]),
+  readdirSync(`${root}packages`).map((name) => [
+    `@strata/${name}`,
+    `${root}packages/${name}/src/index.ts`,
+  ]),
 )
 
 export default defineConfig({

@@ -3,7 +3,16 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 
-const LAYER = { pg: 0, cache: 0, lock: 0, events: 1, importer: 1, server: 2, dashboard: 3 }
+const LAYER = {
+  core: -1,
+  pg: 0,
+  cache: 0,
+  lock: 0,
+  events: 1,
+  importer: 1,
+  server: 2,
+  dashboard: 3,
+}
 const problems = []
 
 function* walk(dir) {
@@ -24,7 +33,9 @@ for (const name of readdirSync('packages')) {
   const pkg = JSON.parse(readFileSync(`packages/${name}/package.json`, 'utf8'))
   for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.devDependencies })) {
     if (dep.startsWith('@strata/') && !allowed(dep.slice(8)))
-      problems.push(`packages/${name}/package.json depends on ${dep}: not allowed (layers: ${JSON.stringify(LAYER)})`)
+      problems.push(
+        `packages/${name}/package.json depends on ${dep}: not allowed (layers: ${JSON.stringify(LAYER)})`,
+      )
   }
   let src
   try {
@@ -36,7 +47,9 @@ for (const name of readdirSync('packages')) {
     for (const m of readFileSync(file, 'utf8').matchAll(/from\s+['"]@strata\/([a-z-]+)/g)) {
       if (!allowed(m[1])) problems.push(`${file} imports @strata/${m[1]}: not allowed from ${name}`)
       else if (!pkg.dependencies?.[`@strata/${m[1]}`])
-        problems.push(`${file} imports @strata/${m[1]} but packages/${name}/package.json does not list it`)
+        problems.push(
+          `${file} imports @strata/${m[1]} but packages/${name}/package.json does not list it`,
+        )
     }
   }
 }

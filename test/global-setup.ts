@@ -22,7 +22,11 @@ export default async function setup(): Promise<void> {
     await client.end().catch(() => {})
   }
 
-  const redis = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 0 })
+  const redis = new Redis(redisUrl, {
+    lazyConnect: true,
+    connectTimeout: 5000,
+    maxRetriesPerRequest: 0,
+  })
   redis.on('error', () => {})
   try {
     await redis.connect()

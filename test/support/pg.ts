@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 
-export const baseUrl = (): string => process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+export const baseUrl = (): string =>
+  process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 export interface TestDatabase {
   url: string

@@ -1,0 +1,6 @@
+export { StrataError, defineErrors, isStrataError } from './errors.js'
+export type { ErrorDefinition, ErrorRegistry, StrataErrorOptions } from './errors.js'
+export { parseDuration } from './duration.js'
+export type { Duration } from './duration.js'
+export { silentLogger } from './logger.js'
+export type { Logger } from './logger.js'

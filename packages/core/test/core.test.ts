@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest'
+import { defineErrors, parseDuration, StrataError } from '@strata/core'
+
+describe('defineErrors', () => {
+  const errors = defineErrors('demo', { STRATA_DEMO_BAD: { status: 400, message: 'bad demo' } })
+  it('creates typed errors with code, status and details', () => {
+    const err = errors.create('STRATA_DEMO_BAD', { details: { field: 'x' } })
+    expect(err).toBeInstanceOf(StrataError)
+    expect(err.toJSON()).toEqual({
+      code: 'STRATA_DEMO_BAD',
+      message: 'bad demo',
+      details: { field: 'x' },
+    })
+    expect(err.status).toBe(400)
+    expect(errors.is(err, 'STRATA_DEMO_BAD')).toBe(true)
+    expect(errors.is(new Error('x'))).toBe(false)
+  })
+  it('rejects codes that are not STRATA_ upper snake case', () => {
+    expect(() => defineErrors('x', { 'strata-bad': { status: 400, message: '' } })).toThrow(
+      /invalid error code/,
+    )
+  })
+})
+
+describe('parseDuration', () => {
+  it.each([
+    [250, 250],
+    ['250ms', 250],
+    ['1.5s', 1500],
+    ['5m', 300_000],
+    ['1h', 3_600_000],
+    ['7d', 604_800_000],
+    ['42', 42],
+  ])('%s → %d ms', (input, ms) => expect(parseDuration(input)).toBe(ms))
+  it.each(['', '5 minutes', '-1s', 'abc'])('rejects %j', (input) =>
+    expect(() => parseDuration(input, 'ttl')).toThrow(/ttl/),
+  )
+  it('rejects negative and non-finite numbers', () => {
+    expect(() => parseDuration(-1)).toThrow(RangeError)
+    expect(() => parseDuration(Number.NaN)).toThrow(RangeError)
+  })
+})
