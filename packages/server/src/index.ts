@@ -1,1 +1,7 @@
-export {}
+export { buildApp } from './app.js'
+export type { AppDependencies, ReadinessCheck } from './app.js'
+export { loadConfig, defaultConfig } from './config.js'
+export type { StrataConfig } from './config.js'
+export { serverErrors } from './errors.js'
+export { startService } from './service.js'
+export type { RunningService } from './service.js'

@@ -1,0 +1,92 @@
+import type { Database } from '@strata/pg'
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import type { StrataConfig } from './config.js'
+import { createLogger } from './logger.js'
+import errorsPlugin from './plugins/errors.js'
+import healthRoutes from './routes/health.js'
+import metricsRoutes from './routes/metrics.js'
+
+/** A dependency `/readyz` checks; it must throw (or time out) when not ready. */
+export interface ReadinessCheck {
+  name: string
+  check(): Promise<unknown>
+  /** @defaultValue 2000 */
+  timeoutMs?: number
+}
+
+export interface AppDependencies {
+  db: Database
+  logger?: Logger
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: StrataConfig
+    db: Database
+    readiness: ReadinessCheck[]
+    metricsRegistries: Registry[]
+  }
+}
+
+// HTTP limits: a slow or hostile client can't hold a connection for long.
+const HTTP_DEFAULTS = {
+  bodyLimit: 512_000, // 500 KB, DESIGN.md's ingestion limit; routes that take uploads raise it
+  requestTimeout: 30_000, // 30 s for the whole request
+  headersTimeout: 10_000, // 10 s to send the headers (Node's default is 60 s)
+  keepAliveTimeout: 72_000, // 72 s, longer than common load balancers' idle timeout
+  maxParamLength: 200,
+} as const
+
+/**
+ * Builds the Fastify app. It owns no resources: the caller creates the database (and cache)
+ * and closes them after `app.close()`; test with `app.inject()`.
+ */
+export async function buildApp(config: StrataConfig, deps: AppDependencies): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger ?? createLogger(config),
+    bodyLimit: HTTP_DEFAULTS.bodyLimit,
+    requestTimeout: HTTP_DEFAULTS.requestTimeout,
+    keepAliveTimeout: HTTP_DEFAULTS.keepAliveTimeout,
+    maxParamLength: HTTP_DEFAULTS.maxParamLength,
+    trustProxy: config.trustProxy,
+    return503OnClosing: true,
+    disableRequestLogging: true,
+  })
+  app.server.headersTimeout = HTTP_DEFAULTS.headersTimeout
+
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const httpDuration = new Histogram({
+    name: 'http_server_request_duration_seconds',
+    help: 'Duration of HTTP server requests',
+    labelNames: ['http_request_method', 'http_route', 'http_response_status_code'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    httpDuration.observe(
+      {
+        http_request_method: request.method,
+        http_route: request.routeOptions.url ?? 'unmatched',
+        http_response_status_code: reply.statusCode,
+      },
+      reply.elapsedTime / 1000,
+    )
+    if (reply.statusCode >= 500) request.log.warn({ req: request, res: reply, ms: reply.elapsedTime }, 'request failed')
+    else request.log.debug({ req: request, res: reply, ms: reply.elapsedTime }, 'request')
+  })
+
+  app.decorate('config', config)
+  app.decorate('db', deps.db)
+  app.decorate('readiness', [
+    { name: 'database', check: () => deps.db.query('SELECT 1', [], { label: 'readyz', timeoutMs: 2000 }) },
+  ] as ReadinessCheck[])
+  app.decorate('metricsRegistries', [registry, deps.db.metrics])
+
+  await app.register(errorsPlugin)
+  await app.register(healthRoutes)
+  await app.register(metricsRoutes)
+  return app
+}

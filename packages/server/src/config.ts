@@ -1,0 +1,157 @@
+import { parseDuration } from '@strata/core'
+import { z } from 'zod'
+import { serverErrors } from './errors.js'
+
+/**
+ * Service configuration, read from the environment (names as in DESIGN.md). Every invalid
+ * variable yields one line naming it; all lines are reported together.
+ */
+export interface StrataConfig {
+  /** Absent: an embedded PostgreSQL is started under `${dataDir}/pg`. */
+  databaseUrl: string | undefined
+  /** PgBouncer (transaction mode) URL for the hot paths, when set. */
+  databaseUrlPooled: string | undefined
+  /** Read replica for analytics, when set. */
+  databaseReadUrl: string | undefined
+  /** Absent: L1-only cache, in-process bus, Postgres advisory locks. */
+  redisUrl: string | undefined
+  /** @defaultValue '0.0.0.0' */
+  host: string
+  /** @defaultValue 3000 */
+  port: number
+  adminToken: string | undefined
+  /** @defaultValue 100 */
+  slowQueryThresholdMs: number
+  /** @defaultValue 'info' */
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** Where embedded Postgres data and the generated admin token live. @defaultValue './.strata' */
+  dataDir: string
+  /** Apply pending migrations on start. @defaultValue true */
+  migrateOnStart: boolean
+  /** @defaultValue 20 */
+  dbPoolMax: number
+  /** @defaultValue 30000 */
+  dbStatementTimeoutMs: number
+  /** Trusted proxies for the client IP (Fastify trustProxy): false, true, a hop count or a CIDR list. */
+  trustProxy: boolean | number | string[]
+  /** Server-side import sources must live under this directory. @defaultValue `${dataDir}/imports` */
+  importDir: string
+  /** Cache TTLs in ms by area, from CACHE_TTL_<AREA> (e.g. CACHE_TTL_ANALYTICS=10m). */
+  cacheTtls: Record<string, number>
+}
+
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol)
+      } catch {
+        return false
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  )
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: 'must be a whole number' })
+    .transform(Number)
+    .pipe(z.number().min(min, { message: `must be ≥ ${min}` }).max(max, { message: `must be ≤ ${max}` }))
+
+const bool = z
+  .string()
+  .transform((v) => v.trim().toLowerCase())
+  .pipe(z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'], { message: 'must be true or false' }))
+  .transform((v) => ['1', 'true', 'yes', 'on'].includes(v))
+
+const redisUrl = z.string().refine(
+  (v) =>
+    v.split(',').every((part) => {
+      try {
+        return ['redis:', 'rediss:', 'redis+cluster:'].includes(new URL(part.includes('//') ? part : `redis://${part}`).protocol)
+      } catch {
+        return false
+      }
+    }),
+  { message: 'must be redis://host:port, rediss://…, redis+cluster://… or a comma list of host:port' },
+)
+
+const schema = z.object({
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  DATABASE_URL_POOLED: url(['postgres:', 'postgresql:']).optional(),
+  DATABASE_READ_URL: url(['postgres:', 'postgresql:']).optional(),
+  REDIS_URL: redisUrl.optional(),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: int(0, 65535).default(3000),
+  STRATA_ADMIN_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  SLOW_QUERY_THRESHOLD_MS: int(1, 3_600_000).default(100),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  STRATA_DATA_DIR: z.string().min(1).default('./.strata'),
+  STRATA_MIGRATE_ON_START: bool.default(true),
+  DB_POOL_MAX: int(1, 1000).default(20),
+  DB_STATEMENT_TIMEOUT_MS: int(0, 86_400_000).default(30_000),
+  TRUST_PROXY: z.string().optional(),
+  STRATA_IMPORT_DIR: z.string().min(1).optional(),
+})
+
+function parseTrustProxy(v: string | undefined): StrataConfig['trustProxy'] {
+  if (v === undefined || v === '' || v === 'false') return false
+  if (v === 'true') return true
+  if (/^\d+$/.test(v)) return Number(v)
+  return v.split(',').map((s) => s.trim())
+}
+
+/** Reads and validates configuration; throws STRATA_CONFIG_INVALID with one line per bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
+  // Empty strings count as unset: `FOO= strata start` should not fail on FOO.
+  const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
+  const lines: string[] = []
+  const cacheTtls: Record<string, number> = {}
+  for (const [name, value] of Object.entries(input)) {
+    if (!name.startsWith('CACHE_TTL_')) continue
+    try {
+      cacheTtls[name.slice('CACHE_TTL_'.length).toLowerCase()] = parseDuration(value!, name)
+    } catch {
+      lines.push(`${name}: must be a duration like 30s, 10m or 1h (got ${JSON.stringify(value)})`)
+    }
+  }
+  const parsed = schema.safeParse(input)
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0])
+      lines.push(`${name}: ${issue.message} (got ${JSON.stringify(input[name])})`)
+    }
+  }
+  if (lines.length || !parsed.success) {
+    throw serverErrors.create('STRATA_CONFIG_INVALID', {
+      message: `invalid configuration:\n${lines.join('\n')}`,
+      details: { lines },
+    })
+  }
+  const e = parsed.data
+  const dataDir = e.STRATA_DATA_DIR
+  return Object.freeze({
+    databaseUrl: e.DATABASE_URL,
+    databaseUrlPooled: e.DATABASE_URL_POOLED,
+    databaseReadUrl: e.DATABASE_READ_URL,
+    redisUrl: e.REDIS_URL,
+    host: e.HOST,
+    port: e.PORT,
+    adminToken: e.STRATA_ADMIN_TOKEN,
+    slowQueryThresholdMs: e.SLOW_QUERY_THRESHOLD_MS,
+    logLevel: e.LOG_LEVEL,
+    dataDir,
+    migrateOnStart: e.STRATA_MIGRATE_ON_START,
+    dbPoolMax: e.DB_POOL_MAX,
+    dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    importDir: e.STRATA_IMPORT_DIR ?? `${dataDir}/imports`,
+    cacheTtls,
+  })
+}
+
+/** Defaults for tests and embedding: a config with no environment at all. */
+export function defaultConfig(overrides: Partial<StrataConfig> = {}): StrataConfig {
+  return { ...loadConfig({}), ...overrides }
+}

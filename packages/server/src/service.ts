@@ -1,0 +1,103 @@
+import { join } from 'node:path'
+import { createDatabase, migrate, startEmbeddedPostgres, type Database } from '@strata/pg'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { resolveAdminToken } from './admin-token.js'
+import { buildApp } from './app.js'
+import type { StrataConfig } from './config.js'
+import { createLogger } from './logger.js'
+import { migrationSets } from './migrations.js'
+
+export interface RunningService {
+  app: FastifyInstance
+  db: Database
+  /** http://host:port the service listens on. */
+  url: string
+  /** Stops accepting, drains in-flight requests, closes the pool, stops embedded Postgres. Idempotent. */
+  stop(): Promise<void>
+}
+
+interface DatabaseHandle {
+  url: string
+  description: string
+  stop(): Promise<void>
+}
+
+/** DATABASE_URL when given, else an embedded PostgreSQL under the data dir. */
+export async function openDatabaseUrl(config: StrataConfig, logger: Logger): Promise<DatabaseHandle> {
+  if (config.databaseUrl) {
+    const u = new URL(config.databaseUrl)
+    return {
+      url: config.databaseUrl,
+      description: `PostgreSQL at ${u.hostname}:${u.port || 5432}${u.pathname} (DATABASE_URL)`,
+      stop: async () => {},
+    }
+  }
+  const embedded = await startEmbeddedPostgres({ dataDir: join(config.dataDir, 'pg'), logger })
+  return {
+    url: embedded.url,
+    description: `embedded PostgreSQL on 127.0.0.1:${embedded.port}, data in ${embedded.dataDir} (no DATABASE_URL)`,
+    stop: () => embedded.stop(),
+  }
+}
+
+/** Opens the database (embedded or DATABASE_URL) and a pool on it; the caller closes both. */
+export async function openDatabase(
+  config: StrataConfig,
+  logger: Logger,
+): Promise<{ db: Database; stop(): Promise<void>; description: string }> {
+  const handle = await openDatabaseUrl(config, logger)
+  try {
+    const db = await createDatabase({
+      url: handle.url,
+      pool: { max: config.dbPoolMax, statementTimeoutMs: config.dbStatementTimeoutMs },
+      logger,
+    })
+    return {
+      db,
+      description: handle.description,
+      stop: async () => {
+        await db.close()
+        await handle.stop()
+      },
+    }
+  } catch (err) {
+    await handle.stop()
+    throw err
+  }
+}
+
+/** `strata start`: database, migrations, app, listen. */
+export async function startService(config: StrataConfig, logger: Logger = createLogger(config)): Promise<RunningService> {
+  const database = await openDatabase(config, logger)
+  logger.info(`database: ${database.description}`)
+  let app: FastifyInstance | undefined
+  try {
+    if (config.migrateOnStart) {
+      const applied = await migrate(database.db, migrationSets, { logger })
+      if (applied.length) logger.info({ applied: applied.length }, 'migrations applied')
+    }
+    const admin = await resolveAdminToken(config.adminToken, config.dataDir)
+    if (admin.created) {
+      // Printed once, to stdout rather than the log, so it is seen but not shipped to log storage.
+      process.stdout.write(`\nOperator token (saved to ${admin.path}, shown once):\n  ${admin.token}\n\n`)
+    }
+    app = await buildApp({ ...config, adminToken: admin.token }, { db: database.db, logger })
+    const url = await app.listen({ host: config.host, port: config.port })
+    let stopping: Promise<void> | undefined
+    return {
+      app,
+      db: database.db,
+      url,
+      stop: () =>
+        (stopping ??= (async () => {
+          await app!.close()
+          await database.stop()
+        })()),
+    }
+  } catch (err) {
+    await app?.close().catch(() => {})
+    await database.stop()
+    throw err
+  }
+}
