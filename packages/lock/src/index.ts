@@ -1,1 +1,12 @@
-export {}
+export { createRedisLock, RedisLockProvider } from './redis-lock.js'
+export type { RedisLockOptions } from './redis-lock.js'
+export { createPgLock, PgLockProvider } from './pg-lock.js'
+export type { PgLockOptions, PgLockPool, PgLockClient } from './pg-lock.js'
+export type { Lock, LockProvider, AcquireOptions, LockedFunction } from './lock-provider.js'
+export type { RetryOptions } from './options.js'
+export { lockDefaults } from './options.js'
+export { lockErrors } from './errors.js'
+export type { LockErrorCode } from './errors.js'
+export { acquireScript } from './scripts/acquire-2.js'
+export { releaseScript } from './scripts/release-1.js'
+export { extendScript } from './scripts/extend-1.js'

@@ -1,0 +1,100 @@
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createRedisLock, lockErrors, RedisLockProvider } from '@strata/lock'
+import { deletePrefix, redisUrl, uniquePrefix } from '../../../test/support/redis.js'
+import { registerLockSuite } from './suites/lock-suite.js'
+
+const prefixes: string[] = []
+afterAll(async () => {
+  await Promise.all(prefixes.map((p) => deletePrefix(p)))
+})
+
+registerLockSuite('redis', async () => {
+  const prefix = uniquePrefix('lock')
+  prefixes.push(prefix)
+  const a = new Redis(redisUrl())
+  const b = new Redis(redisUrl())
+  const admin = new Redis(redisUrl())
+  const provider = createRedisLock({ redis: a, prefix })
+  const other = createRedisLock({ redis: b, prefix })
+  return {
+    provider,
+    other,
+    breakLock: async (key) => {
+      await admin.del(`${prefix}{${key}}`)
+    },
+    cleanup: async () => {
+      await provider.close()
+      await other.close()
+      await Promise.all([a.quit(), b.quit(), admin.quit()])
+    },
+  }
+})
+
+describe('Redis lock specifics', () => {
+  const prefix = uniquePrefix('lock')
+  prefixes.push(prefix)
+  let redis: Redis
+  beforeAll(() => {
+    redis = new Redis(redisUrl())
+  })
+  afterAll(async () => {
+    await redis.quit()
+  })
+
+  it('stores the owner token under a hash-tagged key next to a persistent fence counter', async () => {
+    const locks = new RedisLockProvider({ redis, prefix })
+    const lock = await locks.acquire('job:1', '10s')
+    expect(locks.lockKey('job:1')).toBe(`${prefix}{job:1}`)
+    expect(await redis.get(`${prefix}{job:1}`)).toBe(lock.owner)
+    expect(Number(await redis.get(`${prefix}{job:1}:fence`))).toBe(lock.fence)
+    const pttl = await redis.pttl(`${prefix}{job:1}`)
+    expect(pttl).toBeGreaterThan(9000)
+    await lock.release()
+    expect(await redis.exists(`${prefix}{job:1}`)).toBe(0)
+    expect(await redis.exists(`${prefix}{job:1}:fence`)).toBe(1)
+    await locks.close()
+  })
+
+  it('release and extend compare the owner token in Lua (a foreign token is left alone)', async () => {
+    const locks = createRedisLock({ redis, prefix })
+    const lock = await locks.acquire('swap', '10s')
+    // Someone else's token now sits in the key (e.g. after an expiry we did not observe).
+    await redis.set(`${prefix}{swap}`, 'someone-else', 'PX', 10_000)
+    const err = await lock.extend('10s').catch((e: unknown) => e)
+    expect(lockErrors.is(err, 'STRATA_LOCK_NOT_HELD')).toBe(true)
+    expect(lock.signal.aborted).toBe(true)
+    expect(await redis.get(`${prefix}{swap}`)).toBe('someone-else')
+
+    const lock2 = await locks.acquire('swap2', '10s')
+    await redis.set(`${prefix}{swap2}`, 'someone-else', 'PX', 10_000)
+    expect(
+      lockErrors.is(await lock2.release().catch((e: unknown) => e), 'STRATA_LOCK_NOT_HELD'),
+    ).toBe(true)
+    expect(await redis.get(`${prefix}{swap2}`)).toBe('someone-else')
+    await locks.close()
+  })
+
+  it('creates and closes its own client from a url; waits no longer than the holder PTTL', async () => {
+    const locks = createRedisLock({ url: redisUrl(), prefix })
+    const held = await locks.acquire('short', 120)
+    const t0 = Date.now()
+    const next = await locks.acquire('short', '1s', {
+      minDelay: 2_000,
+      maxDelay: 2_000,
+      wait: '5s',
+    })
+    // Back-off is capped by the holder's remaining TTL, not the 1–2 s delay asked for.
+    expect(Date.now() - t0).toBeLessThan(1000)
+    expect(next.fence).toBe(held.fence + 1)
+    await next.release()
+    await locks.close()
+    expect(
+      lockErrors.is(await locks.acquire('x', '1s').catch((e: unknown) => e), 'STRATA_LOCK_CLOSED'),
+    ).toBe(true)
+  })
+
+  it('rejects a provider without a client or url', () => {
+    expect(() => createRedisLock({ prefix })).toThrow(/needs `redis`/)
+  })
+})
