@@ -9,4 +9,6 @@ export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 export const tsNodeArgs = ['--conditions=strata-source', '--import', 'tsx']
 
 /** Path of the CLI entry in source form. */
-export const cliEntry = fileURLToPath(new URL('../../packages/server/src/cli/main.ts', import.meta.url))
+export const cliEntry = fileURLToPath(
+  new URL('../../packages/server/src/cli/main.ts', import.meta.url),
+)

@@ -24,7 +24,8 @@ export async function resolveAdminToken(
   try {
     await writeFile(path, `${token}\n`, { mode: 0o600, flag: 'wx' })
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return { token: (await readFile(path, 'utf8')).trim(), created: false, path }
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+      return { token: (await readFile(path, 'utf8')).trim(), created: false, path }
     throw err
   }
   return { token, created: true, path }

@@ -1,5 +1,5 @@
 import type { Database } from '@strata/pg'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
 import type { StrataConfig } from './config.js'
@@ -39,20 +39,29 @@ const HTTP_DEFAULTS = {
   maxParamLength: 200,
 } as const
 
+function trustHops(n: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < n
+}
+
 /**
  * Builds the Fastify app. It owns no resources: the caller creates the database (and cache)
  * and closes them after `app.close()`; test with `app.inject()`.
  */
-export async function buildApp(config: StrataConfig, deps: AppDependencies): Promise<FastifyInstance> {
+export async function buildApp(
+  config: StrataConfig,
+  deps: AppDependencies,
+): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: deps.logger ?? createLogger(config),
+    loggerInstance: (deps.logger ?? createLogger(config)) as FastifyBaseLogger,
     bodyLimit: HTTP_DEFAULTS.bodyLimit,
     requestTimeout: HTTP_DEFAULTS.requestTimeout,
     keepAliveTimeout: HTTP_DEFAULTS.keepAliveTimeout,
-    maxParamLength: HTTP_DEFAULTS.maxParamLength,
-    trustProxy: config.trustProxy,
+    routerOptions: { maxParamLength: HTTP_DEFAULTS.maxParamLength },
+    // A hop count trusts the nearest n proxies (what proxy-addr does for a number).
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     return503OnClosing: true,
-    disableRequestLogging: true,
+    // Fastify's two info lines per request are too much at ingestion rates; onResponse logs instead.
+    logController: new LogController({ disableRequestLogging: true }),
   })
   app.server.headersTimeout = HTTP_DEFAULTS.headersTimeout
 
@@ -74,14 +83,18 @@ export async function buildApp(config: StrataConfig, deps: AppDependencies): Pro
       },
       reply.elapsedTime / 1000,
     )
-    if (reply.statusCode >= 500) request.log.warn({ req: request, res: reply, ms: reply.elapsedTime }, 'request failed')
+    if (reply.statusCode >= 500)
+      request.log.warn({ req: request, res: reply, ms: reply.elapsedTime }, 'request failed')
     else request.log.debug({ req: request, res: reply, ms: reply.elapsedTime }, 'request')
   })
 
   app.decorate('config', config)
   app.decorate('db', deps.db)
   app.decorate('readiness', [
-    { name: 'database', check: () => deps.db.query('SELECT 1', [], { label: 'readyz', timeoutMs: 2000 }) },
+    {
+      name: 'database',
+      check: () => deps.db.query('SELECT 1', [], { label: 'readyz', timeoutMs: 2000 }),
+    },
   ] as ReadinessCheck[])
   app.decorate('metricsRegistries', [registry, deps.db.metrics])
 

@@ -57,24 +57,38 @@ const int = (min: number, max: number) =>
     .string()
     .regex(/^\d+$/, { message: 'must be a whole number' })
     .transform(Number)
-    .pipe(z.number().min(min, { message: `must be ≥ ${min}` }).max(max, { message: `must be ≤ ${max}` }))
+    .pipe(
+      z
+        .number()
+        .min(min, { message: `must be ≥ ${min}` })
+        .max(max, { message: `must be ≤ ${max}` }),
+    )
 
 const bool = z
   .string()
   .transform((v) => v.trim().toLowerCase())
-  .pipe(z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'], { message: 'must be true or false' }))
+  .pipe(
+    z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'], {
+      message: 'must be true or false',
+    }),
+  )
   .transform((v) => ['1', 'true', 'yes', 'on'].includes(v))
 
 const redisUrl = z.string().refine(
   (v) =>
     v.split(',').every((part) => {
       try {
-        return ['redis:', 'rediss:', 'redis+cluster:'].includes(new URL(part.includes('//') ? part : `redis://${part}`).protocol)
+        return ['redis:', 'rediss:', 'redis+cluster:'].includes(
+          new URL(part.includes('//') ? part : `redis://${part}`).protocol,
+        )
       } catch {
         return false
       }
     }),
-  { message: 'must be redis://host:port, rediss://…, redis+cluster://… or a comma list of host:port' },
+  {
+    message:
+      'must be redis://host:port, rediss://…, redis+cluster://… or a comma list of host:port',
+  },
 )
 
 const schema = z.object({
@@ -105,7 +119,9 @@ function parseTrustProxy(v: string | undefined): StrataConfig['trustProxy'] {
 /** Reads and validates configuration; throws STRATA_CONFIG_INVALID with one line per bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
   // Empty strings count as unset: `FOO= strata start` should not fail on FOO.
-  const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
+  const input = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
+  )
   const lines: string[] = []
   const cacheTtls: Record<string, number> = {}
   for (const [name, value] of Object.entries(input)) {

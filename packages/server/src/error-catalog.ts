@@ -20,7 +20,9 @@ export function renderErrorsDoc(registries: ErrorRegistry<string>[] = errorRegis
   const seen = new Set<string>()
   for (const registry of registries) {
     out.push(`## ${registry.area}`, '', '| code | HTTP status | meaning |', '| --- | --- | --- |')
-    for (const [code, def] of Object.entries(registry.definitions).sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [code, def] of Object.entries(registry.definitions).sort(([a], [b]) =>
+      a.localeCompare(b),
+    )) {
       if (seen.has(code)) throw new Error(`error code ${code} is defined twice`)
       seen.add(code)
       out.push(`| \`${code}\` | ${def.status} | ${def.message} |`)

@@ -24,7 +24,10 @@ interface DatabaseHandle {
 }
 
 /** DATABASE_URL when given, else an embedded PostgreSQL under the data dir. */
-export async function openDatabaseUrl(config: StrataConfig, logger: Logger): Promise<DatabaseHandle> {
+export async function openDatabaseUrl(
+  config: StrataConfig,
+  logger: Logger,
+): Promise<DatabaseHandle> {
   if (config.databaseUrl) {
     const u = new URL(config.databaseUrl)
     return {
@@ -68,7 +71,10 @@ export async function openDatabase(
 }
 
 /** `strata start`: database, migrations, app, listen. */
-export async function startService(config: StrataConfig, logger: Logger = createLogger(config)): Promise<RunningService> {
+export async function startService(
+  config: StrataConfig,
+  logger: Logger = createLogger(config),
+): Promise<RunningService> {
   const database = await openDatabase(config, logger)
   logger.info(`database: ${database.description}`)
   let app: FastifyInstance | undefined
@@ -80,7 +86,9 @@ export async function startService(config: StrataConfig, logger: Logger = create
     const admin = await resolveAdminToken(config.adminToken, config.dataDir)
     if (admin.created) {
       // Printed once, to stdout rather than the log, so it is seen but not shipped to log storage.
-      process.stdout.write(`\nOperator token (saved to ${admin.path}, shown once):\n  ${admin.token}\n\n`)
+      process.stdout.write(
+        `\nOperator token (saved to ${admin.path}, shown once):\n  ${admin.token}\n\n`,
+      )
     }
     app = await buildApp({ ...config, adminToken: admin.token }, { db: database.db, logger })
     const url = await app.listen({ host: config.host, port: config.port })

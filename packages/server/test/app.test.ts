@@ -13,7 +13,10 @@ let app: FastifyInstance
 beforeAll(async () => {
   testDb = await createTestDatabase('server')
   db = await createDatabase({ url: testDb.url })
-  app = await buildApp(defaultConfig({ databaseUrl: testDb.url }), { db, logger: pino({ level: 'silent' }) })
+  app = await buildApp(defaultConfig({ databaseUrl: testDb.url }), {
+    db,
+    logger: pino({ level: 'silent' }),
+  })
   app.post('/echo', async (request) => request.body)
   await app.ready()
 })
@@ -38,13 +41,18 @@ describe('operations routes', () => {
   })
 
   it('GET /readyz answers 503 with the failing check when a dependency is down', async () => {
-    app.readiness.push({ name: 'broken', check: () => Promise.reject(new Error('connection refused')) })
+    app.readiness.push({
+      name: 'broken',
+      check: () => Promise.reject(new Error('connection refused')),
+    })
     try {
       const res = await app.inject({ method: 'GET', url: '/readyz' })
       expect(res.statusCode).toBe(503)
       expect(res.headers['retry-after']).toBe('1')
       expect(res.json().error.code).toBe('STRATA_NOT_READY')
-      expect(res.json().error.details.checks).toContainEqual(expect.objectContaining({ name: 'broken', ok: false, error: 'connection refused' }))
+      expect(res.json().error.details.checks).toContainEqual(
+        expect.objectContaining({ name: 'broken', ok: false, error: 'connection refused' }),
+      )
     } finally {
       app.readiness.pop()
     }
@@ -57,8 +65,12 @@ describe('operations routes', () => {
     expect(res.statusCode).toBe(200)
     expect(res.headers['content-type']).toMatch(/^text\/plain/)
     expect(res.body).toMatch(/^process_cpu_user_seconds_total /m)
-    expect(res.body).toMatch(/^http_server_request_duration_seconds_count\{.*http_route="\/healthz".*\} \d+/m)
-    expect(res.body).toMatch(/^db_client_operation_duration_seconds_count\{.*label="metrics-test".*\} 1/m)
+    expect(res.body).toMatch(
+      /^http_server_request_duration_seconds_count\{.*http_route="\/healthz".*\} \d+/m,
+    )
+    expect(res.body).toMatch(
+      /^db_client_operation_duration_seconds_count\{.*label="metrics-test".*\} 1/m,
+    )
     expect(res.body).toMatch(/^db_client_connection_count\{.*state="idle".*\}/m)
   })
 })
@@ -67,30 +79,52 @@ describe('error format', () => {
   it('unknown routes get STRATA_NOT_FOUND', async () => {
     const res = await app.inject({ method: 'GET', url: '/nope?token=secret' })
     expect(res.statusCode).toBe(404)
-    expect(res.json()).toEqual({ error: { code: 'STRATA_NOT_FOUND', message: 'No route GET /nope' } })
+    expect(res.json()).toEqual({
+      error: { code: 'STRATA_NOT_FOUND', message: 'No route GET /nope' },
+    })
   })
 
   it('malformed JSON is a 400 with a code, never a stack', async () => {
-    const res = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: '{"a":' })
+    const res = await app.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"a":',
+    })
     expect(res.statusCode).toBe(400)
     expect(res.json().error.code).toBe('STRATA_MALFORMED_JSON')
     expect(res.body).not.toMatch(/at .*\.js/)
   })
 
   it('__proto__ keys are refused as malformed', async () => {
-    const res = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: '{"__proto__":{"x":1}}' })
+    const res = await app.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"__proto__":{"x":1}}',
+    })
     expect(res.statusCode).toBe(400)
     expect(res.json().error.code).toBe('STRATA_MALFORMED_JSON')
   })
 
   it('bodies over 500 KB get 413 STRATA_BODY_TOO_LARGE', async () => {
-    const res = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ a: 'x'.repeat(600_000) }) })
+    const res = await app.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ a: 'x'.repeat(600_000) }),
+    })
     expect(res.statusCode).toBe(413)
     expect(res.json().error.code).toBe('STRATA_BODY_TOO_LARGE')
   })
 
   it('unsupported media types get 415', async () => {
-    const res = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/xml' }, payload: '<a/>' })
+    const res = await app.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'content-type': 'application/xml' },
+      payload: '<a/>',
+    })
     expect(res.statusCode).toBe(415)
     expect(res.json().error.code).toBe('STRATA_UNSUPPORTED_MEDIA_TYPE')
   })

@@ -8,13 +8,26 @@ import { createTestDatabase } from '../../../test/support/pg.js'
 import { cliEntry, repoRoot, tsNodeArgs } from '../../../test/support/spawn.js'
 
 const baseEnv = () => {
-  const env = { ...process.env, LOG_LEVEL: 'info' }
-  for (const k of ['DATABASE_URL', 'REDIS_URL', 'PORT', 'VITEST', 'VITEST_POOL_ID', 'VITEST_WORKER_ID']) delete env[k]
+  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info' }
+  for (const k of [
+    'DATABASE_URL',
+    'REDIS_URL',
+    'PORT',
+    'VITEST',
+    'VITEST_POOL_ID',
+    'VITEST_WORKER_ID',
+  ])
+    delete env[k]
   return env
 }
 
 function cli(args: string[], env: NodeJS.ProcessEnv = baseEnv()) {
-  return spawnSync(process.execPath, [...tsNodeArgs, cliEntry, ...args], { cwd: repoRoot, env, encoding: 'utf8', timeout: 60_000 })
+  return spawnSync(process.execPath, [...tsNodeArgs, cliEntry, ...args], {
+    cwd: repoRoot,
+    env,
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
 }
 
 const tmpDirs: string[] = []
@@ -41,8 +54,14 @@ describe('strata CLI', () => {
     expect(r.status).toBe(1)
     const lines = r.stderr.trim().split('\n')
     expect(lines).toHaveLength(2)
-    expect(lines).toContainEqual(expect.stringMatching(/^strata: invalid configuration: PORT: must be a whole number \(got "eighty"\)$/))
-    expect(lines).toContainEqual(expect.stringMatching(/^strata: invalid configuration: DATABASE_URL: /))
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^strata: invalid configuration: PORT: must be a whole number \(got "eighty"\)$/,
+      ),
+    )
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^strata: invalid configuration: DATABASE_URL: /),
+    )
   })
 
   it('migrate applies against DATABASE_URL and is idempotent', async () => {
@@ -60,45 +79,46 @@ describe('strata CLI', () => {
     }
   })
 
-  it(
-    'start with no DATABASE_URL runs embedded PostgreSQL, answers /readyz, and stops cleanly on SIGTERM',
-    async () => {
-      const dataDir = await mkdtemp(join(tmpdir(), 'strata-embedded-'))
-      tmpDirs.push(dataDir)
-      const child = spawn(process.execPath, [...tsNodeArgs, cliEntry, 'start'], {
-        cwd: repoRoot,
-        env: { ...baseEnv(), STRATA_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      let output = ''
-      child.stdout.on('data', (d: Buffer) => (output += d.toString()))
-      child.stderr.on('data', (d: Buffer) => (output += d.toString()))
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-      try {
-        const url = await new Promise<string>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no listening line within 60 s:\n${output}`)), 60_000)
-          const onData = () => {
-            const m = /strata listening on (http:\/\/[^"\s]+)/.exec(output)
-            if (m) {
-              clearTimeout(timer)
-              resolve(m[1]!)
-            }
+  it('start with no DATABASE_URL runs embedded PostgreSQL, answers /readyz, and stops cleanly on SIGTERM', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'strata-embedded-'))
+    tmpDirs.push(dataDir)
+    const child = spawn(process.execPath, [...tsNodeArgs, cliEntry, 'start'], {
+      cwd: repoRoot,
+      env: { ...baseEnv(), STRATA_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()))
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => resolve(code)),
+    )
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`no listening line within 60 s:\n${output}`)),
+          60_000,
+        )
+        const onData = () => {
+          const m = /strata listening on (http:\/\/[^"\s]+)/.exec(output)
+          if (m) {
+            clearTimeout(timer)
+            resolve(m[1]!)
           }
-          child.stdout.on('data', onData)
-          void exited.then((code) => reject(new Error(`exited ${code} before listening:\n${output}`)))
-        })
-        expect(output).toMatch(/database: embedded PostgreSQL on 127\.0\.0\.1:\d+/)
-        const ready = await fetch(`${url}/readyz`)
-        expect(ready.status).toBe(200)
-        expect(existsSync(join(dataDir, 'admin-token'))).toBe(true)
-        expect(output).toMatch(/Operator token/)
-      } finally {
-        child.kill('SIGTERM')
-      }
-      expect(await exited).toBe(0)
-      // Embedded Postgres shut down with us: no postmaster left behind.
-      expect(existsSync(join(dataDir, 'pg', 'postmaster.pid'))).toBe(false)
-    },
-    120_000,
-  )
+        }
+        child.stdout.on('data', onData)
+        void exited.then((code) => reject(new Error(`exited ${code} before listening:\n${output}`)))
+      })
+      expect(output).toMatch(/database: embedded PostgreSQL on 127\.0\.0\.1:\d+/)
+      const ready = await fetch(`${url}/readyz`)
+      expect(ready.status).toBe(200)
+      expect(existsSync(join(dataDir, 'admin-token'))).toBe(true)
+      expect(output).toMatch(/Operator token/)
+    } finally {
+      child.kill('SIGTERM')
+    }
+    expect(await exited).toBe(0)
+    // Embedded Postgres shut down with us: no postmaster left behind.
+    expect(existsSync(join(dataDir, 'pg', 'postmaster.pid'))).toBe(false)
+  }, 120_000)
 })

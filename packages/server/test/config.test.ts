@@ -15,7 +15,13 @@ function linesOf(env: NodeJS.ProcessEnv): string[] {
 describe('loadConfig', () => {
   it('has working defaults with an empty environment', () => {
     const c = loadConfig({})
-    expect(c).toMatchObject({ port: 3000, host: '0.0.0.0', databaseUrl: undefined, redisUrl: undefined, slowQueryThresholdMs: 100 })
+    expect(c).toMatchObject({
+      port: 3000,
+      host: '0.0.0.0',
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      slowQueryThresholdMs: 100,
+    })
     expect(c.dataDir).toBe('./.strata')
   })
 
@@ -32,7 +38,13 @@ describe('loadConfig', () => {
       TRUST_PROXY: '10.0.0.0/8,127.0.0.1',
       STRATA_MIGRATE_ON_START: 'false',
     })
-    expect(c).toMatchObject({ port: 8080, host: '127.0.0.1', slowQueryThresholdMs: 250, logLevel: 'debug', migrateOnStart: false })
+    expect(c).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      slowQueryThresholdMs: 250,
+      logLevel: 'debug',
+      migrateOnStart: false,
+    })
     expect(c.cacheTtls).toEqual({ analytics: 600_000 })
     expect(c.trustProxy).toEqual(['10.0.0.0/8', '127.0.0.1'])
   })
@@ -43,7 +55,12 @@ describe('loadConfig', () => {
   })
 
   it('reports one line per invalid variable, naming it', () => {
-    const lines = linesOf({ PORT: 'eighty', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud', CACHE_TTL_X: 'soon' })
+    const lines = linesOf({
+      PORT: 'eighty',
+      DATABASE_URL: 'mysql://x',
+      LOG_LEVEL: 'loud',
+      CACHE_TTL_X: 'soon',
+    })
     expect(lines).toHaveLength(4)
     expect(lines.find((l) => l.startsWith('PORT:'))).toMatch(/whole number.*"eighty"/)
     expect(lines.find((l) => l.startsWith('DATABASE_URL:'))).toMatch(/postgres/)
@@ -53,7 +70,9 @@ describe('loadConfig', () => {
 
   it('rejects out-of-range ports and short admin tokens', () => {
     expect(linesOf({ PORT: '70000' })[0]).toMatch(/^PORT: must be ≤ 65535/)
-    expect(linesOf({ STRATA_ADMIN_TOKEN: 'short' })[0]).toMatch(/^STRATA_ADMIN_TOKEN: must be at least 16/)
+    expect(linesOf({ STRATA_ADMIN_TOKEN: 'short' })[0]).toMatch(
+      /^STRATA_ADMIN_TOKEN: must be at least 16/,
+    )
   })
 
   it('treats empty strings as unset', () => {

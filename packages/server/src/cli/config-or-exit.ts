@@ -7,7 +7,8 @@ export function configOrReport(env: NodeJS.ProcessEnv = process.env): StrataConf
     return loadConfig(env)
   } catch (err) {
     if (isStrataError(err) && err.code === 'STRATA_CONFIG_INVALID') {
-      for (const line of (err.details as { lines: string[] }).lines) process.stderr.write(`strata: invalid configuration: ${line}\n`)
+      for (const line of (err.details as { lines: string[] }).lines)
+        process.stderr.write(`strata: invalid configuration: ${line}\n`)
       return undefined
     }
     throw err

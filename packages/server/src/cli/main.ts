@@ -40,7 +40,10 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     // Expected failures print one line with their code; only the unexpected get a stack.
     if (isStrataError(err)) process.stderr.write(`strata ${name}: ${err.code}: ${err.message}\n`)
-    else if (err instanceof TypeError && (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')
+    else if (
+      err instanceof TypeError &&
+      (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+    )
       process.stderr.write(`strata ${name}: ${err.message}\n${command.usage}\n`)
     else process.stderr.write(`strata ${name}: ${(err as Error)?.stack ?? String(err)}\n`)
     return 1

@@ -23,18 +23,27 @@ export function toStrataError(err: unknown): StrataError {
   const e = err as FastifyError & { status?: number }
   if (e?.validation) {
     return serverErrors.create('STRATA_VALIDATION_FAILED', {
-      message: `${e.validationContext ?? 'request'} ${e.message.replace(/^(body|querystring|params|headers)\/?/, '')}`.trim(),
-      details: e.validation.map((v) => ({ path: v.instancePath, message: v.message, params: v.params })),
+      message:
+        `${e.validationContext ?? 'request'} ${e.message.replace(/^(body|querystring|params|headers)\/?/, '')}`.trim(),
+      details: e.validation.map((v) => ({
+        path: v.instancePath,
+        message: v.message,
+        params: v.params,
+      })),
     })
   }
   const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined
   if (mapped) return serverErrors.create(mapped, { message: e.message, cause: err })
   const status = e?.statusCode ?? e?.status
   if (err instanceof SyntaxError && status === 400)
-    return serverErrors.create('STRATA_MALFORMED_JSON', { message: `Request body is not valid JSON: ${err.message}`, cause: err })
+    return serverErrors.create('STRATA_MALFORMED_JSON', {
+      message: `Request body is not valid JSON: ${err.message}`,
+      cause: err,
+    })
   if (typeof status === 'number' && status >= 400 && status < 500) {
     if (status === 404) return serverErrors.create('STRATA_NOT_FOUND', { cause: err })
-    if (status === 429) return serverErrors.create('STRATA_RATE_LIMITED', { message: e.message, cause: err })
+    if (status === 429)
+      return serverErrors.create('STRATA_RATE_LIMITED', { message: e.message, cause: err })
     return serverErrors.create('STRATA_BAD_REQUEST', { message: e.message, cause: err })
   }
   return serverErrors.create('STRATA_INTERNAL', { cause: err })
@@ -42,10 +51,14 @@ export function toStrataError(err: unknown): StrataError {
 
 export function sendError(reply: FastifyReply, err: StrataError): FastifyReply {
   if ((err.status === 503 || err.status === 429) && !reply.hasHeader('retry-after')) {
-    const retryAfter = (err.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds ?? 1
+    const retryAfter =
+      (err.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds ?? 1
     void reply.header('retry-after', String(retryAfter))
   }
-  return reply.code(err.status).type('application/json; charset=utf-8').send({ error: err.toJSON() })
+  return reply
+    .code(err.status)
+    .type('application/json; charset=utf-8')
+    .send({ error: err.toJSON() })
 }
 
 async function errorsPlugin(app: FastifyInstance): Promise<void> {
@@ -59,7 +72,12 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
     return sendError(reply, strataError)
   })
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, serverErrors.create('STRATA_NOT_FOUND', { message: `No route ${request.method} ${request.url.split('?')[0]}` })),
+    sendError(
+      reply,
+      serverErrors.create('STRATA_NOT_FOUND', {
+        message: `No route ${request.method} ${request.url.split('?')[0]}`,
+      }),
+    ),
   )
 }
 

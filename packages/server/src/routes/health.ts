@@ -15,12 +15,20 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
           await Promise.race([
             check(),
             new Promise((_, reject) => {
-              timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+              timer = setTimeout(
+                () => reject(new Error(`no answer within ${timeoutMs} ms`)),
+                timeoutMs,
+              )
             }),
           ])
           return { name, ok: true, ms: Math.round(performance.now() - started) }
         } catch (err) {
-          return { name, ok: false, ms: Math.round(performance.now() - started), error: (err as Error).message }
+          return {
+            name,
+            ok: false,
+            ms: Math.round(performance.now() - started),
+            error: (err as Error).message,
+          }
         } finally {
           clearTimeout(timer)
         }

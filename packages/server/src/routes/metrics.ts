@@ -4,6 +4,8 @@ import type { FastifyInstance } from 'fastify'
 export default async function metricsRoutes(app: FastifyInstance): Promise<void> {
   app.get('/metrics', async (_request, reply) => {
     const texts = await Promise.all(app.metricsRegistries.map((r) => r.metrics()))
-    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(texts.filter(Boolean).join('\n'))
+    return reply
+      .type('text/plain; version=0.0.4; charset=utf-8')
+      .send(texts.filter(Boolean).join('\n'))
   })
 }

@@ -15,7 +15,10 @@ Applies every package's pending migrations to DATABASE_URL (or the embedded Post
 its own transaction under an advisory lock, so concurrent runs apply each migration once.
 --status  list applied and pending migrations without applying anything`,
   async run(argv) {
-    const { values } = parseArgs({ args: argv, options: { status: { type: 'boolean', default: false } } })
+    const { values } = parseArgs({
+      args: argv,
+      options: { status: { type: 'boolean', default: false } },
+    })
     const config = configOrReport()
     if (!config) return 1
     const logger = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel })
@@ -24,12 +27,17 @@ its own transaction under an advisory lock, so concurrent runs apply each migrat
       process.stdout.write(`database: ${database.description}\n`)
       if (values.status) {
         const status = await migrationStatus(database.db, migrationSets)
-        for (const m of status) process.stdout.write(`${m.applied ? 'applied' : 'pending'}  ${m.set}/${m.version}_${m.name}\n`)
+        for (const m of status)
+          process.stdout.write(
+            `${m.applied ? 'applied' : 'pending'}  ${m.set}/${m.version}_${m.name}\n`,
+          )
         return 0
       }
       const applied = await migrate(database.db, migrationSets, { logger })
       for (const m of applied) process.stdout.write(`applied  ${m.set}/${m.version}_${m.name}\n`)
-      process.stdout.write(applied.length ? `${applied.length} migration(s) applied\n` : 'database is up to date\n')
+      process.stdout.write(
+        applied.length ? `${applied.length} migration(s) applied\n` : 'database is up to date\n',
+      )
       return 0
     } finally {
       await database.stop()

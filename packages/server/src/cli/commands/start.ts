@@ -15,7 +15,10 @@ Runs the HTTP service. Configuration comes from the environment (see docs/refere
 DATABASE_URL (absent: embedded PostgreSQL under ./.strata/pg), REDIS_URL, PORT, HOST, ...
 SIGINT/SIGTERM stop it gracefully: stop accepting, drain, close the pool, stop embedded PostgreSQL.`,
   async run(argv) {
-    const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, host: { type: 'string' } } })
+    const { values } = parseArgs({
+      args: argv,
+      options: { port: { type: 'string' }, host: { type: 'string' } },
+    })
     const env = { ...process.env }
     if (values.port) env.PORT = values.port
     if (values.host) env.HOST = values.host
