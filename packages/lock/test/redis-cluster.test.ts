@@ -1,0 +1,78 @@
+// The lock contract on a real 3-master Redis Cluster started for this file, plus a check that
+// the fixture itself gives a working cluster.
+import { Cluster } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createRedisLock } from '@strata/lock'
+import { startRedisCluster } from '../../../test/support/redis-cluster.js'
+import type { RedisCluster } from '../../../test/support/redis-cluster.js'
+import { registerLockSuite } from './suites/lock-suite.js'
+
+let cluster: RedisCluster
+const clients: Cluster[] = []
+const connect = async () => {
+  const c = new Cluster(cluster.nodes, { redisOptions: { commandTimeout: 5000 } })
+  clients.push(c)
+  await c.ping()
+  return c
+}
+
+beforeAll(async () => {
+  cluster = await startRedisCluster()
+}, 60_000)
+
+afterAll(async () => {
+  await Promise.allSettled(clients.map((c) => c.quit()))
+  await cluster?.stop()
+})
+
+describe('Redis Cluster fixture', () => {
+  it('spreads keys over three masters and serves set/get across slots', async () => {
+    const c = await connect()
+    expect(cluster.nodes).toHaveLength(3)
+    const masters = c.nodes('master')
+    expect(masters).toHaveLength(3)
+    const keys = Array.from({ length: 30 }, (_, i) => `fixture:key:${i}`)
+    await Promise.all(keys.map((k, i) => c.set(k, String(i))))
+    expect(await Promise.all(keys.map((k) => c.get(k)))).toEqual(keys.map((_, i) => String(i)))
+    const slots = new Set(await Promise.all(keys.map((k) => c.cluster('KEYSLOT', k))))
+    expect(slots.size).toBeGreaterThan(10)
+    // Every master holds some of them: the keyspace really is split.
+    const perNode = await Promise.all(masters.map((m) => m.dbsize()))
+    expect(perNode.every((n) => n > 0)).toBe(true)
+  })
+})
+
+registerLockSuite('redis cluster', async () => {
+  const a = await connect()
+  const b = await connect()
+  const prefix = 'strata-test:lock:'
+  const provider = createRedisLock({ redis: a, prefix })
+  const other = createRedisLock({ redis: b, prefix })
+  return {
+    provider,
+    other,
+    breakLock: async (key) => {
+      await a.del(`${prefix}{${key}}`)
+    },
+    // The cluster is private to this file and deleted in afterAll.
+    cleanup: async () => {
+      await provider.close()
+      await other.close()
+    },
+  }
+})
+
+describe('Redis Cluster lock keys', () => {
+  it('keeps a lock key and its fence counter in one slot (hash tag)', async () => {
+    const c = await connect()
+    const provider = createRedisLock({ redis: c, prefix: 'p:' })
+    for (const key of ['a', 'job:42', 'user/7', 'x{y}z']) {
+      const l = await provider.acquire(key, '5s')
+      expect(await c.cluster('KEYSLOT', `p:{${key}}`)).toBe(
+        await c.cluster('KEYSLOT', `p:{${key}}:fence`),
+      )
+      await l.release()
+    }
+    await provider.close()
+  })
+})
