@@ -22,6 +22,8 @@ export interface Queryable {
 export interface Transaction extends Queryable {
   /** The underlying client, for COPY streams or cursors inside the transaction. */
   readonly client: PoolClient
+  /** 0 on the first run of the callback, n on its n-th retry. */
+  readonly attempt: number
 }
 
 export interface TransactionOptions {
@@ -30,6 +32,8 @@ export interface TransactionOptions {
   /** Retries on serialization failure (40001) and deadlock (40P01). @defaultValue 5 */
   maxRetries?: number
   label?: string
+  /** Called before each retry with the error and the attempt number about to run (1 = first retry). */
+  onRetry?: (err: unknown, attempt: number) => void
 }
 
 export interface PoolStats {

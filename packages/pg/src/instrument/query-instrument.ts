@@ -1,0 +1,108 @@
+import type { Histogram } from 'prom-client'
+import type { PgMetrics } from './metrics.js'
+import { SqlInfoCache } from './sql-info.js'
+import type { SqlInfo } from './sql-info.js'
+
+/** One finished statement, as seen by observers (the query monitor of issue 7 plugs in here). */
+export interface QueryObservation {
+  readonly sql: string
+  readonly info: SqlInfo
+  readonly label: string
+  readonly durationMs: number
+  readonly error?: unknown
+  readonly rowCount?: number | null
+}
+
+export interface QueryObserver {
+  onQuery(observation: QueryObservation): void
+}
+
+/** Cached per statement text: parse result plus prom-client label objects per caller label. */
+export interface StatementEntry extends SqlInfo {
+  readonly sql: string
+  /** label → labels object for success; reused so prom-client gets the same object each time. */
+  readonly byLabel: Map<string, Record<string, string>>
+}
+
+const STATEMENT_CACHE_SIZE = 2000
+
+/**
+ * The single place where the query path is measured. Hot path cost: one Map lookup for the
+ * statement, one for the label, one histogram observe; the SQL is parsed once per text.
+ */
+export class QueryInstrument {
+  readonly #histogram: Histogram<string>
+  readonly #poolName: string
+  readonly #statements: SqlInfoCache<StatementEntry>
+  readonly #observers = new Set<QueryObserver>()
+
+  constructor(metrics: PgMetrics, poolName: string) {
+    this.#histogram = metrics.operationDuration as Histogram<string>
+    this.#poolName = poolName
+    this.#statements = new SqlInfoCache<StatementEntry>(STATEMENT_CACHE_SIZE, (info, sql) => ({
+      ...info,
+      sql,
+      byLabel: new Map(),
+    }))
+  }
+
+  statement(sql: string): StatementEntry {
+    return this.#statements.get(sql)
+  }
+
+  /** Adds an observer (e.g. the query monitor); returns the remove function. */
+  addObserver(observer: QueryObserver): () => void {
+    this.#observers.add(observer)
+    return () => this.#observers.delete(observer)
+  }
+
+  record(
+    entry: StatementEntry,
+    label: string,
+    durationMs: number,
+    error?: unknown,
+    rowCount?: number | null,
+  ): void {
+    if (error === undefined) {
+      let labels = entry.byLabel.get(label)
+      if (labels === undefined) {
+        labels = this.#labels(entry, label, '')
+        // Bounded: a caller passing unbounded labels should not grow memory without limit.
+        if (entry.byLabel.size < 100) entry.byLabel.set(label, labels)
+      }
+      this.#histogram.observe(labels, durationMs / 1000)
+    } else {
+      this.#histogram.observe(this.#labels(entry, label, errorType(error)), durationMs / 1000)
+    }
+    if (this.#observers.size > 0) {
+      const o: QueryObservation = {
+        sql: entry.sql,
+        info: entry,
+        label,
+        durationMs,
+        error,
+        rowCount,
+      }
+      for (const observer of this.#observers) observer.onQuery(o)
+    }
+  }
+
+  #labels(entry: StatementEntry, label: string, error: string): Record<string, string> {
+    return {
+      db_operation_name: entry.operation,
+      db_collection_name: entry.collection,
+      label,
+      error_type: error,
+      pool_name: this.#poolName,
+    }
+  }
+}
+
+/** Low-cardinality error label: the SQLSTATE when the server sent one, else the StrataError code. */
+export function errorType(err: unknown): string {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null
+  const causeCode = e?.cause?.code
+  if (typeof causeCode === 'string' && /^[0-9A-Z]{5}$/.test(causeCode)) return causeCode
+  const code = e?.code
+  return typeof code === 'string' ? code : 'error'
+}

@@ -1,0 +1,226 @@
+import { parseDuration, silentLogger } from '@strata/core'
+import type { Duration, Logger } from '@strata/core'
+import type { Registry } from 'prom-client'
+import { pgErrors } from './errors.js'
+
+export interface PoolOptions {
+  /** Most connections the pool opens. @defaultValue 10 */
+  max?: number
+  /** Idle connections kept open (pg-pool does not close below this). @defaultValue 0 */
+  min?: number
+  /** Close a connection idle this long. @defaultValue 30000 (30 s) */
+  idleTimeoutMs?: Duration
+  /** Longest wait for a pool connection (queueing + connecting) before STRATA_DB_TIMEOUT. @defaultValue 5000 */
+  acquireTimeoutMs?: Duration
+  /** Server-side `statement_timeout`; 0 disables. @defaultValue 30000 */
+  statementTimeoutMs?: Duration
+  /** Server-side `idle_in_transaction_session_timeout`; 0 disables. @defaultValue 60000 */
+  idleInTransactionTimeoutMs?: Duration
+  /**
+   * Client-side read timeout per query (pg's `query_timeout`): the backstop when the server does
+   * not answer at all (network partition, SIGSTOPped backend). 0 disables.
+   * @defaultValue statementTimeoutMs + 5000 (0 when statementTimeoutMs is 0)
+   */
+  queryTimeoutMs?: Duration
+  /** Recycle connections older than this (helps behind load balancers); 0 = never. @defaultValue 0 */
+  maxLifetimeMs?: Duration
+}
+
+export interface DatabaseOptions {
+  /** Connection string. Precedence: this, then `DATABASE_URL`. */
+  url?: string
+  pool?: PoolOptions
+  /** `application_name` shown in pg_stat_activity. @defaultValue 'strata' */
+  applicationName?: string
+  /**
+   * Connecting through PgBouncer in transaction mode. PgBouncer rejects unknown startup
+   * parameters, and a session `SET` would leak to whichever client gets that server connection
+   * next, so in this mode statement/idle-in-transaction timeouts are not sent at connect time;
+   * transactions apply `SET LOCAL statement_timeout` instead (transaction-scoped, safe), and the
+   * server-side defaults should come from `ALTER ROLE ... SET statement_timeout`. The client-side
+   * query timeout still applies. Auto-enabled when the URL has `?pgbouncer=true`.
+   * @defaultValue false
+   */
+  pgbouncer?: boolean
+  /** Verify connectivity in `createDatabase` (fail fast) and warm `min` connections. @defaultValue true */
+  connect?: boolean
+  /** Name of this pool in metrics (`pool_name` label). @defaultValue applicationName */
+  name?: string
+  metrics?: {
+    /** Registry for the db_client_* metrics; shared registries are fine (metrics are reused). @defaultValue a new Registry */
+    registry?: Registry
+  }
+  logger?: Logger
+  /** Environment to read from (tests). @defaultValue process.env */
+  env?: Record<string, string | undefined>
+}
+
+/** All defaults in one place (ms). */
+export const DEFAULTS = Object.freeze({
+  applicationName: 'strata',
+  max: 10,
+  min: 0,
+  idleTimeoutMs: 30_000, // 30 s
+  acquireTimeoutMs: 5_000, // 5 s
+  statementTimeoutMs: 30_000, // 30 s
+  idleInTransactionTimeoutMs: 60_000, // 60 s
+  queryTimeoutMarginMs: 5_000, // client backstop = statement timeout + 5 s
+  maxLifetimeMs: 0,
+  url: 'postgres://postgres@127.0.0.1:5432/postgres',
+})
+
+export interface ResolvedOptions {
+  url: string
+  applicationName: string
+  name: string
+  pgbouncer: boolean
+  connect: boolean
+  max: number
+  min: number
+  idleTimeoutMs: number
+  acquireTimeoutMs: number
+  statementTimeoutMs: number
+  idleInTransactionTimeoutMs: number
+  queryTimeoutMs: number
+  maxLifetimeMs: number
+  logger: Logger
+  registry: Registry | undefined
+}
+
+/**
+ * Environment variable per option (same names everywhere: docs, CLI, server).
+ * URL query parameters use the Postgres names (statement_timeout, application_name, ...).
+ */
+export const ENV = Object.freeze({
+  url: 'DATABASE_URL',
+  applicationName: 'PGAPPNAME',
+  max: 'DATABASE_POOL_MAX',
+  min: 'DATABASE_POOL_MIN',
+  idleTimeoutMs: 'DATABASE_IDLE_TIMEOUT',
+  acquireTimeoutMs: 'DATABASE_ACQUIRE_TIMEOUT',
+  statementTimeoutMs: 'DATABASE_STATEMENT_TIMEOUT',
+  idleInTransactionTimeoutMs: 'DATABASE_IDLE_IN_TRANSACTION_TIMEOUT',
+  queryTimeoutMs: 'DATABASE_QUERY_TIMEOUT',
+})
+
+// URL query parameter names (libpq / pg-connection-string spelling) for each option.
+const URL_PARAM = {
+  applicationName: 'application_name',
+  max: 'pool_max',
+  min: 'pool_min',
+  acquireTimeoutMs: 'connect_timeout', // libpq's is seconds; see below
+  statementTimeoutMs: 'statement_timeout',
+  idleInTransactionTimeoutMs: 'idle_in_transaction_session_timeout',
+  queryTimeoutMs: 'query_timeout',
+} as const
+
+function invalid(name: string, value: unknown, expected: string): never {
+  throw pgErrors.create('STRATA_DB_INVALID_CONFIG', {
+    message: `${name}: expected ${expected}, got ${JSON.stringify(value)}`,
+    details: { name, value },
+  })
+}
+
+function toInt(name: string, value: string | number, min: number): number {
+  const n = typeof value === 'number' ? value : Number(value)
+  if (!Number.isInteger(n) || n < min) invalid(name, value, `an integer ≥ ${min}`)
+  return n
+}
+
+function toMs(name: string, value: Duration): number {
+  try {
+    return parseDuration(value, name)
+  } catch {
+    return invalid(name, value, 'a duration such as 250ms, 30s or 5m')
+  }
+}
+
+/** Resolves options once: explicit option → URL query parameter → environment → default. */
+export function resolveOptions(options: DatabaseOptions = {}): Readonly<ResolvedOptions> {
+  const env = options.env ?? process.env
+  const url = options.url ?? env[ENV.url] ?? DEFAULTS.url
+  let query: URLSearchParams
+  try {
+    query = new URL(url).searchParams
+  } catch {
+    return invalid(options.url ? 'url' : ENV.url, redactUrl(url), 'a postgres:// URL')
+  }
+  const pool = options.pool ?? {}
+
+  // Each returns [value, source name for error messages] from the first layer that has it.
+  const pick = <K extends keyof typeof ENV>(
+    key: K,
+    explicit: Duration | string | undefined,
+  ): [Duration | string, string] | undefined => {
+    if (explicit !== undefined) return [explicit, `options.${key}`]
+    const p = (URL_PARAM as Record<string, string | undefined>)[key]
+    const fromUrl = p ? query.get(p) : null
+    if (fromUrl !== null && fromUrl !== '') {
+      // libpq's connect_timeout is in seconds.
+      return [p === 'connect_timeout' ? Number(fromUrl) * 1000 : fromUrl, `url ${p}`]
+    }
+    const e = env[ENV[key]]
+    if (e !== undefined && e !== '') return [e, ENV[key]]
+    return undefined
+  }
+  const int = (key: 'max' | 'min', explicit: number | undefined, def: number, min: number) => {
+    const v = pick(key, explicit)
+    return v ? toInt(v[1], v[0] as string | number, min) : def
+  }
+  const ms = (key: keyof typeof ENV, explicit: Duration | undefined, def: number) => {
+    const v = pick(key, explicit)
+    return v ? toMs(v[1], v[0]) : def
+  }
+
+  const applicationName = String(
+    pick('applicationName', options.applicationName)?.[0] ?? DEFAULTS.applicationName,
+  )
+  const max = int('max', pool.max, DEFAULTS.max, 1)
+  const min = int('min', pool.min, DEFAULTS.min, 0)
+  if (min > max) invalid('pool.min', min, `a value ≤ pool.max (${max})`)
+  const statementTimeoutMs = ms(
+    'statementTimeoutMs',
+    pool.statementTimeoutMs,
+    DEFAULTS.statementTimeoutMs,
+  )
+  const queryTimeoutMs = ms(
+    'queryTimeoutMs',
+    pool.queryTimeoutMs,
+    statementTimeoutMs === 0 ? 0 : statementTimeoutMs + DEFAULTS.queryTimeoutMarginMs,
+  )
+  return Object.freeze({
+    url,
+    applicationName,
+    name: options.name ?? applicationName,
+    pgbouncer: options.pgbouncer ?? query.get('pgbouncer') === 'true',
+    connect: options.connect ?? true,
+    max,
+    min,
+    idleTimeoutMs: ms('idleTimeoutMs', pool.idleTimeoutMs, DEFAULTS.idleTimeoutMs),
+    acquireTimeoutMs: ms('acquireTimeoutMs', pool.acquireTimeoutMs, DEFAULTS.acquireTimeoutMs),
+    statementTimeoutMs,
+    idleInTransactionTimeoutMs: ms(
+      'idleInTransactionTimeoutMs',
+      pool.idleInTransactionTimeoutMs,
+      DEFAULTS.idleInTransactionTimeoutMs,
+    ),
+    queryTimeoutMs,
+    maxLifetimeMs:
+      pool.maxLifetimeMs === undefined
+        ? DEFAULTS.maxLifetimeMs
+        : toMs('pool.maxLifetimeMs', pool.maxLifetimeMs),
+    logger: options.logger ?? silentLogger,
+    registry: options.metrics?.registry,
+  })
+}
+
+/** The URL with its password replaced by `***`, safe for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return url.replace(/:\/\/([^:/@]+):[^@]*@/, '://$1:***@')
+  }
+}

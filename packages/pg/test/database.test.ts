@@ -1,0 +1,195 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import pg from 'pg'
+import { Registry } from 'prom-client'
+import { createDatabase, isTransientDbError, pgErrors } from '@strata/pg'
+import type { Database } from '@strata/pg'
+import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
+
+let tdb: TestDatabase
+let db: Database
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('pgcore')
+  db = await createDatabase({ url: tdb.url, pool: { max: 4, statementTimeoutMs: 500 } })
+})
+afterAll(async () => {
+  await db?.close()
+  await tdb?.drop()
+})
+
+describe('query', () => {
+  it('runs parameterised statements and records the histogram', async () => {
+    await db.query('CREATE TABLE items (id int PRIMARY KEY, name text)')
+    await db.query('INSERT INTO items (id, name) VALUES ($1, $2)', [1, 'a'], { label: 'seed' })
+    const { rows } = await db.query<{ name: string }>('SELECT name FROM items WHERE id = $1', [1], {
+      label: 'read',
+    })
+    expect(rows).toEqual([{ name: 'a' }])
+    const text = await db.metrics.metrics()
+    expect(text).toMatch(
+      /db_client_operation_duration_seconds_count\{db_operation_name="SELECT",db_collection_name="items",label="read",error_type="",pool_name="strata"\} 1/,
+    )
+    expect(text).toMatch(
+      /db_client_operation_duration_seconds_bucket\{le="0.0005",db_operation_name="INSERT"/,
+    )
+    expect(text).toMatch(/db_client_connection_count\{state="idle",pool_name="strata"\} \d/)
+    expect(text).toMatch(/db_client_connection_max\{pool_name="strata"\} 4/)
+    expect(text).toMatch(/db_client_connection_pending_requests\{pool_name="strata"\} 0/)
+    expect(text).toMatch(/db_client_connection_wait_time_seconds_count\{pool_name="strata"\} \d+/)
+  })
+
+  it('wraps constraint violations with the Postgres fields and the caller stack', async () => {
+    const err = await db
+      .query('INSERT INTO items (id, name) VALUES ($1, $2)', [1, 'dup'], { label: 'dup' })
+      .catch((e: unknown) => e)
+    expect(pgErrors.is(err, 'STRATA_DB_QUERY_FAILED')).toBe(true)
+    const e = err as { details: Record<string, unknown>; cause: unknown; stack: string }
+    expect(e.details).toMatchObject({
+      code: '23505',
+      constraint: 'items_pkey',
+      table: 'items',
+      operation: 'INSERT',
+      collection: 'items',
+      label: 'dup',
+    })
+    expect(e.cause).toBeInstanceOf(pg.DatabaseError)
+    expect(isTransientDbError(err)).toBe(false)
+    expect(await db.metrics.metrics()).toMatch(/error_type="23505"/)
+    // Client survived (a plain statement error does not destroy the connection).
+    expect((await db.query('SELECT 1 AS one')).rows[0]).toEqual({ one: 1 })
+  })
+
+  it('fails a statement beyond statement_timeout with STRATA_DB_TIMEOUT within budget', async () => {
+    const t0 = Date.now()
+    const err = await db.query('SELECT pg_sleep(5)').catch((e: unknown) => e)
+    const elapsed = Date.now() - t0
+    expect(pgErrors.is(err, 'STRATA_DB_TIMEOUT')).toBe(true)
+    expect((err as { details: { kind: string; budgetMs: number } }).details).toMatchObject({
+      kind: 'statement',
+      budgetMs: 500,
+      code: '57014',
+    })
+    expect(elapsed).toBeLessThan(4000)
+    expect(isTransientDbError(err)).toBe(false)
+  })
+
+  it('client-side query timeout destroys the connection and reports kind=query', async () => {
+    const err = await db
+      .query('SELECT pg_sleep(0.4)', [], { timeoutMs: 100 })
+      .catch((e: unknown) => e)
+    expect(pgErrors.is(err, 'STRATA_DB_TIMEOUT')).toBe(true)
+    expect((err as { details: { kind: string } }).details.kind).toBe('query')
+    expect((await db.query('SELECT 2 AS two')).rows[0]).toEqual({ two: 2 })
+  })
+})
+
+describe('pool resilience', () => {
+  it('survives pg_terminate_backend of idle clients', async () => {
+    const local = await createDatabase({ url: tdb.url, pool: { max: 3, min: 3 }, name: 'idlekill' })
+    try {
+      expect(local.pool.stats().idle).toBe(3)
+      const pids = await db.query<{ n: number }>(
+        `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+         WHERE application_name = 'strata' AND datname = current_database() AND pid <> pg_backend_pid()
+           AND backend_type = 'client backend' AND state = 'idle'`,
+      )
+      expect(pids.rows[0]!.n).toBeGreaterThanOrEqual(3)
+      await new Promise((r) => setTimeout(r, 100))
+      const { rows } = await local.query<{ ok: number }>('SELECT 1 AS ok')
+      expect(rows[0]!.ok).toBe(1)
+    } finally {
+      await local.close()
+    }
+    // The main pool's idle clients were terminated too: it recovers.
+    expect((await db.query('SELECT 3 AS x')).rows[0]).toEqual({ x: 3 })
+  })
+
+  it('survives pg_terminate_backend of a busy client (in a query and checked out between queries)', async () => {
+    const local = await createDatabase({
+      url: tdb.url,
+      applicationName: 'strata_busy',
+      pool: { max: 2, statementTimeoutMs: 10_000 },
+    })
+    try {
+      const busy = local.query('SELECT pg_sleep(3)').catch((e: unknown) => e)
+      const held = local
+        .withClient(async (client) => {
+          await client.query('SELECT 1')
+          await new Promise((r) => setTimeout(r, 400)) // terminated while checked out and idle
+          return client.query('SELECT 1')
+        })
+        .catch((e: unknown) => e)
+      await new Promise((r) => setTimeout(r, 200))
+      const killed = await db.query<{ n: number }>(
+        `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+         WHERE application_name = 'strata_busy'`,
+      )
+      expect(killed.rows[0]!.n).toBe(2)
+      const err = await busy
+      expect(pgErrors.is(err, 'STRATA_DB_UNAVAILABLE')).toBe(true)
+      expect(isTransientDbError(err)).toBe(true)
+      expect(pgErrors.is(await held, 'STRATA_DB_UNAVAILABLE')).toBe(true)
+      expect((await local.query('SELECT 4 AS x')).rows[0]).toEqual({ x: 4 })
+      expect(local.pool.stats().total).toBeLessThanOrEqual(2)
+    } finally {
+      await local.close()
+    }
+  })
+
+  it('gives STRATA_DB_TIMEOUT kind=acquire when the pool stays saturated', async () => {
+    const local = await createDatabase({ url: tdb.url, pool: { max: 1, acquireTimeoutMs: 150 } })
+    try {
+      const hold = local.query('SELECT pg_sleep(0.6)')
+      await new Promise((r) => setTimeout(r, 50))
+      const err = await local.query('SELECT 1').catch((e: unknown) => e)
+      expect(pgErrors.is(err, 'STRATA_DB_TIMEOUT')).toBe(true)
+      expect((err as { details: { kind: string } }).details.kind).toBe('acquire')
+      expect(isTransientDbError(err)).toBe(true)
+      await hold
+    } finally {
+      await local.close()
+    }
+  })
+
+  it('reports sane pool stats under saturation', async () => {
+    const registry = new Registry()
+    const local = await createDatabase({
+      url: tdb.url,
+      name: 'stats',
+      pool: { max: 2 },
+      metrics: { registry },
+    })
+    try {
+      const work = Array.from({ length: 6 }, () => local.query('SELECT pg_sleep(0.15)'))
+      await new Promise((r) => setTimeout(r, 60))
+      const s = local.pool.stats()
+      expect(s.max).toBe(2)
+      expect(s.active).toBe(2)
+      expect(s.total).toBe(2)
+      expect(s.waiting).toBe(4)
+      expect(s.utilization).toBe(1)
+      expect(await registry.metrics()).toMatch(
+        /db_client_connection_pending_requests\{pool_name="stats"\} 4/,
+      )
+      await Promise.all(work)
+      const after = local.pool.stats()
+      expect(after.waiting).toBe(0)
+      expect(after.active).toBe(0)
+      expect(after.acquireWait.count).toBeGreaterThanOrEqual(6)
+      // The last two waited for two rounds of ~150 ms.
+      expect(after.acquireWait.max).toBeGreaterThan(200)
+      expect(after.acquireWait.p99).toBeGreaterThan(100)
+      expect(after.acquireWait.p50).toBeLessThanOrEqual(after.acquireWait.p95)
+      expect(after.acquireWait.p95).toBeLessThanOrEqual(after.acquireWait.max)
+    } finally {
+      await local.close()
+    }
+  })
+
+  it('fails fast with STRATA_DB_UNAVAILABLE when nothing listens', async () => {
+    const err = await createDatabase({ url: 'postgres://postgres@127.0.0.1:1/x' }).catch(
+      (e: unknown) => e,
+    )
+    expect(pgErrors.is(err, 'STRATA_DB_UNAVAILABLE')).toBe(true)
+  })
+})
