@@ -1,1 +1,41 @@
-export {}
+export { eventsErrors } from './errors.js'
+export type { EventsErrorCode } from './errors.js'
+export { eventsMigrations } from './migrations.js'
+export { DEFAULT_INGEST_LIMITS, resolveIngestLimits } from './options.js'
+export type { IngestLimits, ResolvedIngestLimits } from './options.js'
+export type {
+  ActivityRow,
+  DeviceType,
+  EventRow,
+  LoginRow,
+  SegmentRow,
+  SegmentType,
+  WriteOutcome,
+} from './types.js'
+export { DEVICE_TYPES, SEGMENT_TYPES } from './types.js'
+export { EventValidator } from './validation/event-validator.js'
+export type {
+  EventValidatorOptions,
+  IngestContext,
+  ValidationResult,
+} from './validation/event-validator.js'
+export { checkJsonValue, isStorableString } from './validation/json-guard.js'
+export { parseIsoTimestamp } from './validation/timestamp.js'
+export { UserAgentParser } from './enrichment/user-agent-parser.js'
+export type { ParsedUserAgent } from './enrichment/user-agent-parser.js'
+export { GroupCommitWriter, WRITER_DEFAULTS } from './writer/group-commit-writer.js'
+export type {
+  GroupCommitWriterOptions,
+  RowResult,
+  WriterStats,
+} from './writer/group-commit-writer.js'
+export { PartitionManager, PARTITIONED_TABLES } from './writer/partitions.js'
+export { ProjectStore } from './tenancy/project-store.js'
+export type {
+  ApiKeyInfo,
+  KeyPrincipal,
+  Project,
+  ProjectStoreOptions,
+} from './tenancy/project-store.js'
+export { keyPrefix, safeEqual } from './tenancy/api-key.js'
+export type { KeyKind } from './tenancy/api-key.js'

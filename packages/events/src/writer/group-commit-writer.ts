@@ -1,0 +1,634 @@
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import {
+  parseDuration,
+  silentLogger,
+  type Duration,
+  type Logger,
+  type StrataError,
+} from '@strata/core'
+import { isTransientDbError, pgErrors, type Database } from '@strata/pg'
+import type { PoolClient } from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
+import { eventsErrors } from '../errors.js'
+import type { ActivityRow, EventRow, LoginRow, SegmentRow } from '../types.js'
+import { copyBool, copyJson, copyText, copyTime, NULL } from './copy-text.js'
+import { monthKey, PartitionManager, type PartitionedTable } from './partitions.js'
+
+/** What happened to one row: stored, recognised as a repeat, or refused by Postgres. */
+export type RowResult =
+  { status: 'inserted' } | { status: 'duplicate' } | { status: 'rejected'; error: StrataError }
+
+export interface GroupCommitWriterOptions {
+  /** Rows per flush transaction. @defaultValue 5000 */
+  maxBatchRows?: number
+  /** How long a flush waits to gather rows while another flush is running. @defaultValue '2ms' */
+  flushInterval?: Duration
+  /** Flush transactions in flight at once (each holds one connection). @defaultValue 2 */
+  maxConcurrentFlushes?: number
+  /** Rows waiting in memory before new writes are refused with 503. @defaultValue 50000 */
+  maxQueueRows?: number
+  /** How long a flush retries transient database errors before failing its waiters. @defaultValue '3s' */
+  retryWindow?: Duration
+  /** After a flush failed on an unreachable database, refuse new writes for this long. @defaultValue '1s' */
+  unavailableCooldown?: Duration
+  /** Sessions created from successful logins expire after this. @defaultValue '7d' */
+  sessionTtl?: Duration
+  /** Keep partitions this many months ahead. @defaultValue 2 */
+  partitionsAhead?: number
+  logger?: Logger
+  /** Test seam: runs inside each flush transaction right before COMMIT. */
+  beforeCommit?: (client: PoolClient) => Promise<void>
+}
+
+export const WRITER_DEFAULTS = Object.freeze({
+  maxBatchRows: 5000,
+  flushInterval: '2ms',
+  maxConcurrentFlushes: 2,
+  maxQueueRows: 50_000,
+  retryWindow: '3s',
+  unavailableCooldown: '1s',
+  sessionTtl: '7d',
+  partitionsAhead: 2,
+})
+
+export interface WriterStats {
+  queuedRows: number
+  inFlightFlushes: number
+  flushes: number
+  inserted: number
+  duplicates: number
+  rejected: number
+  retries: number
+  failedFlushes: number
+  refusedOverloaded: number
+  refusedUnavailable: number
+}
+
+interface Pending {
+  rows: EventRow[]
+  results: (RowResult | undefined)[]
+  resolve(results: RowResult[]): void
+  reject(err: unknown): void
+}
+
+interface Entry {
+  row: EventRow
+  pending: Pending
+  index: number
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** SQLSTATE of a pg error, also when wrapped in a StrataError's cause chain. */
+function sqlState(err: unknown): string | undefined {
+  let e: unknown = err
+  for (let i = 0; i < 4 && e !== null && typeof e === 'object'; i++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code
+    const detailsCode = (e as { details?: { code?: unknown } }).details?.code
+    if (typeof detailsCode === 'string' && /^[0-9A-Z]{5}$/.test(detailsCode)) return detailsCode
+    e = (e as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+function errorMessage(err: unknown): string {
+  let e: unknown = err
+  // The innermost message is Postgres' own, the clearest for a per-row report.
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause
+  return e instanceof Error ? e.message : String(err)
+}
+
+// Errors caused by the data of some row: split the batch to find it. Class 22 = data exception,
+// 23 = integrity (check constraints), 54 = program limit (e.g. an index row too large).
+function isDataError(err: unknown): boolean {
+  const s = sqlState(err)
+  return s !== undefined && (s.startsWith('22') || s.startsWith('23') || s.startsWith('54'))
+}
+
+function isMissingPartition(err: unknown): boolean {
+  return sqlState(err) === '23514' && /no partition of relation/i.test(errorMessage(err))
+}
+
+/**
+ * Group commit: callers hand over validated rows and wait; a flusher takes everything queued
+ * (up to `maxBatchRows`), writes it in ONE transaction — dedup keys, COPY into the event
+ * tables, rollups, sessions — and resolves the callers only after COMMIT. Under load, rows
+ * queue while a flush runs, so batches grow with the load and per-row cost falls.
+ *
+ * Guarantees: a resolved write is committed; nothing queued is dropped (a flush either commits,
+ * or rejects its callers so they can answer 503 and the client retries — dedup makes retries
+ * safe); a row Postgres refuses is isolated by splitting the batch and reported alone.
+ */
+export class GroupCommitWriter {
+  readonly #db: Database
+  readonly #o: {
+    maxBatchRows: number
+    flushIntervalMs: number
+    maxConcurrentFlushes: number
+    maxQueueRows: number
+    retryWindowMs: number
+    unavailableCooldownMs: number
+    sessionTtlMs: number
+    partitionsAhead: number
+  }
+  readonly #log: Logger
+  readonly #beforeCommit: ((client: PoolClient) => Promise<void>) | undefined
+  readonly #partitions = new PartitionManager()
+  #queue: Pending[] = []
+  #queuedRows = 0
+  #inFlight = 0
+  #timer: NodeJS.Timeout | null = null
+  #immediate: NodeJS.Immediate | null = null
+  #maintenance: NodeJS.Timeout | null = null
+  #downUntil = 0
+  #closed = false
+  #drained: (() => void) | null = null
+  #stats = {
+    flushes: 0,
+    inserted: 0,
+    duplicates: 0,
+    rejected: 0,
+    retries: 0,
+    failedFlushes: 0,
+    refusedOverloaded: 0,
+    refusedUnavailable: 0,
+  }
+
+  constructor(db: Database, options: GroupCommitWriterOptions = {}) {
+    const o = { ...WRITER_DEFAULTS, ...options }
+    this.#db = db
+    this.#o = Object.freeze({
+      maxBatchRows: o.maxBatchRows,
+      flushIntervalMs: parseDuration(o.flushInterval, 'flushInterval'),
+      maxConcurrentFlushes: Math.max(1, o.maxConcurrentFlushes),
+      maxQueueRows: o.maxQueueRows,
+      retryWindowMs: parseDuration(o.retryWindow, 'retryWindow'),
+      unavailableCooldownMs: parseDuration(o.unavailableCooldown, 'unavailableCooldown'),
+      sessionTtlMs: parseDuration(o.sessionTtl, 'sessionTtl'),
+      partitionsAhead: o.partitionsAhead,
+    })
+    this.#log = o.logger ?? silentLogger
+    this.#beforeCommit = o.beforeCommit
+  }
+
+  /** Creates partitions for this month and the next ones, and re-checks every hour. */
+  async start(): Promise<void> {
+    await this.maintain()
+    this.#maintenance ??= setInterval(() => {
+      this.maintain().catch((err: unknown) =>
+        this.#log.warn({ err: errorMessage(err) }, 'partition maintenance failed'),
+      )
+    }, 3_600_000).unref()
+  }
+
+  /** One maintenance pass: partitions ahead. Safe on every instance at once. */
+  async maintain(now = Date.now()): Promise<void> {
+    const created = await this.#partitions.ensureAhead(this.#db, now, this.#o.partitionsAhead)
+    if (created) this.#log.info({ created }, 'created event partitions')
+  }
+
+  /**
+   * Queues rows and resolves with one result per row once they are committed. Rejects (for the
+   * whole call) with STRATA_INGEST_OVERLOADED when the buffer is full, STRATA_DB_UNAVAILABLE when
+   * the database is unreachable, STRATA_INGEST_CLOSED after close(): all mean "retry later".
+   */
+  write(rows: EventRow[]): Promise<RowResult[]> {
+    if (rows.length === 0) return Promise.resolve([])
+    if (this.#closed) return Promise.reject(eventsErrors.create('STRATA_INGEST_CLOSED'))
+    if (Date.now() < this.#downUntil) {
+      this.#stats.refusedUnavailable++
+      return Promise.reject(
+        pgErrors.create('STRATA_DB_UNAVAILABLE', {
+          message: 'Database is unavailable; events were not accepted, retry later',
+          details: { retryAfterSeconds: Math.ceil(this.#o.unavailableCooldownMs / 1000) },
+        }),
+      )
+    }
+    if (this.#queuedRows + rows.length > this.#o.maxQueueRows) {
+      this.#stats.refusedOverloaded++
+      return Promise.reject(
+        eventsErrors.create('STRATA_INGEST_OVERLOADED', {
+          details: {
+            queuedRows: this.#queuedRows,
+            maxQueueRows: this.#o.maxQueueRows,
+            retryAfterSeconds: 1,
+          },
+        }),
+      )
+    }
+    return new Promise<RowResult[]>((resolve, reject) => {
+      this.#queue.push({ rows, results: new Array(rows.length), resolve, reject })
+      this.#queuedRows += rows.length
+      this.#schedule()
+    })
+  }
+
+  stats(): WriterStats {
+    return { queuedRows: this.#queuedRows, inFlightFlushes: this.#inFlight, ...this.#stats }
+  }
+
+  /** Stops accepting writes, flushes everything queued and waits for in-flight flushes (SIGTERM). */
+  async close(): Promise<void> {
+    this.#closed = true
+    if (this.#maintenance) clearInterval(this.#maintenance)
+    this.#maintenance = null
+    if (this.#queue.length === 0 && this.#inFlight === 0) return
+    const drained = new Promise<void>((resolve) => (this.#drained = resolve))
+    this.#startFlushes()
+    await drained
+  }
+
+  #schedule(): void {
+    if (this.#queue.length === 0 || this.#inFlight >= this.#o.maxConcurrentFlushes) return
+    if (this.#queuedRows >= this.#o.maxBatchRows || this.#closed) return this.#startFlushes()
+    if (this.#timer || this.#immediate) return
+    if (this.#inFlight === 0) {
+      // Idle: flush after the current I/O phase, gathering whatever else arrived with it.
+      this.#immediate = setImmediate(() => {
+        this.#immediate = null
+        this.#startFlushes()
+      })
+    } else {
+      this.#timer = setTimeout(() => {
+        this.#timer = null
+        this.#startFlushes()
+      }, this.#o.flushIntervalMs)
+    }
+  }
+
+  #startFlushes(): void {
+    if (this.#timer) clearTimeout(this.#timer)
+    if (this.#immediate) clearImmediate(this.#immediate)
+    this.#timer = null
+    this.#immediate = null
+    while (this.#queue.length > 0 && this.#inFlight < this.#o.maxConcurrentFlushes) {
+      const batch: Pending[] = []
+      let rows = 0
+      // Whole requests only, so one request's rows commit together.
+      while (this.#queue.length > 0) {
+        const next = this.#queue[0]!
+        if (batch.length > 0 && rows + next.rows.length > this.#o.maxBatchRows) break
+        batch.push(this.#queue.shift()!)
+        rows += next.rows.length
+      }
+      this.#queuedRows -= rows
+      this.#inFlight++
+      void this.#flush(batch).finally(() => {
+        this.#inFlight--
+        if (this.#queue.length > 0) this.#schedule()
+        else if (this.#inFlight === 0 && this.#drained) this.#drained()
+      })
+    }
+  }
+
+  async #flush(batch: Pending[]): Promise<void> {
+    const entries: Entry[] = []
+    for (const pending of batch)
+      for (let i = 0; i < pending.rows.length; i++)
+        entries.push({ row: pending.rows[i]!, pending, index: i })
+    try {
+      await this.#writeIsolating(entries)
+      this.#stats.flushes++
+      for (const p of batch) p.resolve(p.results as RowResult[])
+    } catch (err) {
+      this.#stats.failedFlushes++
+      this.#log.warn({ err: errorMessage(err), rows: entries.length }, 'ingest flush failed')
+      const out = isTransientDbError(err)
+        ? pgErrors.create('STRATA_DB_UNAVAILABLE', {
+            message: 'Database is unavailable; events were not accepted, retry later',
+            details: { retryAfterSeconds: Math.ceil(this.#o.unavailableCooldownMs / 1000) },
+            cause: err,
+          })
+        : eventsErrors.create('STRATA_INGEST_FAILED', {
+            message: `Events could not be written: ${errorMessage(err)}`,
+            cause: err,
+          })
+      for (const p of batch) p.reject(out)
+    }
+  }
+
+  /** Writes entries, retrying transient failures and splitting on data errors. */
+  async #writeIsolating(entries: Entry[]): Promise<void> {
+    const started = Date.now()
+    let attempt = 0
+    let partitionRetry = false
+    for (;;) {
+      try {
+        await this.#writeOnce(entries)
+        this.#downUntil = 0
+        return
+      } catch (err) {
+        if (isTransientDbError(err)) {
+          if (Date.now() - started + this.#backoff(attempt) > this.#o.retryWindowMs) {
+            this.#downUntil = Date.now() + this.#o.unavailableCooldownMs
+            throw err
+          }
+          this.#stats.retries++
+          this.#log.debug({ err: errorMessage(err), attempt }, 'ingest flush retry')
+          await sleep(this.#backoff(attempt++))
+          continue
+        }
+        if (isMissingPartition(err) && !partitionRetry) {
+          partitionRetry = true
+          this.#partitions.reset()
+          continue
+        }
+        if (isDataError(err)) {
+          if (entries.length === 1) {
+            const e = entries[0]!
+            e.pending.results[e.index] = {
+              status: 'rejected',
+              error: eventsErrors.create('STRATA_EVENT_REJECTED_BY_DB', {
+                message: `PostgreSQL rejected this event: ${errorMessage(err)}`,
+                details: { sqlState: sqlState(err) },
+              }),
+            }
+            this.#stats.rejected++
+            return
+          }
+          // Bisect: O(k log n) transactions to isolate k bad rows; neighbours still commit.
+          const mid = entries.length >> 1
+          await this.#writeIsolating(entries.slice(0, mid))
+          await this.#writeIsolating(entries.slice(mid))
+          return
+        }
+        throw err
+      }
+    }
+  }
+
+  #backoff(attempt: number): number {
+    return Math.min(1000, 25 * 2 ** attempt)
+  }
+
+  async #writeOnce(entries: Entry[]): Promise<void> {
+    // Repeats inside the batch: the first occurrence wins, later ones are duplicates.
+    const firstByKey = new Map<string, Entry>()
+    const repeats: Entry[] = []
+    for (const e of entries) {
+      const key = `${e.row.projectId}\u0000${e.row.messageId}`
+      if (firstByKey.has(key)) repeats.push(e)
+      else firstByKey.set(key, e)
+    }
+    const unique = [...firstByKey.values()]
+    // Same lock order in every transaction: concurrent flushes never deadlock on dedup keys.
+    unique.sort((a, b) =>
+      a.row.projectId < b.row.projectId
+        ? -1
+        : a.row.projectId > b.row.projectId
+          ? 1
+          : a.row.messageId < b.row.messageId
+            ? -1
+            : a.row.messageId > b.row.messageId
+              ? 1
+              : 0,
+    )
+
+    const months = new Map<string, [PartitionedTable, string]>()
+    for (const e of unique) {
+      const table: PartitionedTable =
+        e.row.kind === 'login'
+          ? 'login_events'
+          : e.row.kind === 'activity'
+            ? 'activity_logs'
+            : 'events'
+      const m = monthKey(e.row.ts)
+      months.set(`${table}:${m}`, [table, m])
+    }
+    // Outside the flush transaction: CREATE TABLE ... PARTITION OF locks the parent table.
+    await this.#partitions.ensure(this.#db, months.values())
+
+    const outcome = await this.#db.withClient(
+      async (client) => {
+        await client.query('BEGIN')
+        try {
+          const res = await client.query<{ project_id: string; message_id: string }>(
+            `INSERT INTO event_dedup (project_id, message_id, ts)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])
+             ON CONFLICT DO NOTHING
+             RETURNING project_id, message_id`,
+            [
+              unique.map((e) => e.row.projectId),
+              unique.map((e) => e.row.messageId),
+              unique.map((e) => copyTime(e.row.ts)),
+            ],
+          )
+          const fresh = new Set(res.rows.map((r) => `${r.project_id}\u0000${r.message_id}`))
+          const logins: LoginRow[] = []
+          const activities: ActivityRow[] = []
+          const events: SegmentRow[] = []
+          for (const e of unique) {
+            if (!fresh.has(`${e.row.projectId}\u0000${e.row.messageId}`)) continue
+            if (e.row.kind === 'login') logins.push(e.row)
+            else if (e.row.kind === 'activity') activities.push(e.row)
+            else events.push(e.row)
+          }
+          if (logins.length) await copyRows(client, LOGIN_COPY, logins.map(loginLine))
+          if (activities.length) await copyRows(client, ACTIVITY_COPY, activities.map(activityLine))
+          if (events.length) await copyRows(client, EVENT_COPY, events.map(eventLine))
+          await this.#rollups(client, logins, activities, events)
+          await this.#sessions(client, logins)
+          if (this.#beforeCommit) await this.#beforeCommit(client)
+          await client.query('COMMIT')
+          return fresh
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {})
+          throw err
+        }
+      },
+      { label: 'events.flush' },
+    )
+
+    // Only after COMMIT: record outcomes (a retry recomputes them all).
+    let inserted = 0
+    for (const e of unique) {
+      const fresh = outcome.has(`${e.row.projectId}\u0000${e.row.messageId}`)
+      e.pending.results[e.index] = { status: fresh ? 'inserted' : 'duplicate' }
+      if (fresh) inserted++
+    }
+    for (const e of repeats) e.pending.results[e.index] = { status: 'duplicate' }
+    this.#stats.inserted += inserted
+    this.#stats.duplicates += entries.length - inserted
+  }
+
+  async #rollups(
+    client: PoolClient,
+    logins: LoginRow[],
+    activities: ActivityRow[],
+    events: SegmentRow[],
+  ): Promise<void> {
+    if (logins.length) {
+      const agg = aggregate(logins, (r) => [
+        r.projectId,
+        hour(r.ts),
+        r.method,
+        r.deviceType,
+        r.browser ?? 'unknown',
+        r.os ?? 'unknown',
+        r.success ? 't' : 'f',
+      ])
+      await client.query(
+        `INSERT INTO login_rollups_hourly AS r (project_id, bucket, method, device_type, browser, os, success, count)
+         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::bigint[])
+         ON CONFLICT (project_id, bucket, method, device_type, browser, os, success)
+         DO UPDATE SET count = r.count + excluded.count`,
+        columns(agg, 7),
+      )
+    }
+    if (activities.length) {
+      const agg = aggregate(activities, (r) => [
+        r.projectId,
+        hour(r.ts),
+        r.action,
+        r.entityType ?? '',
+      ])
+      await client.query(
+        `INSERT INTO activity_rollups_hourly AS r (project_id, bucket, action, entity_type, count)
+         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::bigint[])
+         ON CONFLICT (project_id, bucket, action, entity_type) DO UPDATE SET count = r.count + excluded.count`,
+        columns(agg, 4),
+      )
+    }
+    if (events.length) {
+      const agg = aggregate(events, (r) => [r.projectId, hour(r.ts), r.type, r.name ?? ''])
+      await client.query(
+        `INSERT INTO event_rollups_hourly AS r (project_id, bucket, type, name, count)
+         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::bigint[])
+         ON CONFLICT (project_id, bucket, type, name) DO UPDATE SET count = r.count + excluded.count`,
+        columns(agg, 4),
+      )
+    }
+    const users = new Map<string, [string, string, string]>()
+    for (const r of [...logins, ...activities, ...events]) {
+      if (r.userId === null) continue
+      const day = new Date(r.ts).toISOString().slice(0, 10)
+      users.set(`${r.projectId}\u0000${day}\u0000${r.userId}`, [r.projectId, day, r.userId])
+    }
+    if (users.size) {
+      const rows = [...users.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map((x) => x[1])
+      await client.query(
+        `INSERT INTO user_activity_daily (project_id, day, user_id)
+         SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING`,
+        [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2])],
+      )
+    }
+  }
+
+  /** A successful login carrying a sessionId opens that session (first login wins). */
+  async #sessions(client: PoolClient, logins: LoginRow[]): Promise<void> {
+    const opened = new Map<string, LoginRow>()
+    for (const r of logins)
+      if (r.success && r.sessionId) opened.set(`${r.projectId}\u0000${r.sessionId}`, r)
+    if (opened.size === 0) return
+    const rows = [...opened.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map((x) => x[1])
+    await client.query(
+      `INSERT INTO user_sessions (project_id, session_id, user_id, created_at, last_activity_at, expires_at, ip, user_agent, device_type, browser, os)
+       SELECT p, s, u, t, t, t + make_interval(secs => $10::double precision / 1000), ip, ua, dt, b, o
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::inet[], $6::text[], $7::text[], $8::text[], $9::text[])
+         AS x(p, s, u, t, ip, ua, dt, b, o)
+       ON CONFLICT (project_id, session_id) DO NOTHING`,
+      [
+        rows.map((r) => r.projectId),
+        rows.map((r) => r.sessionId),
+        rows.map((r) => r.userId),
+        rows.map((r) => copyTime(r.ts)),
+        rows.map((r) => r.ip),
+        rows.map((r) => r.userAgent),
+        rows.map((r) => r.deviceType),
+        rows.map((r) => r.browser),
+        rows.map((r) => r.os),
+        this.#o.sessionTtlMs,
+      ],
+    )
+  }
+}
+
+const LOGIN_COPY =
+  'COPY login_events (project_id, ts, message_id, user_id, email, method, success, failure_reason, session_id, ip, device_type, browser, os, user_agent, received_at) FROM STDIN'
+const ACTIVITY_COPY =
+  'COPY activity_logs (project_id, ts, message_id, user_id, session_id, action, entity_type, entity_id, metadata, received_at) FROM STDIN'
+const EVENT_COPY =
+  'COPY events (project_id, ts, message_id, type, name, user_id, anonymous_id, properties, context, received_at) FROM STDIN'
+
+function loginLine(r: LoginRow): string {
+  return [
+    r.projectId,
+    copyTime(r.ts),
+    copyText(r.messageId),
+    copyText(r.userId),
+    copyText(r.email),
+    copyText(r.method),
+    copyBool(r.success),
+    copyText(r.failureReason),
+    copyText(r.sessionId),
+    r.ip ?? NULL,
+    r.deviceType,
+    copyText(r.browser),
+    copyText(r.os),
+    copyText(r.userAgent),
+    copyTime(r.receivedAt),
+  ].join('\t')
+}
+
+function activityLine(r: ActivityRow): string {
+  return [
+    r.projectId,
+    copyTime(r.ts),
+    copyText(r.messageId),
+    copyText(r.userId),
+    copyText(r.sessionId),
+    copyText(r.action),
+    copyText(r.entityType),
+    copyText(r.entityId),
+    copyJson(r.metadata),
+    copyTime(r.receivedAt),
+  ].join('\t')
+}
+
+function eventLine(r: SegmentRow): string {
+  return [
+    r.projectId,
+    copyTime(r.ts),
+    copyText(r.messageId),
+    r.type,
+    copyText(r.name),
+    copyText(r.userId),
+    copyText(r.anonymousId),
+    copyJson(r.properties),
+    copyJson(r.context),
+    copyTime(r.receivedAt),
+  ].join('\t')
+}
+
+async function copyRows(client: PoolClient, sql: string, lines: string[]): Promise<void> {
+  const stream = client.query(copyFrom(sql))
+  await pipeline(Readable.from([lines.join('\n') + '\n']), stream)
+}
+
+function hour(ms: number): string {
+  return new Date(ms - (ms % 3_600_000)).toISOString()
+}
+
+/** Counts rows per key tuple; sorted by key so concurrent upserts lock rows in one order. */
+function aggregate<R>(rows: R[], key: (r: R) => string[]): (string | number)[][] {
+  const counts = new Map<string, { parts: string[]; n: number }>()
+  for (const r of rows) {
+    const parts = key(r)
+    const k = parts.join('\u0000')
+    const c = counts.get(k)
+    if (c) c.n++
+    else counts.set(k, { parts, n: 1 })
+  }
+  return [...counts.entries()]
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+    .map(([, c]) => [...c.parts, c.n])
+}
+
+/** Transposes rows of `width` key parts + count into unnest() column arrays. */
+function columns(rows: (string | number)[][], width: number): unknown[] {
+  const out: unknown[][] = Array.from({ length: width + 1 }, () => [])
+  for (const r of rows) for (let i = 0; i <= width; i++) out[i]!.push(r[i])
+  return out
+}

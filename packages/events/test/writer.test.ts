@@ -1,0 +1,169 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import pg from 'pg'
+import {
+  EventValidator,
+  GroupCommitWriter,
+  ProjectStore,
+  type EventRow,
+  type LoginRow,
+} from '@strata/events'
+import { countRows, eventsTestDb, type EventsTestDb } from './helpers.js'
+
+let t: EventsTestDb
+let projectId: string
+const validator = new EventValidator()
+
+beforeAll(async () => {
+  t = await eventsTestDb('evw')
+  const store = new ProjectStore(t.db)
+  projectId = (await store.createProject('writer')).project.id
+})
+afterAll(async () => {
+  await t?.close()
+})
+
+function login(messageId: string, over: Record<string, unknown> = {}): LoginRow {
+  const r = validator.login(
+    { messageId, userId: 'u1', method: 'email', success: true, ...over },
+    {
+      projectId,
+      receivedAt: Date.now(),
+      userAgent:
+        'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36',
+    },
+  )
+  if (!r.ok) throw r.error
+  return r.row
+}
+
+describe('GroupCommitWriter', () => {
+  it('commits rows, dedups within a batch and across writes, keeps the first write', async () => {
+    const w = new GroupCommitWriter(t.db)
+    await w.start()
+    const res = await w.write([login('a1'), login('a2'), login('a1', { userId: 'other' })])
+    expect(res.map((r) => r.status)).toEqual(['inserted', 'inserted', 'duplicate'])
+    const again = await w.write([login('a1', { userId: 'changed' })])
+    expect(again[0]!.status).toBe('duplicate')
+    const rows = await t.db.query(
+      'SELECT user_id, device_type, browser, os FROM login_events WHERE message_id = $1',
+      ['a1'],
+    )
+    expect(rows.rows).toEqual([
+      { user_id: 'u1', device_type: 'desktop', browser: 'Chrome', os: 'Windows' },
+    ])
+    const roll = await t.db.query<{ count: string }>(
+      'SELECT sum(count) AS count FROM login_rollups_hourly WHERE project_id = $1',
+      [projectId],
+    )
+    expect(Number(roll.rows[0]!.count)).toBe(2)
+    await w.close()
+  })
+
+  it('groups concurrent writers into few transactions', async () => {
+    const w = new GroupCommitWriter(t.db)
+    const before = w.stats().flushes
+    await Promise.all(Array.from({ length: 200 }, (_, i) => w.write([login(`g${i}`)])))
+    expect(w.stats().inserted).toBe(200)
+    expect(w.stats().flushes - before).toBeLessThan(50)
+    await w.close()
+  })
+
+  it('creates the partition for a backfilled month on demand', async () => {
+    const w = new GroupCommitWriter(t.db)
+    const old = validator.activity(
+      { messageId: 'old1', userId: 'u', action: 'view', timestamp: '2025-03-04T05:06:07Z' },
+      { projectId, receivedAt: Date.now() },
+    )
+    if (!old.ok) throw old.error
+    expect((await w.write([old.row]))[0]!.status).toBe('inserted')
+    const part = await t.db.query(`SELECT to_regclass('activity_logs_p202503') AS t`)
+    expect(part.rows[0]!.t).toBe('activity_logs_p202503')
+    await w.close()
+  })
+
+  it('isolates a row Postgres rejects and keeps its neighbours', async () => {
+    const w = new GroupCommitWriter(t.db)
+    const good1 = login('iso1')
+    const good2 = login('iso2')
+    // Bypasses the validator on purpose: an address inet refuses.
+    const bad: EventRow = { ...login('iso3'), ip: 'not-an-ip' }
+    const res = await w.write([good1, bad, good2])
+    expect(res[0]!.status).toBe('inserted')
+    expect(res[2]!.status).toBe('inserted')
+    expect(res[1]!.status).toBe('rejected')
+    expect(res[1]!.status === 'rejected' && res[1]!.error.code).toBe('STRATA_EVENT_REJECTED_BY_DB')
+    const n = await t.db.query(
+      `SELECT count(*)::int AS n FROM login_events WHERE message_id LIKE 'iso%'`,
+    )
+    expect(n.rows[0]!.n).toBe(2)
+    await w.close()
+  })
+
+  it('loses nothing acknowledged when its connection is killed before COMMIT', async () => {
+    let kills = 0
+    const admin = new pg.Client({ connectionString: t.tdb.url })
+    await admin.connect()
+    const w = new GroupCommitWriter(t.db, {
+      async beforeCommit(client) {
+        if (kills++ === 0) {
+          await admin.query('SELECT pg_terminate_backend($1)', [
+            (client as unknown as { processID: number }).processID,
+          ])
+        }
+      },
+    })
+    const res = await w.write([login('kill1'), login('kill2')])
+    expect(res.map((r) => r.status)).toEqual(['inserted', 'inserted'])
+    expect(kills).toBeGreaterThanOrEqual(2)
+    expect(w.stats().retries).toBeGreaterThanOrEqual(1)
+    const n = await t.db.query(
+      `SELECT count(*)::int AS n FROM login_events WHERE message_id IN ('kill1','kill2')`,
+    )
+    expect(n.rows[0]!.n).toBe(2)
+    // A client retry of the same ids gives no second row.
+    const retry = await w.write([login('kill1'), login('kill2')])
+    expect(retry.map((r) => r.status)).toEqual(['duplicate', 'duplicate'])
+    expect(await countRows(t.db, 'event_dedup', projectId)).toBeGreaterThan(0)
+    await admin.end()
+    await w.close()
+  })
+
+  it('answers 503-class errors when the database stays unreachable, and recovers', async () => {
+    const admin = new pg.Client({ connectionString: t.tdb.url })
+    await admin.connect()
+    let failing = true
+    const w = new GroupCommitWriter(t.db, {
+      retryWindow: '300ms',
+      unavailableCooldown: '200ms',
+      async beforeCommit(client) {
+        if (failing)
+          await admin.query('SELECT pg_terminate_backend($1)', [
+            (client as unknown as { processID: number }).processID,
+          ])
+      },
+    })
+    await expect(w.write([login('down1')])).rejects.toMatchObject({ code: 'STRATA_DB_UNAVAILABLE' })
+    // Refused fast while the cooldown lasts.
+    await expect(w.write([login('down2')])).rejects.toMatchObject({ code: 'STRATA_DB_UNAVAILABLE' })
+    failing = false
+    await new Promise((r) => setTimeout(r, 250))
+    const ok = await w.write([login('down1')])
+    expect(ok[0]!.status).toBe('inserted')
+    const n = await t.db.query(
+      `SELECT count(*)::int AS n FROM login_events WHERE message_id = 'down1'`,
+    )
+    expect(n.rows[0]!.n).toBe(1)
+    await admin.end()
+    await w.close()
+  })
+
+  it('refuses with STRATA_INGEST_OVERLOADED when the queue is full and drains on close', async () => {
+    const w = new GroupCommitWriter(t.db, { maxQueueRows: 3, maxConcurrentFlushes: 1 })
+    const p1 = w.write([login('q1'), login('q2'), login('q3')])
+    await expect(w.write([login('q4')])).rejects.toMatchObject({ code: 'STRATA_INGEST_OVERLOADED' })
+    const closing = w.close()
+    await expect(w.write([login('q5')])).rejects.toMatchObject({ code: 'STRATA_INGEST_CLOSED' })
+    await closing
+    expect((await p1).every((r) => r.status === 'inserted')).toBe(true)
+  })
+})
