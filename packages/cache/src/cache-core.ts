@@ -1,0 +1,1164 @@
+import { randomUUID } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import { CircuitBreaker } from './breaker.js'
+import { VersionClock } from './clock.js'
+import { cacheErrors } from './errors.js'
+import { CacheEmitter } from './events.js'
+import { CacheMetrics } from './metrics.js'
+import type { Duration } from '@strata/core'
+import { duration } from './options.js'
+import type { ResolvedOptions } from './options.js'
+import { IoRedisDriver, lockKeyFor } from './redis-driver.js'
+import type { L2Driver } from './redis-driver.js'
+import { Serializer } from './serializer.js'
+import type { DecodedEntry } from './serializer.js'
+import { TierCounters, TopKeys } from './stats.js'
+import type { CacheStats } from './stats.js'
+import { FrequencySketch } from './tinylfu.js'
+
+/** What L1 holds: the LIVE value plus what is needed to judge it without touching Redis. */
+export interface L1Entry {
+  value: unknown
+  version: number
+  expiresAt: number
+  staleUntil: number
+  /** Full tag keys. */
+  tags: string[] | undefined
+  size: number
+}
+
+/** Per-call entry settings, resolved to milliseconds. */
+export interface EntrySettings {
+  ttl: number
+  grace: number
+  jitter: number
+  soft: number | undefined
+  hard: number | undefined
+  tags: string[] | undefined
+}
+
+/** Passed to factories: the key, the stale value if any, and per-result overrides. */
+export interface FactoryContext<T = unknown> {
+  readonly key: string
+  /** The last good value when one is still within grace. */
+  readonly stale: T | undefined
+  /** Overrides the TTL of the value being produced. */
+  setTtl(ttl: Duration): void
+  /** Replaces the tags of the value being produced. */
+  setTags(tags: string[]): void
+}
+
+export type Factory<T> = (ctx: FactoryContext<T>) => T | Promise<T>
+
+/** A bus message: origin, kind, full keys / tag keys / prefix, and the HLC version of the change. */
+interface BusMessage {
+  o: string
+  t: 'set' | 'del' | 'tag' | 'clear' | 'pattern'
+  v: number
+  k?: string[]
+  g?: string[]
+  p?: string
+  m?: string
+}
+
+interface TagState {
+  /** Highest invalidation version seen for the tag. */
+  v: number
+  /** Entries at or above this version are judged by `v` alone; older ones need a fetch. */
+  floor: number
+  /** After this wall-clock time the state must be re-fetched (bus outage). */
+  until: number
+}
+
+interface Flight {
+  fresh: Promise<unknown>
+  stale: Promise<L1Entry | undefined>
+}
+
+const OK = 0
+const INVALID = 1
+const UNKNOWN = 2
+const FAILED: unique symbol = Symbol('l2-failed')
+const noop = (): void => {}
+const TAG_TTL = 30 * 24 * 3_600_000 // tag versions outlive any sane entry lifetime
+const INTERNAL = '__strata:'
+
+/** In-process bus for caches without Redis: same-namespace instances invalidate each other. */
+const localBus = new Map<string, Set<CacheCore>>()
+
+export function globToRegExp(glob: string): RegExp {
+  let re = ''
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!
+    if (c === '\\' && i + 1 < glob.length) re += `\\${glob[++i]!}`.replace(/\\([a-zA-Z0-9])/, '$1')
+    else if (c === '*') re += '.*'
+    else if (c === '?') re += '.'
+    else if (c === '[' || c === ']') re += c
+    else re += c.replace(/[.+^${}()|\\/-]/g, '\\$&')
+  }
+  return new RegExp(`^${re}$`, 's')
+}
+
+export function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, '\\$&')
+}
+
+/**
+ * The engine shared by a cache and all its namespace views: tiers, bus, breaker, single-flight,
+ * stats. Everything here works on full keys; views add prefixes and defaults.
+ */
+export class CacheCore {
+  readonly opts: Readonly<ResolvedOptions>
+  readonly origin = randomUUID().slice(0, 12)
+  readonly rootPrefix: string
+  readonly channel: string
+  readonly events: CacheEmitter
+  readonly metrics: CacheMetrics | undefined
+  readonly #l1: LRUCache<string, L1Entry>
+  readonly #sketch: FrequencySketch | undefined
+  readonly #serializer: Serializer
+  readonly #driver: L2Driver | undefined
+  readonly #breaker: CircuitBreaker | undefined
+  readonly #clock = new VersionClock()
+  readonly #tags = new Map<string, TagState>()
+  readonly #flights = new Map<string, Flight>()
+  readonly #waiters = new Map<string, Set<() => void>>()
+  readonly #top = new TopKeys(64)
+  readonly #l1c = new TierCounters()
+  readonly #l2c = new TierCounters()
+  #factoryCalls = 0
+  #factoryErrors = 0
+  #factoryTimeouts = 0
+  #staleServed = 0
+  #busConnected: boolean
+  #busReceived = 0
+  #busPublished = 0
+  #tokenSeq = 0
+  #sample = 0
+  #closed = false
+  #alertTimer: NodeJS.Timeout | undefined
+  #ready: Promise<void>
+
+  constructor(opts: Readonly<ResolvedOptions>) {
+    this.opts = opts
+    this.rootPrefix = `${opts.namespace}:`
+    this.channel = `${this.rootPrefix}${INTERNAL}bus`
+    this.events = new CacheEmitter((err) =>
+      opts.logger.warn({ err: String(err) }, 'strata cache: event listener threw'),
+    )
+    this.#serializer = new Serializer(
+      opts.serializer,
+      opts.compressThreshold,
+      opts.compressAlgorithm,
+    )
+    this.#l1 = new LRUCache<string, L1Entry>({
+      max: opts.maxEntries,
+      maxSize: opts.maxBytes,
+      sizeCalculation: (e) => e.size,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') this.#l1c.evictions++
+      },
+    })
+    this.#sketch = opts.admission === 'tinylfu' ? new FrequencySketch(opts.maxEntries) : undefined
+    if (opts.l2) {
+      this.#driver = new IoRedisDriver(opts.l2.redis, {
+        commandTimeout: opts.commandTimeout,
+        maxOfflineQueue: opts.maxOfflineQueue,
+        logger: opts.logger,
+      })
+      this.#breaker = new CircuitBreaker(opts.breakerThreshold, opts.breakerResetAfter, (state) => {
+        opts.logger.warn({ state }, 'strata cache: L2 circuit breaker')
+        this.events.emit('cache:breaker', { state })
+      })
+    }
+    // Without Redis the in-process bus is always "connected"; with Redis it is until proven up.
+    this.#busConnected = this.#driver === undefined
+    if (this.#driver && opts.bus) {
+      this.#ready = this.#driver.subscribe(
+        this.channel,
+        (msg) => this.#onBusMessage(msg),
+        (up) => this.#onBusState(up),
+      )
+    } else {
+      this.#ready = Promise.resolve()
+      if (!this.#driver) {
+        const peers = localBus.get(opts.namespace) ?? new Set<CacheCore>()
+        peers.add(this)
+        localBus.set(opts.namespace, peers)
+      }
+    }
+    this.metrics =
+      opts.metrics === false
+        ? undefined
+        : new CacheMetrics(this.#metricSource(), opts.metrics.registry)
+    if (opts.hitRateAlert) this.#startHitRateAlert(opts.hitRateAlert)
+  }
+
+  /** Resolves once the bus subscription is live (or failed and will retry in background). */
+  ready(): Promise<void> {
+    return this.#ready
+  }
+
+  get busConnected(): boolean {
+    return this.#busConnected
+  }
+
+  assertOpen(): void {
+    if (this.#closed) throw cacheErrors.create('STRATA_CACHE_CLOSED')
+  }
+
+  static validateKey(key: unknown): asserts key is string {
+    if (typeof key !== 'string' || key === '' || key.startsWith(INTERNAL))
+      throw cacheErrors.create('STRATA_CACHE_INVALID_KEY', {
+        details: { key: typeof key === 'string' ? key : typeof key },
+      })
+  }
+
+  tagKey(prefix: string, tag: string): string {
+    if (typeof tag !== 'string' || tag === '')
+      throw cacheErrors.create('STRATA_CACHE_INVALID_OPTIONS', {
+        message: 'tags must be non-empty strings',
+      })
+    return `${prefix}${INTERNAL}tag:${tag}`
+  }
+
+  // ---------------------------------------------------------------- L1 fast paths
+
+  /** A fresh, tag-valid L1 entry or undefined. Synchronous and allocation-free. */
+  freshL1(full: string): L1Entry | undefined {
+    const e = this.#l1.get(full)
+    if (e === undefined) return undefined
+    if (e.expiresAt <= Date.now()) return undefined
+    if (e.tags !== undefined && this.#tagState(e) !== OK) return undefined
+    return e
+  }
+
+  out<T>(value: unknown): T {
+    return (this.opts.clone ? structuredClone(value) : value) as T
+  }
+
+  /** Counts an L1 hit; samples latency and hot keys on 1 in 64 / 1 in 16 calls. */
+  countL1Hit(full: string): void {
+    this.#l1c.hits++
+    if (this.#sketch !== undefined) this.#sketch.increment(full)
+    const s = ++this.#sample
+    if ((s & 15) === 0) this.#top.add(full)
+    if ((s & 63) === 0) {
+      const t0 = performance.now()
+      this.#l1.get(full)
+      const ms = performance.now() - t0
+      this.#l1c.latency.record(ms)
+      this.metrics?.observe('l1', 'get', ms / 1000)
+    }
+    if (this.events.has('cache:hit'))
+      this.events.emit('cache:hit', { key: full, tier: 'l1', stale: false })
+  }
+
+  peek(full: string): unknown {
+    const e = this.freshL1(full)
+    return e === undefined ? undefined : this.out(e.value)
+  }
+
+  // ---------------------------------------------------------------- getOrSet
+
+  async getOrSetSlow<T>(
+    full: string,
+    key: string,
+    factory: Factory<T>,
+    s: EntrySettings,
+    tagPrefix: string,
+  ): Promise<T> {
+    this.assertOpen()
+    const now = Date.now()
+    let e = this.#l1.get(full)
+    if (e !== undefined) {
+      if (e.staleUntil <= now) e = undefined
+      else if (e.tags !== undefined) {
+        let st = this.#tagState(e)
+        if (st === UNKNOWN) {
+          await this.#ensureTags(e.tags)
+          st = this.#tagState(e)
+        }
+        if (st === INVALID) {
+          this.#l1.delete(full)
+          e = undefined
+        }
+      }
+      if (e !== undefined && e.expiresAt > Date.now()) {
+        this.countL1Hit(full)
+        return this.out<T>(e.value)
+      }
+    }
+    this.#l1c.misses++
+    if (this.#sketch !== undefined) this.#sketch.increment(full)
+    if (this.events.has('cache:miss')) this.events.emit('cache:miss', { key: full })
+    const flight = this.#flights.get(full) ?? this.#startFlight(full, key, factory, s, e, tagPrefix)
+    const stale = await flight.stale
+    if (stale === undefined) return this.out<T>(await flight.fresh)
+    const soft = s.soft ?? 0
+    if (soft === 0) {
+      this.#served(full, 'swr')
+      return this.out<T>(stale.value)
+    }
+    return new Promise<T>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#served(full, 'soft-timeout')
+        resolve(this.out<T>(stale.value))
+      }, soft)
+      flight.fresh.then(
+        (v) => {
+          clearTimeout(timer)
+          resolve(this.out<T>(v))
+        },
+        () => {
+          clearTimeout(timer)
+          this.#served(full, 'factory-error')
+          resolve(this.out<T>(stale.value))
+        },
+      )
+    })
+  }
+
+  #served(full: string, reason: 'swr' | 'soft-timeout' | 'factory-error'): void {
+    this.#staleServed++
+    if (this.events.has('cache:stale-served'))
+      this.events.emit('cache:stale-served', { key: full, reason })
+  }
+
+  #startFlight<T>(
+    full: string,
+    key: string,
+    factory: Factory<T>,
+    s: EntrySettings,
+    l1stale: L1Entry | undefined,
+    tagPrefix: string,
+  ): Flight {
+    let resolveStale: (e: L1Entry | undefined) => void = noop
+    const stale = new Promise<L1Entry | undefined>((r) => (resolveStale = r))
+    if (l1stale) resolveStale(l1stale)
+    const fresh = this.#fly(full, key, factory, s, l1stale, resolveStale, tagPrefix)
+    const flight: Flight = { fresh, stale }
+    this.#flights.set(full, flight)
+    // The refresh may outlive every caller (stale-while-revalidate): never leave it unhandled.
+    fresh.then(noop, noop).finally(() => {
+      if (this.#flights.get(full) === flight) this.#flights.delete(full)
+    })
+    return flight
+  }
+
+  /**
+   * One refresh of one key: L2 read + lock in one round trip; the lock winner runs the factory
+   * and writes (SET + PUBLISH + unlock in one script); losers wait for the PUBLISH on the bus
+   * (a bounded fallback timer re-checks), and take over once the lock expires.
+   */
+  async #fly<T>(
+    full: string,
+    key: string,
+    factory: Factory<T>,
+    s: EntrySettings,
+    l1stale: L1Entry | undefined,
+    resolveStale: (e: L1Entry | undefined) => void,
+    tagPrefix: string,
+  ): Promise<T> {
+    let stale = l1stale
+    try {
+      const driver = this.#driver
+      if (driver === undefined)
+        return await this.#produce(full, key, factory, s, stale, undefined, tagPrefix)
+      const lockKey = lockKeyFor(full)
+      const token = `${this.origin}:${++this.#tokenSeq}`
+      const deadline = s.hard === undefined ? Infinity : Date.now() + s.hard
+      let known: Buffer | undefined
+      let first = true
+      for (;;) {
+        const wake = this.#waitFor(full)
+        const r = await this.#l2('getOrLock', () =>
+          driver.getOrLock(full, lockKey, token, this.opts.lockTtl, known),
+        )
+        if (r === FAILED) {
+          wake.cancel()
+          if (first) this.#l2c.misses++
+          resolveStale(stale)
+          return await this.#produce(full, key, factory, s, stale, undefined, tagPrefix)
+        }
+        if (r.kind === 'value') {
+          wake.cancel()
+          known = r.value.subarray(2, 10)
+          const d = this.#decode(r.value)
+          if (d !== undefined) {
+            const now = Date.now()
+            let valid = d.staleUntil > now
+            if (valid && d.tags) {
+              await this.#ensureTags(d.tags)
+              valid = this.#tagState(d) === OK
+            }
+            if (valid && d.expiresAt > now) {
+              this.#l2c.hits++
+              this.#emitL2Hit(full, false)
+              this.#setL1(full, this.#entryFromDecoded(d))
+              resolveStale(undefined)
+              return d.value as T
+            }
+            if (valid && (stale === undefined || d.version > stale.version)) {
+              stale = this.#entryFromDecoded(d)
+              this.#setL1(full, stale)
+            }
+          }
+          if (first) this.#l2c.misses++
+          first = false
+          resolveStale(stale)
+          continue
+        }
+        if (first) this.#l2c.misses++
+        first = false
+        resolveStale(stale)
+        if (r.kind === 'acquired') {
+          wake.cancel()
+          return await this.#produce(
+            full,
+            key,
+            factory,
+            s,
+            stale,
+            { key: lockKey, token },
+            tagPrefix,
+          )
+        }
+        // Busy: another instance is producing. Its PUBLISH wakes us; the timer is only a fallback
+        // (short while the bus is down, since then nothing will wake us).
+        const wait = Math.min(this.#busConnected ? this.opts.lockTtl : 50, deadline - Date.now())
+        if (wait <= 0) {
+          wake.cancel()
+          this.#factoryTimeouts++
+          throw cacheErrors.create('STRATA_CACHE_FACTORY_TIMEOUT', {
+            message: 'timed out waiting for another instance to produce the value',
+            details: { key },
+          })
+        }
+        await wake.wait(wait)
+      }
+    } finally {
+      resolveStale(undefined)
+    }
+  }
+
+  #waitFor(full: string): { wait(ms: number): Promise<void>; cancel(): void } {
+    let set = this.#waiters.get(full)
+    if (!set) {
+      set = new Set()
+      this.#waiters.set(full, set)
+    }
+    let woken = false
+    let resolveFn: (() => void) | undefined
+    const fn = (): void => {
+      woken = true
+      resolveFn?.()
+    }
+    set.add(fn)
+    const cancel = (): void => {
+      const cur = this.#waiters.get(full)
+      if (!cur) return
+      cur.delete(fn)
+      if (cur.size === 0) this.#waiters.delete(full)
+    }
+    return {
+      cancel,
+      wait: (ms) =>
+        new Promise<void>((resolve) => {
+          if (woken) {
+            cancel()
+            resolve()
+            return
+          }
+          const timer = setTimeout(() => {
+            cancel()
+            resolve()
+          }, ms)
+          resolveFn = () => {
+            clearTimeout(timer)
+            cancel()
+            resolve()
+          }
+        }),
+    }
+  }
+
+  #wake(full: string): void {
+    const set = this.#waiters.get(full)
+    if (set) for (const fn of [...set]) fn()
+  }
+
+  async #produce<T>(
+    full: string,
+    key: string,
+    factory: Factory<T>,
+    s: EntrySettings,
+    stale: L1Entry | undefined,
+    lock: { key: string; token: string } | undefined,
+    tagPrefix: string,
+  ): Promise<T> {
+    let ttl = s.ttl
+    let tags = s.tags
+    const ctx: FactoryContext<T> = {
+      key,
+      stale: stale?.value as T | undefined,
+      setTtl: (d) => {
+        ttl = duration(d, 'ttl') ?? ttl
+      },
+      setTags: (t) => {
+        tags = t.map((tag) => this.tagKey(tagPrefix, tag))
+      },
+    }
+    let value: T
+    try {
+      value = await this.#runFactory(key, factory, ctx, s.hard)
+    } catch (err) {
+      if (lock) void this.#l2('unlock', () => this.#driver!.unlock(lock.key, lock.token))
+      if (this.events.has('cache:factory-error'))
+        this.events.emit('cache:factory-error', { key: full, error: err })
+      throw err
+    }
+    await this.write(full, value, { ...s, ttl, tags }, lock)
+    return value
+  }
+
+  #runFactory<T>(
+    key: string,
+    factory: Factory<T>,
+    ctx: FactoryContext<T>,
+    hard: number | undefined,
+  ): Promise<T> {
+    this.#factoryCalls++
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined
+      let done = false
+      if (hard !== undefined) {
+        timer = setTimeout(() => {
+          done = true
+          this.#factoryTimeouts++
+          reject(
+            cacheErrors.create('STRATA_CACHE_FACTORY_TIMEOUT', {
+              details: { key, timeoutMs: hard },
+            }),
+          )
+        }, hard)
+      }
+      const fail = (err: unknown): void => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        this.#factoryErrors++
+        reject(
+          cacheErrors.is(err)
+            ? err
+            : cacheErrors.create('STRATA_CACHE_FACTORY_ERROR', {
+                message: `cache factory for "${key}" failed: ${err instanceof Error ? err.message : String(err)}`,
+                details: { key },
+                cause: err,
+              }),
+        )
+      }
+      try {
+        Promise.resolve(factory(ctx)).then((v) => {
+          if (done) return
+          done = true
+          clearTimeout(timer)
+          resolve(v)
+        }, fail)
+      } catch (err) {
+        fail(err)
+      }
+    })
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  #lifetime(s: EntrySettings, now: number): { expiresAt: number; staleUntil: number } {
+    let ttl = s.ttl
+    if (s.jitter > 0) ttl = Math.max(1, ttl * (1 + (Math.random() * 2 - 1) * s.jitter))
+    const expiresAt = now + ttl
+    return { expiresAt, staleUntil: expiresAt + s.grace }
+  }
+
+  /** L1 can't be kept coherent while the bus is down: cap what we keep then. */
+  #capForOutage(e: L1Entry, now: number): L1Entry {
+    if (this.#busConnected && this.#breaker?.state !== 'open') return e
+    const cap = now + this.opts.busOutageTtl
+    if (e.expiresAt > cap) e.expiresAt = cap
+    return e
+  }
+
+  async write(
+    full: string,
+    value: unknown,
+    s: EntrySettings,
+    lock?: { key: string; token: string },
+  ): Promise<void> {
+    const now = Date.now()
+    const version = this.#clock.next()
+    const { expiresAt, staleUntil } = this.#lifetime(s, now)
+    const tags = s.tags?.length ? s.tags : undefined
+    for (const t of tags ?? []) this.#noteTagWrite(t, version)
+    const driver = this.#driver
+    let buf: Buffer | undefined
+    if (driver) buf = this.#serializer.encode(value, { version, expiresAt, staleUntil, tags })
+    const entry: L1Entry = {
+      value: this.opts.clone ? structuredClone(value) : value,
+      version,
+      expiresAt,
+      staleUntil,
+      tags,
+      size: buf ? buf.length : this.#estimate(value),
+    }
+    this.#setL1(full, this.#capForOutage(entry, now))
+    if (this.events.has('cache:set')) this.events.emit('cache:set', { key: full })
+    const msg: BusMessage = { o: this.origin, t: 'set', v: version, k: [full] }
+    if (!driver) return this.#localPublish(msg)
+    const r = await this.#l2('set', () =>
+      driver.setAndPublish(full, buf!, staleUntil - now, this.channel, JSON.stringify(msg), lock),
+    )
+    if (r !== FAILED) this.#busPublished++
+    // A write Redis never saw must not outlive the outage in L1 either.
+    else this.#capForOutage(entry, now)
+  }
+
+  async writeMany(items: { full: string; value: unknown; s: EntrySettings }[]): Promise<void> {
+    const now = Date.now()
+    const version = this.#clock.next()
+    const driver = this.#driver
+    const l2items: { key: string; value: Buffer; px: number }[] = []
+    const entries: L1Entry[] = []
+    for (const { full, value, s } of items) {
+      const { expiresAt, staleUntil } = this.#lifetime(s, now)
+      const tags = s.tags?.length ? s.tags : undefined
+      for (const t of tags ?? []) this.#noteTagWrite(t, version)
+      const buf = driver
+        ? this.#serializer.encode(value, { version, expiresAt, staleUntil, tags })
+        : undefined
+      const entry: L1Entry = {
+        value: this.opts.clone ? structuredClone(value) : value,
+        version,
+        expiresAt,
+        staleUntil,
+        tags,
+        size: buf ? buf.length : this.#estimate(value),
+      }
+      entries.push(entry)
+      this.#setL1(full, this.#capForOutage(entry, now))
+      if (buf) l2items.push({ key: full, value: buf, px: staleUntil - now })
+    }
+    const msg: BusMessage = { o: this.origin, t: 'set', v: version, k: items.map((i) => i.full) }
+    if (!driver) return this.#localPublish(msg)
+    const r = await this.#l2('setMany', () =>
+      driver.setManyAndPublish(l2items, this.channel, JSON.stringify(msg)),
+    )
+    if (r === FAILED) for (const e of entries) this.#capForOutage(e, now)
+  }
+
+  #estimate(value: unknown): number {
+    switch (typeof value) {
+      case 'string':
+        return value.length + 16
+      case 'number':
+      case 'boolean':
+      case 'undefined':
+      case 'bigint':
+        return 16
+      default:
+        if (value === null) return 16
+        if (Buffer.isBuffer(value)) return value.length + 16
+        try {
+          return this.#serializer.payload(value).length + 16
+        } catch {
+          return 1024
+        }
+    }
+  }
+
+  #setL1(full: string, entry: L1Entry): void {
+    if (this.#sketch !== undefined) {
+      // W-TinyLFU admission: a new key only replaces the LRU victim when it is more frequent.
+      if (this.#l1.size >= this.opts.maxEntries && !this.#l1.has(full)) {
+        const victim = this.#l1.rkeys().next().value
+        if (victim !== undefined && this.#sketch.frequency(full) <= this.#sketch.frequency(victim))
+          return
+      }
+    }
+    this.#l1.set(full, entry)
+  }
+
+  #entryFromDecoded(d: DecodedEntry): L1Entry {
+    this.#clock.observe(d.version)
+    return this.#capForOutage(
+      {
+        value: d.value,
+        version: d.version,
+        expiresAt: d.expiresAt,
+        staleUntil: d.staleUntil,
+        tags: d.tags,
+        size: d.size,
+      },
+      Date.now(),
+    )
+  }
+
+  #decode(buf: Buffer): DecodedEntry | undefined {
+    try {
+      return this.#serializer.decode(buf)
+    } catch (err) {
+      this.events.emit('cache:error', { op: 'decode', error: err })
+      return undefined
+    }
+  }
+
+  #emitL2Hit(full: string, stale: boolean): void {
+    if (this.events.has('cache:hit'))
+      this.events.emit('cache:hit', { key: full, tier: 'l2', stale })
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** Fresh value, else a value within grace, else undefined. */
+  async get(full: string): Promise<{ value: unknown } | undefined> {
+    this.assertOpen()
+    const e = this.freshL1(full)
+    if (e !== undefined) {
+      this.countL1Hit(full)
+      return { value: e.value }
+    }
+    this.#l1c.misses++
+    const l1 = await this.#usableL1(full)
+    const d = await this.#readL2(full)
+    if (d !== undefined && (l1 === undefined || d.version >= l1.version)) {
+      this.#setL1(full, this.#entryFromDecoded(d))
+      return { value: d.value }
+    }
+    if (l1 !== undefined) {
+      this.#staleServed++
+      return { value: l1.value }
+    }
+    if (this.events.has('cache:miss')) this.events.emit('cache:miss', { key: full })
+    return undefined
+  }
+
+  /** An L1 entry within grace with valid tags (fetching tag versions if needed). */
+  async #usableL1(full: string): Promise<L1Entry | undefined> {
+    const e = this.#l1.get(full)
+    if (e === undefined) return undefined
+    if (e.staleUntil <= Date.now()) return undefined
+    if (e.tags !== undefined) {
+      if (this.#tagState(e) === UNKNOWN) await this.#ensureTags(e.tags)
+      if (this.#tagState(e) !== OK) return undefined
+    }
+    return e
+  }
+
+  /** An L2 entry within grace with valid tags, or undefined (miss, error, breaker open). */
+  async #readL2(full: string): Promise<DecodedEntry | undefined> {
+    const driver = this.#driver
+    if (driver === undefined) return undefined
+    const buf = await this.#l2('get', () => driver.get(full))
+    if (buf === FAILED || buf === null) {
+      this.#l2c.misses++
+      return undefined
+    }
+    const d = this.#decode(buf)
+    if (d === undefined || d.staleUntil <= Date.now()) {
+      this.#l2c.misses++
+      return undefined
+    }
+    if (d.tags) {
+      await this.#ensureTags(d.tags)
+      if (this.#tagState(d) !== OK) {
+        this.#l2c.misses++
+        return undefined
+      }
+    }
+    const stale = d.expiresAt <= Date.now()
+    if (stale) this.#l2c.misses++
+    else this.#l2c.hits++
+    this.#emitL2Hit(full, stale)
+    return d
+  }
+
+  async getMany(fulls: string[]): Promise<({ value: unknown } | undefined)[]> {
+    this.assertOpen()
+    const out: ({ value: unknown } | undefined)[] = new Array(fulls.length)
+    const missIdx: number[] = []
+    for (let i = 0; i < fulls.length; i++) {
+      const e = this.freshL1(fulls[i]!)
+      if (e !== undefined) {
+        this.countL1Hit(fulls[i]!)
+        out[i] = { value: e.value }
+      } else {
+        this.#l1c.misses++
+        missIdx.push(i)
+      }
+    }
+    const driver = this.#driver
+    if (missIdx.length === 0) return out
+    const bufs = driver
+      ? await this.#l2('mget', () => driver.mget(missIdx.map((i) => fulls[i]!)))
+      : FAILED
+    for (let j = 0; j < missIdx.length; j++) {
+      const i = missIdx[j]!
+      const full = fulls[i]!
+      const buf = bufs === FAILED ? null : bufs[j]
+      const d = buf ? this.#decode(buf) : undefined
+      let ok = d !== undefined && d.staleUntil > Date.now()
+      if (ok && d!.tags) {
+        await this.#ensureTags(d!.tags)
+        ok = this.#tagState(d!) === OK
+      }
+      if (ok) {
+        if (d!.expiresAt > Date.now()) this.#l2c.hits++
+        else this.#l2c.misses++
+        this.#setL1(full, this.#entryFromDecoded(d!))
+        out[i] = { value: d!.value }
+      } else {
+        if (driver) this.#l2c.misses++
+        const l1 = await this.#usableL1(full)
+        out[i] = l1 ? { value: l1.value } : undefined
+      }
+    }
+    return out
+  }
+
+  // ---------------------------------------------------------------- invalidation
+
+  async delete(fulls: string[]): Promise<void> {
+    this.assertOpen()
+    if (fulls.length === 0) return
+    const version = this.#clock.next()
+    for (const f of fulls) this.#l1.delete(f)
+    if (this.events.has('cache:delete')) this.events.emit('cache:delete', { keys: fulls })
+    const msg: BusMessage = { o: this.origin, t: 'del', v: version, k: fulls }
+    const driver = this.#driver
+    if (!driver) return this.#localPublish(msg)
+    const r = await this.#l2('delete', () =>
+      driver.deleteAndPublish(fulls, this.channel, JSON.stringify(msg)),
+    )
+    if (r !== FAILED) this.#busPublished++
+  }
+
+  async deleteByTags(tagKeys: string[]): Promise<void> {
+    this.assertOpen()
+    if (tagKeys.length === 0) return
+    const version = this.#clock.next()
+    this.#applyTag(tagKeys, version)
+    if (this.events.has('cache:tag-invalidated'))
+      this.events.emit('cache:tag-invalidated', { tags: tagKeys })
+    const msg: BusMessage = { o: this.origin, t: 'tag', v: version, g: tagKeys }
+    const driver = this.#driver
+    if (!driver) return this.#localPublish(msg)
+    const r = await this.#l2('deleteByTag', () =>
+      driver.setVersionsAndPublish(tagKeys, version, TAG_TTL, this.channel, JSON.stringify(msg)),
+    )
+    if (r !== FAILED) this.#busPublished++
+  }
+
+  /** SCAN + UNLINK under `prefix` matching `pattern` (glob); evicts matching L1 keys everywhere. */
+  async deleteByPattern(prefix: string, pattern: string): Promise<number> {
+    this.assertOpen()
+    const version = this.#clock.next()
+    const msg: BusMessage = { o: this.origin, t: 'pattern', v: version, p: prefix, m: pattern }
+    let n = this.#applyPattern(prefix, pattern, version)
+    const driver = this.#driver
+    if (!driver) {
+      this.#localPublish(msg)
+      return n
+    }
+    let l2n = 0
+    const r = await this.#l2('deleteByPattern', async () => {
+      await driver.scan(escapeGlob(prefix) + pattern, async (keys) => {
+        const data = keys.filter((k) => !k.slice(prefix.length).startsWith(INTERNAL))
+        if (data.length)
+          l2n += await driver.deleteAndPublish(data, this.channel, JSON.stringify(msg))
+      })
+      await driver.publish(this.channel, JSON.stringify(msg))
+    })
+    if (r !== FAILED) {
+      this.#busPublished++
+      n = Math.max(n, l2n)
+    }
+    return n
+  }
+
+  async clear(prefix: string): Promise<void> {
+    this.assertOpen()
+    const version = this.#clock.next()
+    this.#applyClear(prefix, version)
+    if (this.events.has('cache:clear')) this.events.emit('cache:clear', { prefix })
+    const msg: BusMessage = { o: this.origin, t: 'clear', v: version, p: prefix }
+    const driver = this.#driver
+    if (!driver) return this.#localPublish(msg)
+    await this.#l2('clear', async () => {
+      // Publish first so peers drop L1 at once; the SCAN below only frees Redis memory.
+      await driver.publish(this.channel, JSON.stringify(msg))
+      await driver.scan(`${escapeGlob(prefix)}*`, async (keys) => {
+        await driver.deleteAndPublish(keys, this.channel, JSON.stringify(msg))
+      })
+    })
+  }
+
+  #applyPattern(prefix: string, pattern: string, version: number): number {
+    const re = globToRegExp(pattern)
+    let n = 0
+    for (const [k, e] of this.#l1.entries()) {
+      if (k.startsWith(prefix) && e.version < version && re.test(k.slice(prefix.length))) {
+        this.#l1.delete(k)
+        n++
+      }
+    }
+    return n
+  }
+
+  #applyClear(prefix: string, version: number): void {
+    for (const [k, e] of this.#l1.entries())
+      if (k.startsWith(prefix) && e.version < version) this.#l1.delete(k)
+    for (const k of [...this.#tags.keys()]) if (k.startsWith(prefix)) this.#tags.delete(k)
+  }
+
+  // ---------------------------------------------------------------- tags
+
+  #tagState(e: { version: number; tags: string[] | undefined }): number {
+    const now = Date.now()
+    let state = OK
+    for (const t of e.tags!) {
+      const s = this.#tags.get(t)
+      if (s === undefined) {
+        // Without Redis every invalidation is local, so an unseen tag was never invalidated.
+        if (this.#driver === undefined) continue
+        state = UNKNOWN
+        continue
+      }
+      if (e.version <= s.v) return INVALID
+      if (s.until < now || e.version < s.floor) state = UNKNOWN
+    }
+    return state
+  }
+
+  #tagUntil(): number {
+    return this.#busConnected ? Infinity : Date.now() + this.opts.busOutageTtl
+  }
+
+  /** A fresh write is newer than every invalidation we could know of, so it is known-valid. */
+  #noteTagWrite(tag: string, version: number): void {
+    if (!this.#tags.has(tag)) this.#tags.set(tag, { v: 0, floor: version, until: this.#tagUntil() })
+  }
+
+  #applyTag(tags: string[], version: number): void {
+    const until = this.#tagUntil()
+    for (const t of tags) {
+      const s = this.#tags.get(t)
+      this.#tags.set(t, { v: Math.max(s?.v ?? 0, version), floor: 0, until })
+    }
+  }
+
+  async #ensureTags(tags: string[]): Promise<void> {
+    const driver = this.#driver
+    if (driver === undefined) return
+    const now = Date.now()
+    const missing = tags.filter((t) => {
+      const s = this.#tags.get(t)
+      return s === undefined || s.until < now || s.floor > 0
+    })
+    if (missing.length === 0) return
+    const versions = await this.#l2('tags', () => driver.getVersions(missing))
+    const until = this.#tagUntil()
+    for (let i = 0; i < missing.length; i++) {
+      const t = missing[i]!
+      const prev = this.#tags.get(t)
+      if (versions === FAILED) {
+        // Redis unreachable: trust what we have for a short while rather than miss forever.
+        this.#tags.set(t, { v: prev?.v ?? 0, floor: 0, until: now + this.opts.busOutageTtl })
+      } else {
+        const v = versions[i]!
+        this.#clock.observe(v)
+        this.#tags.set(t, { v: Math.max(prev?.v ?? 0, v), floor: 0, until })
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- bus
+
+  #localPublish(msg: BusMessage): void {
+    const peers = localBus.get(this.opts.namespace)
+    if (!peers) return
+    for (const p of peers) if (p !== this) p.#apply(msg)
+    this.#busPublished++
+  }
+
+  #onBusMessage(raw: string): void {
+    this.#busReceived++
+    let msg: BusMessage
+    try {
+      msg = JSON.parse(raw) as BusMessage
+    } catch {
+      return
+    }
+    this.#clock.observe(msg.v)
+    if (msg.t === 'set') for (const k of msg.k ?? []) this.#wake(k)
+    if (msg.o === this.origin) return
+    this.#apply(msg)
+  }
+
+  /** Applies a peer's change; version checks make a late message harmless to newer entries. */
+  #apply(msg: BusMessage): void {
+    switch (msg.t) {
+      case 'set':
+      case 'del':
+        for (const k of msg.k ?? []) {
+          const e = this.#l1.peek(k)
+          if (e !== undefined && e.version < msg.v) this.#l1.delete(k)
+        }
+        break
+      case 'tag':
+        this.#applyTag(msg.g ?? [], msg.v)
+        break
+      case 'clear':
+        this.#applyClear(msg.p ?? '', msg.v)
+        break
+      case 'pattern':
+        this.#applyPattern(msg.p ?? '', msg.m ?? '*', msg.v)
+        break
+    }
+  }
+
+  #onBusState(up: boolean): void {
+    this.#busConnected = up
+    const now = Date.now()
+    if (up) {
+      // Messages were missed while down: drop what we can't verify (bounded stale window).
+      this.#l1.clear()
+      this.#tags.clear()
+    } else {
+      const cap = now + this.opts.busOutageTtl
+      for (const e of this.#l1.values()) if (e.expiresAt > cap) e.expiresAt = cap
+      for (const s of this.#tags.values()) if (s.until > cap) s.until = cap
+    }
+    this.opts.logger.info({ connected: up }, 'strata cache: bus')
+    this.events.emit('cache:bus', { connected: up })
+  }
+
+  // ---------------------------------------------------------------- L2 guard
+
+  /** Runs an L2 call behind the breaker; never throws, returns FAILED instead. */
+  async #l2<T>(op: string, fn: () => Promise<T>): Promise<T | typeof FAILED> {
+    const breaker = this.#breaker
+    if (breaker === undefined || !breaker.allow()) return FAILED
+    const t0 = performance.now()
+    try {
+      const r = await fn()
+      breaker.success()
+      const ms = performance.now() - t0
+      this.#l2c.latency.record(ms)
+      this.metrics?.observe('l2', op, ms / 1000)
+      return r
+    } catch (error) {
+      breaker.failure()
+      this.#l2c.errors++
+      this.opts.logger.debug({ op, err: (error as Error).message }, 'strata cache: L2 error')
+      this.events.emit('cache:error', { op, error })
+      return FAILED
+    }
+  }
+
+  // ---------------------------------------------------------------- stats
+
+  #metricSource() {
+    return {
+      requests: () => [
+        { tier: 'l1' as const, result: 'hit' as const, value: this.#l1c.hits },
+        { tier: 'l1' as const, result: 'miss' as const, value: this.#l1c.misses },
+        { tier: 'l2' as const, result: 'hit' as const, value: this.#l2c.hits },
+        { tier: 'l2' as const, result: 'miss' as const, value: this.#l2c.misses },
+        { tier: 'l2' as const, result: 'error' as const, value: this.#l2c.errors },
+      ],
+      factory: () => [
+        {
+          result: 'ok' as const,
+          value: this.#factoryCalls - this.#factoryErrors - this.#factoryTimeouts,
+        },
+        { result: 'error' as const, value: this.#factoryErrors },
+        { result: 'timeout' as const, value: this.#factoryTimeouts },
+      ],
+      entries: () => [{ tier: 'l1' as const, value: this.#l1.size }],
+      breaker: () => this.#breaker?.state,
+    }
+  }
+
+  stats(): CacheStats {
+    const rate = (h: number, m: number): number => (h + m === 0 ? 0 : h / (h + m))
+    const l1 = this.#l1c
+    const l2 = this.#l2c
+    return {
+      l1: {
+        hits: l1.hits,
+        misses: l1.misses,
+        hitRate: rate(l1.hits, l1.misses),
+        size: this.#l1.size,
+        bytes: this.#l1.calculatedSize,
+        evictions: l1.evictions,
+        latency: { p50: l1.latency.quantile(0.5), p99: l1.latency.quantile(0.99) },
+      },
+      l2: this.#driver
+        ? {
+            hits: l2.hits,
+            misses: l2.misses,
+            hitRate: rate(l2.hits, l2.misses),
+            size: -1,
+            evictions: 0,
+            errors: l2.errors,
+            breaker: this.#breaker!.state,
+            latency: { p50: l2.latency.quantile(0.5), p99: l2.latency.quantile(0.99) },
+          }
+        : undefined,
+      factory: {
+        calls: this.#factoryCalls,
+        errors: this.#factoryErrors,
+        timeouts: this.#factoryTimeouts,
+        staleServed: this.#staleServed,
+      },
+      bus: {
+        connected: this.#busConnected,
+        received: this.#busReceived,
+        published: this.#busPublished,
+      },
+      hottestKeys: this.#top.top(10),
+    }
+  }
+
+  #startHitRateAlert(a: { threshold: number; window: number; minRequests: number }): void {
+    let lastHits = 0
+    let lastReq = 0
+    this.#alertTimer = setInterval(() => {
+      const hits = this.#l1c.hits + this.#l2c.hits
+      const req = this.#l1c.hits + this.#l1c.misses
+      const dh = hits - lastHits
+      const dr = req - lastReq
+      lastHits = hits
+      lastReq = req
+      if (dr >= a.minRequests && dh / dr < a.threshold)
+        this.events.emit('cache:hit-rate-low', {
+          hitRate: dh / dr,
+          threshold: a.threshold,
+          requests: dr,
+        })
+    }, a.window)
+    this.#alertTimer.unref()
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#alertTimer)
+    localBus.get(this.opts.namespace)?.delete(this)
+    // Let in-flight refreshes settle briefly so their writes are not cut mid-way.
+    await Promise.race([
+      Promise.allSettled([...this.#flights.values()].map((f) => f.fresh)),
+      new Promise((r) => setTimeout(r, 100).unref()),
+    ])
+    await this.#driver?.close()
+  }
+}

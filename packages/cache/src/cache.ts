@@ -1,0 +1,208 @@
+import type { Registry } from 'prom-client'
+import { CacheCore } from './cache-core.js'
+import type { EntrySettings, Factory } from './cache-core.js'
+import { cacheErrors } from './errors.js'
+import type { CacheEventName, CacheListener } from './events.js'
+import { resolveEntryDefaults, resolveOptions } from './options.js'
+import type { CacheOptions, EntryOptions, ResolvedEntryDefaults } from './options.js'
+import type { CacheStats } from './stats.js'
+import { runWarm } from './warm.js'
+import type { WarmOptions, WarmResult, WarmTask } from './warm.js'
+
+export interface SetManyItem<T = unknown> extends EntryOptions {
+  key: string
+  value: T
+}
+
+/**
+ * A cache, or a namespace view of one: views share tiers, bus and stats with their parent and
+ * add a key prefix and their own entry defaults.
+ */
+export class Cache {
+  readonly #core: CacheCore
+  readonly #prefix: string
+  readonly #defaults: ResolvedEntryDefaults
+  readonly #settings: EntrySettings
+
+  /** @internal use createCache() */
+  constructor(core: CacheCore, prefix: string, defaults: ResolvedEntryDefaults) {
+    this.#core = core
+    this.#prefix = prefix
+    this.#defaults = defaults
+    this.#settings = { ...defaults, tags: undefined }
+  }
+
+  /** Full key prefix of this view in Redis and L1 (`<namespace>:[<view>:]...`). */
+  get prefix(): string {
+    return this.#prefix
+  }
+
+  /** The prom-client Registry holding this cache's metrics (undefined with `metrics: false`). */
+  get registry(): Registry | undefined {
+    return this.#core.metrics?.registry
+  }
+
+  #settingsFor(opts: EntryOptions | undefined): EntrySettings {
+    if (opts === undefined) return this.#settings
+    const r = resolveEntryDefaults(opts, this.#defaults)
+    return { ...r, tags: opts.tags?.map((t) => this.#core.tagKey(this.#prefix, t)) }
+  }
+
+  #full(key: string): string {
+    CacheCore.validateKey(key)
+    return this.#prefix + key
+  }
+
+  /**
+   * Returns the cached value or runs `factory` once (per process, and across instances with
+   * Redis) and caches its result. An L1 hit is a direct LRU lookup, no promise chain.
+   */
+  getOrSet<T>(key: string, factory: Factory<T>, opts?: EntryOptions): Promise<T> {
+    const full = this.#prefix + key
+    const e = this.#core.freshL1(full)
+    if (e !== undefined) {
+      this.#core.countL1Hit(full)
+      return Promise.resolve(this.#core.out<T>(e.value))
+    }
+    return this.#getOrSetSlow(full, key, factory, opts)
+  }
+
+  async #getOrSetSlow<T>(
+    full: string,
+    key: string,
+    factory: Factory<T>,
+    opts?: EntryOptions,
+  ): Promise<T> {
+    CacheCore.validateKey(key)
+    if (typeof factory !== 'function')
+      throw cacheErrors.create('STRATA_CACHE_INVALID_OPTIONS', {
+        message: 'factory must be a function',
+      })
+    return this.#core.getOrSetSlow(full, key, factory, this.#settingsFor(opts), this.#prefix)
+  }
+
+  /** The fresh value, else one within grace, else undefined. */
+  async get<T>(key: string): Promise<T | undefined> {
+    const r = await this.#core.get(this.#full(key))
+    return r === undefined ? undefined : this.#core.out<T>(r.value)
+  }
+
+  async set<T>(key: string, value: T, opts?: EntryOptions): Promise<void> {
+    const full = this.#full(key)
+    this.#core.assertOpen()
+    await this.#core.write(full, value, this.#settingsFor(opts))
+  }
+
+  async has(key: string): Promise<boolean> {
+    return (await this.#core.get(this.#full(key))) !== undefined
+  }
+
+  /** Synchronous L1-only read of a fresh value; never touches Redis. */
+  peek<T>(key: string): T | undefined {
+    const e = this.#core.freshL1(this.#prefix + key)
+    return e === undefined ? undefined : this.#core.out<T>(e.value)
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#core.delete([this.#full(key)])
+  }
+
+  async deleteMany(keys: string[]): Promise<void> {
+    await this.#core.delete(keys.map((k) => this.#full(k)))
+  }
+
+  /** Lazily invalidates every entry carrying any of the tags (no key scan). */
+  async deleteByTag(tags: string | string[]): Promise<void> {
+    const list = Array.isArray(tags) ? tags : [tags]
+    await this.#core.deleteByTags(list.map((t) => this.#core.tagKey(this.#prefix, t)))
+  }
+
+  /** Deletes keys of this namespace matching a Redis glob (SCAN + UNLINK; not for hot paths). */
+  async deleteByPattern(pattern: string): Promise<number> {
+    if (typeof pattern !== 'string' || pattern === '')
+      throw cacheErrors.create('STRATA_CACHE_INVALID_OPTIONS', {
+        message: 'pattern must be a non-empty string',
+      })
+    return this.#core.deleteByPattern(this.#prefix, pattern)
+  }
+
+  /** Deletes every key of this namespace (and its sub-namespaces); never FLUSHALL. */
+  async clear(): Promise<void> {
+    await this.#core.clear(this.#prefix)
+  }
+
+  async getMany<T>(keys: string[]): Promise<(T | undefined)[]> {
+    const res = await this.#core.getMany(keys.map((k) => this.#full(k)))
+    return res.map((r) => (r === undefined ? undefined : this.#core.out<T>(r.value)))
+  }
+
+  /** Writes all items with one pipeline (SETs + one PUBLISH). */
+  async setMany<T>(items: SetManyItem<T>[]): Promise<void> {
+    this.#core.assertOpen()
+    await this.#core.writeMany(
+      items.map((i) => ({ full: this.#full(i.key), value: i.value, s: this.#settingsFor(i) })),
+    )
+  }
+
+  /** A view with its own prefix (`<prefix><name>:`) and entry defaults. */
+  namespace(name: string, defaults: EntryOptions = {}): Cache {
+    CacheCore.validateKey(name)
+    return new Cache(
+      this.#core,
+      `${this.#prefix}${name}:`,
+      resolveEntryDefaults(defaults, this.#defaults),
+    )
+  }
+
+  /** Populates keys by priority with bounded concurrency and retries; reports progress. */
+  warm(tasks: WarmTask[], opts: WarmOptions = {}): Promise<WarmResult> {
+    for (const t of tasks) CacheCore.validateKey(t.key)
+    return runWarm(
+      tasks,
+      opts,
+      (task, value) => this.set(task.key, value, task),
+      (p) =>
+        this.#core.events.emit('cache:warm-progress', {
+          done: p.done,
+          failed: p.failed,
+          total: p.total,
+        }),
+    )
+  }
+
+  stats(): CacheStats {
+    return this.#core.stats()
+  }
+
+  on<E extends CacheEventName>(event: E, fn: CacheListener<E>): this {
+    this.#core.events.on(event, fn)
+    return this
+  }
+
+  off<E extends CacheEventName>(event: E, fn: CacheListener<E>): this {
+    this.#core.events.off(event, fn)
+    return this
+  }
+
+  /** Resolves once the invalidation bus is subscribed (never rejects). */
+  ready(): Promise<void> {
+    return this.#core.ready()
+  }
+
+  /** True while the invalidation bus is live (always true without Redis). */
+  get busConnected(): boolean {
+    return this.#core.busConnected
+  }
+
+  /** Closes the Redis connections the cache opened (shared by all views). */
+  close(): Promise<void> {
+    return this.#core.close()
+  }
+}
+
+/** Creates a cache: L1 always, L2 + bus when `l2.redis` is given. Options are validated once. */
+export function createCache(options: CacheOptions = {}): Cache {
+  const opts = resolveOptions(options)
+  const core = new CacheCore(opts)
+  return new Cache(core, core.rootPrefix, opts.entry)
+}
