@@ -1,0 +1,338 @@
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import copyStreams from 'pg-copy-streams'
+import type { Transaction } from '@strata/pg'
+import { quoteIdent, type ResolvedTarget } from './catalog.js'
+import { copyField } from './convert.js'
+import type { LookupResolver } from './lookup-resolver.js'
+import type { Reject } from './reject-file.js'
+import type { ResolvedSpec } from './spec.js'
+
+/** A converted row on its way to the database. */
+export interface PreparedRow {
+  line: number
+  /** Canonical text values in `columnNames` order (lookup columns: the source key until resolved). */
+  values: (string | null)[]
+  /** The original fields, for the reject file. */
+  fields: string[]
+}
+
+export interface BatchOutcome {
+  loaded: number
+  skipped: number
+  rejects: Reject[]
+  /** Rows removed by archive mode (already written to the archive sink). */
+  archived: number
+}
+
+/** Receives rows deleted in archive mode, before the batch commits (so none is ever lost). */
+export interface ArchiveSink {
+  write(rows: unknown[]): Promise<void>
+}
+
+/** SQLSTATE of a raw pg error or of a StrataError wrapping one. */
+export function sqlState(err: unknown): string | undefined {
+  for (let e: unknown = err, i = 0; e && i < 4; i++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code
+    const d = (e as { details?: { code?: unknown } }).details?.code
+    if (typeof d === 'string' && /^[0-9A-Z]{5}$/.test(d)) return d
+    e = (e as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+/** Errors caused by the rows themselves: the batch is bisected to find the culprits. */
+export function isDataError(err: unknown): boolean {
+  const s = sqlState(err)
+  if (!s) return false
+  return /^(22|23|21|54|P0)/.test(s) || s === '42804'
+}
+
+function fieldOf(err: unknown, name: string): string | undefined {
+  for (let e: unknown = err, i = 0; e && i < 4; i++) {
+    const v =
+      (e as Record<string, unknown>)[name] ??
+      (e as { details?: Record<string, unknown> }).details?.[name]
+    if (typeof v === 'string') return v
+    e = (e as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+const STAGE = 'strata_import_stage'
+const N = '__strata_n'
+
+/**
+ * Writes one batch inside the caller's transaction: foreign-key lookups, in-batch key dedupe,
+ * COPY into an ON COMMIT DROP staging table, then one set-based statement into the target. A
+ * batch the database refuses for data reasons is bisected under savepoints until each bad row is
+ * isolated, so the good rows of the batch still commit together with the job checkpoint.
+ */
+export class BatchWriter {
+  readonly #spec: ResolvedSpec
+  readonly #target: ResolvedTarget
+  readonly #columns: string[]
+  readonly #lookups: Map<number, LookupResolver>
+  readonly #keyIdx: number[]
+  readonly #archive: ArchiveSink | undefined
+  readonly #cols: string
+  readonly #statement: string
+  readonly #returnsUnmatched: boolean
+  readonly #returnsArchive: boolean
+  /** Bisection steps taken (savepoint rollbacks), for stats. */
+  bisections = 0
+
+  constructor(options: {
+    spec: ResolvedSpec
+    target: ResolvedTarget
+    columnNames: string[]
+    lookups: Map<string, LookupResolver>
+    archive?: ArchiveSink
+  }) {
+    this.#spec = options.spec
+    this.#target = options.target
+    this.#columns = options.columnNames
+    this.#archive = options.archive
+    this.#lookups = new Map()
+    for (const [name, r] of options.lookups) this.#lookups.set(this.#columns.indexOf(name), r)
+    this.#keyIdx = options.spec.target.key.map((k) => this.#columns.indexOf(k))
+    this.#cols = this.#columns.map(quoteIdent).join(', ')
+    const built = this.#buildStatement()
+    this.#statement = built.sql
+    this.#returnsUnmatched = built.unmatched
+    this.#returnsArchive = built.archive
+  }
+
+  #buildStatement(): { sql: string; unmatched: boolean; archive: boolean } {
+    const t = this.#target.sql
+    const cols = this.#cols
+    const key = this.#spec.target.key.map(quoteIdent)
+    const nonKey = this.#columns.filter((c) => !this.#spec.target.key.includes(c)).map(quoteIdent)
+    const select = `SELECT ${cols} FROM ${STAGE} ORDER BY ${N}`
+    const match = (a: string, b: string): string =>
+      key.map((k) => `${a}.${k} IS NOT DISTINCT FROM ${b}.${k}`).join(' AND ')
+    const unmatchedOf = (cte: string, keyed: boolean): string =>
+      `SELECT s.${N} AS n FROM ${STAGE} s WHERE NOT EXISTS (SELECT 1 FROM ${cte} WHERE ${keyed ? match(cte, 's') : `${cte}.n = s.${N}`})`
+    switch (this.#spec.target.mode) {
+      case 'insert':
+      case 'purge':
+      case 'skip-existing':
+        if (key.length > 0 && this.#target.keyIsUnique)
+          return {
+            sql: `WITH ins AS (INSERT INTO ${t} (${cols}) ${select} ON CONFLICT (${key.join(', ')}) DO NOTHING RETURNING ${key.join(', ')}) ${unmatchedOf('ins', true)}`,
+            unmatched: true,
+            archive: false,
+          }
+        return { sql: `INSERT INTO ${t} (${cols}) ${select}`, unmatched: false, archive: false }
+      case 'upsert':
+        return {
+          sql:
+            `INSERT INTO ${t} (${cols}) ${select} ON CONFLICT (${key.join(', ')}) ` +
+            (nonKey.length > 0
+              ? `DO UPDATE SET ${nonKey.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`
+              : 'DO NOTHING'),
+          unmatched: false,
+          archive: false,
+        }
+      case 'update': {
+        const set = nonKey.map((c) => `${c} = s.${c}`).join(', ')
+        return {
+          sql: `WITH u AS (UPDATE ${t} t SET ${set} FROM ${STAGE} s WHERE ${match('t', 's')} RETURNING s.${N} AS n) ${unmatchedOf('u', false)}`,
+          unmatched: true,
+          archive: false,
+        }
+      }
+      case 'delete':
+        return {
+          sql: `WITH d AS (DELETE FROM ${t} t USING ${STAGE} s WHERE ${match('t', 's')} RETURNING s.${N} AS n) ${unmatchedOf('d', false)}`,
+          unmatched: true,
+          archive: false,
+        }
+      case 'archive':
+        return {
+          sql: `DELETE FROM ${t} t USING ${STAGE} s WHERE ${match('t', 's')} RETURNING s.${N} AS n, to_jsonb(t.*) AS row`,
+          unmatched: false,
+          archive: true,
+        }
+    }
+  }
+
+  /** Resolves lookups and dedupes keys; returns the rows to stage plus row-level rejects/skips. */
+  async #prepare(
+    tx: Transaction,
+    rows: PreparedRow[],
+  ): Promise<{ rows: PreparedRow[]; rejects: Reject[]; skipped: number; superseded: number }> {
+    const rejects: Reject[] = []
+    let live = rows
+    for (const [idx, resolver] of this.#lookups) {
+      const keys = new Set<string>()
+      for (const r of live) {
+        const v = r.values[idx]
+        if (v !== null && v !== undefined) keys.add(v)
+      }
+      if (keys.size === 0) continue
+      const found = await resolver.resolve(tx, keys)
+      const next: PreparedRow[] = []
+      const column = this.#columns[idx]!
+      for (const r of live) {
+        const v = r.values[idx]
+        if (v === null || v === undefined) {
+          next.push(r)
+          continue
+        }
+        if (!found.has(v)) {
+          rejects.push({
+            line: r.line,
+            column,
+            code: 'STRATA_IMPORT_LOOKUP_MISSING',
+            message: `no row in ${resolver.table} matches "${v}"`,
+            fields: r.fields,
+          })
+          continue
+        }
+        // Copy-on-write: a retried transaction must see the unresolved key again.
+        const values = r.values.slice()
+        values[idx] = found.get(v)!
+        next.push({ ...r, values })
+      }
+      live = next
+    }
+    let skipped = 0
+    let superseded = 0
+    if (this.#keyIdx.length > 0) {
+      const mode = this.#spec.target.mode
+      const keepLast = mode === 'upsert' || mode === 'update'
+      const seen = new Map<string, number>()
+      const out: (PreparedRow | undefined)[] = []
+      for (const r of live) {
+        const k = this.#keyIdx.map((i) => r.values[i] ?? '\u0001null').join('\u0000')
+        const prev = seen.get(k)
+        if (prev === undefined) {
+          seen.set(k, out.length)
+          out.push(r)
+        } else if (keepLast) {
+          // Last occurrence in file order wins; the earlier one counts as applied-then-overwritten.
+          out[prev] = undefined
+          seen.set(k, out.length)
+          out.push(r)
+          superseded++
+        } else if (mode === 'insert' || mode === 'purge') {
+          rejects.push({
+            line: r.line,
+            column: this.#spec.target.key.join(','),
+            code: 'STRATA_IMPORT_DUPLICATE_KEY',
+            message: `duplicate key (${this.#spec.target.key.join(', ')}) = (${this.#keyIdx.map((i) => r.values[i]).join(', ')}) earlier in the file`,
+            fields: r.fields,
+          })
+        } else skipped++
+      }
+      live = out.filter((r): r is PreparedRow => r !== undefined)
+    }
+    return { rows: live, rejects, skipped, superseded }
+  }
+
+  async #stage(tx: Transaction, rows: PreparedRow[], base: number): Promise<void> {
+    let text = ''
+    for (let i = 0; i < rows.length; i++) {
+      const vals = rows[i]!.values
+      for (let j = 0; j < vals.length; j++) text += copyField(vals[j]!) + '\t'
+      text += `${base + i}\n`
+    }
+    const stream = tx.client.query(
+      copyStreams.from(`COPY ${STAGE} (${this.#cols}, ${N}) FROM STDIN`),
+    )
+    await pipeline(Readable.from([text]), stream)
+  }
+
+  /** Writes `rows` (already converted) in `tx`. `purge`: empty the target first (first batch only). */
+  async write(
+    tx: Transaction,
+    rows: PreparedRow[],
+    options: { purge?: boolean } = {},
+  ): Promise<BatchOutcome> {
+    const prep = await this.#prepare(tx, rows)
+    const outcome: BatchOutcome = {
+      loaded: prep.superseded,
+      skipped: prep.skipped,
+      rejects: prep.rejects,
+      archived: 0,
+    }
+    if (options.purge)
+      await tx.query(`DELETE FROM ${this.#target.sql}`, [], { label: 'importer.purge' })
+    if (prep.rows.length === 0) return outcome
+    await tx.query(
+      `CREATE TEMP TABLE ${STAGE} ON COMMIT DROP AS SELECT ${this.#cols}, 0::int AS ${N} FROM ${this.#target.sql} WITH NO DATA`,
+      [],
+      { label: 'importer.stage' },
+    )
+    await this.#attempt(tx, prep.rows, 0, outcome, true)
+    return outcome
+  }
+
+  async #attempt(
+    tx: Transaction,
+    rows: PreparedRow[],
+    base: number,
+    outcome: BatchOutcome,
+    fresh: boolean,
+  ): Promise<void> {
+    await tx.query('SAVEPOINT strata_batch', [], { label: 'importer.write' })
+    try {
+      if (!fresh) await tx.query(`TRUNCATE ${STAGE}`, [], { label: 'importer.stage' })
+      await this.#stage(tx, rows, base)
+      const res = await tx.query<{ n: number; row?: unknown }>(this.#statement, [], {
+        label: 'importer.write',
+      })
+      await tx.query('RELEASE SAVEPOINT strata_batch', [], { label: 'importer.write' })
+      if (this.#returnsArchive) {
+        if (res.rows.length > 0) await this.#archive?.write(res.rows.map((r) => r.row))
+        outcome.archived += res.rows.length
+        outcome.loaded += res.rows.length
+        outcome.skipped += rows.length - res.rows.length
+      } else if (this.#returnsUnmatched) {
+        const unmatched = res.rows.length
+        const mode = this.#spec.target.mode
+        if (mode === 'insert' || mode === 'purge') {
+          for (const r of res.rows) {
+            const row = rows[r.n - base]!
+            outcome.rejects.push({
+              line: row.line,
+              column: this.#spec.target.key.join(','),
+              code: 'STRATA_IMPORT_DUPLICATE_KEY',
+              message: `a row with key (${this.#spec.target.key.join(', ')}) = (${this.#keyIdx.map((i) => row.values[i]).join(', ')}) already exists`,
+              fields: row.fields,
+            })
+          }
+        } else outcome.skipped += unmatched
+        outcome.loaded += rows.length - unmatched
+      } else outcome.loaded += rows.length
+    } catch (err) {
+      await tx
+        .query('ROLLBACK TO SAVEPOINT strata_batch', [], { label: 'importer.write' })
+        .catch(() => {
+          throw err
+        })
+      await tx.query('RELEASE SAVEPOINT strata_batch', [], { label: 'importer.write' })
+      if (!isDataError(err)) throw err
+      this.bisections++
+      if (rows.length === 1) {
+        const row = rows[0]!
+        const state = sqlState(err)
+        const detail = fieldOf(err, 'detail')
+        const msg = err instanceof Error ? err.message : String(err)
+        outcome.rejects.push({
+          line: row.line,
+          column: fieldOf(err, 'column') ?? null,
+          code: state === '23505' ? 'STRATA_IMPORT_DUPLICATE_KEY' : 'STRATA_IMPORT_DB_REJECTED',
+          message: `[${state}] ${msg}${detail ? ` (${detail})` : ''}`,
+          fields: row.fields,
+        })
+        return
+      }
+      const mid = rows.length >> 1
+      await this.#attempt(tx, rows.slice(0, mid), base, outcome, false)
+      await this.#attempt(tx, rows.slice(mid), base + mid, outcome, false)
+    }
+  }
+}

@@ -1,0 +1,529 @@
+import { createHash } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import { resolve as resolvePath } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { silentLogger, type Logger } from '@strata/core'
+import { isTransientDbError, type Database } from '@strata/pg'
+import { BatchWriter, type ArchiveSink, type PreparedRow } from './batch-writer.js'
+import { resolveTarget } from './catalog.js'
+import { compileConverter, type SourceRecord } from './convert.js'
+import { importErrors } from './errors.js'
+import {
+  advanceCheckpoint,
+  claimJob,
+  finishRun,
+  getImportJob,
+  insertJob,
+  insertRejects,
+  listRejects,
+  type ChunkInfo,
+  type ImportJob,
+  type JobStatus,
+} from './job-store.js'
+import { LookupResolver } from './lookup-resolver.js'
+import { importDefaults } from './options.js'
+import { RejectFileWriter, rejectHeader, type Reject } from './reject-file.js'
+import { resolveImportPath } from './resolve-import-path.js'
+import { openCsvSource } from './sources/csv-source.js'
+import { openNdjsonSource } from './sources/ndjson-source.js'
+import { fileFingerprint } from './sources/open-file.js'
+import { openPostgresSource } from './sources/postgres-source.js'
+import type { Source } from './sources/source.js'
+import { serializableSpec, validateSpec, type ImportSpec, type ResolvedSpec } from './spec.js'
+
+export interface ImportProgress {
+  jobId: string
+  status: JobStatus
+  read: number
+  loaded: number
+  rejected: number
+  skipped: number
+  /** Rows read per second over this run. */
+  rowsPerSec: number
+  bytesRead: number | null
+  totalBytes: number | null
+  /** Seconds left, from bytes (files) — null when unknown. */
+  etaSeconds: number | null
+  batchSize: number
+  elapsedMs: number
+}
+
+export interface ImportOptions {
+  /** Relative spec paths resolve against this folder (the spec file's). @defaultValue process.cwd() */
+  baseDir?: string
+  /** Server-side use: every file path must resolve inside this directory (see resolveImportPath). */
+  importDir?: string
+  /** Overrides source.path (CLI --file). */
+  file?: string
+  logger?: Logger
+  /** Called once the job row exists, before any row is read. */
+  onJob?: (jobId: string) => void
+  /** Called every `progressIntervalMs` and once at the end. */
+  onProgress?: (p: ImportProgress) => void
+  /** @defaultValue 2000 */
+  progressIntervalMs?: number
+  /** Intake pauses while RSS is above this. @defaultValue 1 GiB */
+  memoryLimitBytes?: number
+  /** Transient-error retry policy per batch. */
+  retry?: { attempts?: number; baseMs?: number; maxMs?: number }
+  /** Resume only: replaces the stored spec (needed when it had custom transform functions). */
+  spec?: ImportSpec
+  /** Resume only: a new error threshold (a job paused on errors continues with a higher one). */
+  maxErrorRate?: number
+}
+
+export interface ImportResult {
+  jobId: string
+  status: JobStatus
+  reason: string | null
+  counts: { read: number; loaded: number; rejected: number; skipped: number }
+  elapsedMs: number
+  rowsPerSec: number
+  rejectFile: string | null
+}
+
+interface Batch {
+  rows: PreparedRow[]
+  rejects: Reject[]
+  records: number
+  lastLine: number
+  bytesRead: number | null
+}
+
+function fieldsOf(rec: SourceRecord): string[] {
+  return Array.isArray(rec.fields) ? rec.fields : [JSON.stringify(rec.fields)]
+}
+
+function backoff(attempt: number, baseMs: number, maxMs: number): number {
+  // Full jitter: spreads retries of several runners hitting the same outage.
+  return Math.random() * Math.min(maxMs, baseMs * 2 ** attempt)
+}
+
+interface Paths {
+  source: string | null
+  rejectFile: string | null
+  archiveFile: string | null
+}
+
+function resolvePaths(spec: ResolvedSpec, baseDir: string, opts: ImportOptions): Paths {
+  const at = (p: string | undefined): string | null => {
+    if (p === undefined) return null
+    return opts.importDir ? resolveImportPath(opts.importDir, p) : resolvePath(baseDir, p)
+  }
+  const src = spec.source.format === 'postgres' ? null : at(opts.file ?? spec.source.path)
+  return {
+    source: src,
+    rejectFile: at(spec.errors.rejectFile),
+    archiveFile: at(spec.target.archiveFile),
+  }
+}
+
+async function fingerprintOf(spec: ResolvedSpec, path: string | null): Promise<string> {
+  if (spec.source.format === 'postgres')
+    return `query:${createHash('sha256')
+      .update(JSON.stringify([spec.source.query, spec.source.params ?? []]))
+      .digest('hex')
+      .slice(0, 32)}`
+  return fileFingerprint(path!)
+}
+
+/**
+ * Creates a queued job for `spec` and returns its id (the API answers with it at once and runs
+ * the job in the background with `runImportJob`). Validates the spec, the catalog names and the
+ * paths first, so a bad request fails before a job exists.
+ */
+export async function createImportJob(
+  db: Database,
+  input: ImportSpec | unknown,
+  opts: ImportOptions = {},
+): Promise<string> {
+  const spec = validateSpec(input)
+  const baseDir = opts.baseDir ?? process.cwd()
+  await resolveTarget(db, spec)
+  const paths = resolvePaths(spec, baseDir, opts)
+  const stored = serializableSpec(spec) as { source: { path?: string } }
+  if (paths.source) stored.source.path = paths.source
+  const fingerprint = await fingerprintOf(spec, paths.source)
+  const totalBytes = paths.source ? (await stat(paths.source)).size : undefined
+  return insertJob(db, {
+    spec: stored,
+    baseDir,
+    fingerprint,
+    ...(totalBytes !== undefined ? { totalBytes } : {}),
+  })
+}
+
+/** Validates `spec`, creates a job and runs it to the end (or a pause/cancel/failure). */
+export async function runImport(
+  db: Database,
+  spec: ImportSpec | unknown,
+  opts: ImportOptions = {},
+): Promise<ImportResult> {
+  const jobId = await createImportJob(db, spec, opts)
+  return runImportJob(db, jobId, { ...opts, spec: spec as ImportSpec })
+}
+
+/** Continues a paused, failed or killed job from its checkpoint. */
+export async function resumeImport(
+  db: Database,
+  jobId: string,
+  opts: ImportOptions = {},
+): Promise<ImportResult> {
+  return runImportJob(db, jobId, opts)
+}
+
+/** Runs (or resumes) the job `jobId`: queued, paused, failed, or 'running' after a crash. */
+export async function runImportJob(
+  db: Database,
+  jobId: string,
+  opts: ImportOptions = {},
+): Promise<ImportResult> {
+  const existing = await getImportJob(db, jobId)
+  if (JSON.stringify(existing.spec).includes('"[function]"') && !opts.spec)
+    throw importErrors.create('STRATA_IMPORT_JOB_NOT_RESUMABLE', {
+      message: `Import job ${jobId} uses custom transform functions: resume it from code with resumeImport(db, id, { spec })`,
+    })
+  const spec = validateSpec(opts.spec ?? existing.spec)
+  if (opts.maxErrorRate !== undefined) spec.errors.maxErrorRate = opts.maxErrorRate
+  if (
+    opts.spec &&
+    existing.spec &&
+    (existing.spec as { source?: { path?: string } }).source?.path &&
+    spec.source.format !== 'postgres'
+  ) {
+    // The stored spec holds the absolute source path resolved at creation.
+    spec.source.path = (existing.spec as { source: { path: string } }).source.path
+  }
+  const claim = await claimJob(db, jobId, ['queued', 'paused', 'failed', 'running'])
+  opts.onJob?.(jobId)
+  return new ImportRun(db, spec, claim.job, claim.token, opts).run()
+}
+
+class ImportRun {
+  readonly #db: Database
+  readonly #spec: ResolvedSpec
+  readonly #job: ImportJob
+  readonly #token: string
+  readonly #opts: ImportOptions
+  readonly #log: Logger
+  readonly #counts: { read: number; loaded: number; rejected: number; skipped: number }
+  readonly #t0 = performance.now()
+  #readThisRun = 0
+  #batchSize: number
+  #bytesRead: number | null = null
+  #status: JobStatus = 'running'
+  #rejectFilePath: string | null = null
+
+  constructor(
+    db: Database,
+    spec: ResolvedSpec,
+    job: ImportJob,
+    token: string,
+    opts: ImportOptions,
+  ) {
+    this.#db = db
+    this.#spec = spec
+    this.#job = job
+    this.#token = token
+    this.#opts = opts
+    this.#log = opts.logger ?? silentLogger
+    this.#counts = { ...job.counts }
+    this.#batchSize = job.batchSize
+      ? Math.min(Math.max(job.batchSize, spec.batch.min), spec.batch.max)
+      : spec.batch.initial
+  }
+
+  #progress(): ImportProgress {
+    const elapsedMs = performance.now() - this.#t0
+    const rowsPerSec = elapsedMs > 0 ? (this.#readThisRun * 1000) / elapsedMs : 0
+    const total = this.#job.totalBytes
+    const chunk = this.#job.chunk
+    const span = chunk ? chunk.end - chunk.start : total
+    let eta: number | null = null
+    if (span && this.#bytesRead !== null && this.#bytesRead > 0 && elapsedMs > 0) {
+      const rate = this.#bytesRead / elapsedMs
+      eta = Math.max(0, (span - this.#bytesRead) / rate / 1000)
+    }
+    return {
+      jobId: this.#job.id,
+      status: this.#status,
+      ...this.#counts,
+      rowsPerSec,
+      bytesRead: this.#bytesRead,
+      totalBytes: span ?? null,
+      etaSeconds: eta,
+      batchSize: this.#batchSize,
+      elapsedMs,
+    }
+  }
+
+  async #openSource(paths: Paths): Promise<Source> {
+    const s = this.#spec.source
+    const chunk: ChunkInfo | null = this.#job.chunk
+    if (s.format === 'postgres')
+      return openPostgresSource(s, this.#db, { skip: this.#job.checkpoint.records })
+    const range = chunk ? { start: chunk.start, end: chunk.end } : undefined
+    const common = { ...(range ? { range } : {}), ...(chunk ? { firstLine: chunk.firstLine } : {}) }
+    if (s.format === 'csv')
+      return openCsvSource(s, paths.source!, {
+        ...common,
+        ...(chunk?.header ? { header: chunk.header } : {}),
+      })
+    return openNdjsonSource(s, paths.source!, common)
+  }
+
+  async run(): Promise<ImportResult> {
+    const timer = setInterval(
+      () => this.#opts.onProgress?.(this.#progress()),
+      this.#opts.progressIntervalMs ?? importDefaults.progressIntervalMs,
+    )
+    timer.unref()
+    let reason: string | null = null
+    let rejectWriter: RejectFileWriter | undefined
+    let source: Source | undefined
+    try {
+      const paths = resolvePaths(
+        this.#spec,
+        this.#job.baseDir ?? this.#opts.baseDir ?? process.cwd(),
+        {
+          ...this.#opts,
+          file: undefined,
+        },
+      )
+      const fp = await fingerprintOf(this.#spec, paths.source)
+      if (this.#job.sourceFingerprint && fp !== this.#job.sourceFingerprint)
+        throw importErrors.create('STRATA_IMPORT_SOURCE_CHANGED', {
+          message: `The source of import job ${this.#job.id} changed since it started (${this.#job.sourceFingerprint} → ${fp}); refusing to resume`,
+        })
+      const { target, lookups } = await resolveTarget(this.#db, this.#spec)
+      source = await this.#openSource(paths)
+      const converter = compileConverter(this.#spec, source.header)
+      const resolvers = new Map<string, LookupResolver>()
+      for (const [name, l] of lookups)
+        resolvers.set(name, new LookupResolver(l, importDefaults.lookupCacheEntries))
+      let archive: ArchiveSink | undefined
+      if (paths.archiveFile) {
+        const out = createWriteStream(paths.archiveFile, { flags: 'a' })
+        archive = {
+          write: (rows) =>
+            new Promise<void>((res, rej) =>
+              out.write(rows.map((r) => JSON.stringify(r)).join('\n') + '\n', (e) =>
+                e ? rej(e) : res(),
+              ),
+            ),
+        }
+      }
+      const writer = new BatchWriter({
+        spec: this.#spec,
+        target,
+        columnNames: converter.columnNames,
+        lookups: resolvers,
+        ...(archive ? { archive } : {}),
+      })
+      // Chunks do not write the reject file: their parent's file is built from all their logs.
+      if (paths.rejectFile && !this.#job.parentId) {
+        this.#rejectFilePath = paths.rejectFile
+        // Rewritten from the database: it then matches the committed state even after a kill -9.
+        rejectWriter = new RejectFileWriter(
+          paths.rejectFile,
+          rejectHeader(source.header),
+          await listRejects(this.#db, this.#job.id),
+        )
+      }
+      const outcome = await this.#loop(source, converter, writer, rejectWriter)
+      this.#status = outcome.status
+      reason = outcome.reason
+    } catch (err) {
+      if (importErrors.is(err, 'STRATA_IMPORT_JOB_TAKEN_OVER')) {
+        const now = await getImportJob(this.#db, this.#job.id)
+        this.#status = now.status
+        reason = err.message
+        return this.#result(reason)
+      }
+      this.#status = 'failed'
+      reason = err instanceof Error ? err.message : String(err)
+      this.#log.error({ err, jobId: this.#job.id }, 'import failed')
+    } finally {
+      clearInterval(timer)
+      await source?.close().catch(() => {})
+      await rejectWriter?.close().catch(() => {})
+    }
+    await finishRun(this.#db, this.#job.id, this.#token, this.#status, reason)
+    this.#opts.onProgress?.(this.#progress())
+    return this.#result(reason)
+  }
+
+  #result(reason: string | null): ImportResult {
+    const elapsedMs = performance.now() - this.#t0
+    return {
+      jobId: this.#job.id,
+      status: this.#status,
+      reason,
+      counts: { ...this.#counts },
+      elapsedMs,
+      rowsPerSec: elapsedMs > 0 ? (this.#readThisRun * 1000) / elapsedMs : 0,
+      rejectFile: this.#rejectFilePath,
+    }
+  }
+
+  async *#batches(
+    source: Source,
+    converter: ReturnType<typeof compileConverter>,
+  ): AsyncGenerator<Batch> {
+    // A postgres source skips by itself (MOVE); file sources are re-read up to the checkpoint.
+    let toSkip = this.#spec.source.format === 'postgres' ? 0 : this.#job.checkpoint.records
+    let batch: Batch = { rows: [], rejects: [], records: 0, lastLine: 0, bytesRead: null }
+    const memoryLimit = this.#opts.memoryLimitBytes ?? importDefaults.memoryLimitBytes
+    for await (const rec of source.records()) {
+      if (toSkip > 0) {
+        toSkip--
+        continue
+      }
+      batch.records++
+      batch.lastLine = rec.line
+      if (rec.error) {
+        batch.rejects.push({
+          line: rec.line,
+          column: null,
+          code: rec.error.code,
+          message: rec.error.message,
+          fields: fieldsOf(rec),
+        })
+      } else {
+        const r = converter.convert(rec)
+        if (r.ok) batch.rows.push({ line: rec.line, values: r.values, fields: fieldsOf(rec) })
+        else batch.rejects.push({ line: rec.line, ...r.reject, fields: fieldsOf(rec) })
+      }
+      if (batch.records >= this.#batchSize) {
+        yield batch
+        batch = { rows: [], rejects: [], records: 0, lastLine: 0, bytesRead: null }
+        // Memory guard: stop pulling from the source while the process is above its budget.
+        for (let waited = 0; process.memoryUsage.rss() > memoryLimit; waited++) {
+          if (waited === 0)
+            this.#log.warn({ jobId: this.#job.id }, 'import paused intake: memory above limit')
+          await sleep(50)
+          if (waited > 200) break
+        }
+      }
+    }
+    if (batch.records > 0) yield batch
+  }
+
+  async #commit(
+    batch: Batch,
+    writer: BatchWriter,
+    first: boolean,
+  ): Promise<{
+    requested: 'pause' | 'cancel' | null
+    rejects: Reject[]
+    loaded: number
+    skipped: number
+  }> {
+    const retry = { ...importDefaults.retry, ...this.#opts.retry }
+    const purge = first && this.#spec.target.mode === 'purge' && this.#job.checkpoint.records === 0
+    for (let attempt = 0; ; attempt++) {
+      const t0 = performance.now()
+      try {
+        return await this.#db.transaction(
+          async (tx) => {
+            const out = await writer.write(tx, batch.rows, { purge })
+            const rejects = [...batch.rejects, ...out.rejects].sort((a, b) => a.line - b.line)
+            await insertRejects(tx, this.#job.id, rejects)
+            const elapsed = performance.now() - this.#t0
+            const requested = await advanceCheckpoint(tx, this.#job.id, this.#token, {
+              records: batch.records,
+              line: batch.lastLine,
+              read: batch.records,
+              loaded: out.loaded,
+              rejected: rejects.length,
+              skipped: out.skipped,
+              batchSize: this.#batchSize,
+              bytesRead: this.#bytesRead,
+              throughputRps:
+                elapsed > 0 ? ((this.#readThisRun + batch.records) * 1000) / elapsed : 0,
+              elapsedMs: performance.now() - t0,
+            })
+            return { requested, rejects, loaded: out.loaded, skipped: out.skipped }
+          },
+          // Retries happen here (with the importer's policy), not inside transaction().
+          { label: 'importer.batch', maxRetries: 0 },
+        )
+      } catch (err) {
+        if (attempt + 1 < retry.attempts && isTransientDbError(err)) {
+          const wait = backoff(attempt, retry.baseMs, retry.maxMs)
+          this.#log.warn(
+            { err, jobId: this.#job.id, attempt: attempt + 1, wait },
+            'import batch failed transiently; retrying',
+          )
+          await sleep(wait)
+          continue
+        }
+        if (isTransientDbError(err))
+          throw importErrors.create('STRATA_IMPORT_DB_FAILED', {
+            message: `The database kept failing after ${attempt + 1} attempts: ${(err as Error).message}`,
+            cause: err,
+          })
+        throw err
+      }
+    }
+  }
+
+  #adapt(ms: number, records: number): void {
+    const { min, max, targetMs } = this.#spec.batch
+    if (records < this.#batchSize || ms <= 0) return
+    const ideal = (this.#batchSize * targetMs) / ms
+    // At most ×2 / ÷2 per step: one slow batch (checkpoint, autovacuum) must not collapse the size.
+    const next = Math.min(this.#batchSize * 2, Math.max(this.#batchSize / 2, ideal))
+    this.#batchSize = Math.round(Math.min(max, Math.max(min, next)))
+  }
+
+  async #loop(
+    source: Source,
+    converter: ReturnType<typeof compileConverter>,
+    writer: BatchWriter,
+    rejectWriter: RejectFileWriter | undefined,
+  ): Promise<{ status: JobStatus; reason: string | null }> {
+    const it = this.#batches(source, converter)
+    let first = true
+    // One batch is parsed while the previous one is being written (the database works meanwhile).
+    let next = it.next()
+    for (;;) {
+      const n = await next
+      if (n.done) break
+      const batch = n.value
+      const t0 = performance.now()
+      const committing = this.#commit(batch, writer, first)
+      // Prefetch only after the write started; an error in the write surfaces first.
+      next = it.next()
+      // Keep an unhandled rejection of the prefetch from crashing the process if the write fails.
+      next.catch(() => {})
+      const res = await committing
+      first = false
+      this.#adapt(performance.now() - t0, batch.records)
+      this.#readThisRun += batch.records
+      this.#counts.read += batch.records
+      this.#counts.loaded += res.loaded
+      this.#counts.rejected += res.rejects.length
+      this.#counts.skipped += res.skipped
+      await rejectWriter?.append(res.rejects)
+      if (res.requested === 'cancel') {
+        await it.return(undefined)
+        return { status: 'cancelled', reason: 'cancelled by request' }
+      }
+      if (res.requested === 'pause') {
+        await it.return(undefined)
+        return { status: 'paused', reason: 'paused by request' }
+      }
+      const rate = this.#counts.read > 0 ? this.#counts.rejected / this.#counts.read : 0
+      if (rate > this.#spec.errors.maxErrorRate) {
+        await it.return(undefined)
+        return {
+          status: 'paused',
+          reason: `error rate ${(rate * 100).toFixed(2)}% (${this.#counts.rejected} of ${this.#counts.read} rows rejected) is above maxErrorRate ${(this.#spec.errors.maxErrorRate * 100).toFixed(2)}%; fix the source or resume with a higher maxErrorRate`,
+        }
+      }
+    }
+    return { status: 'completed', reason: null }
+  }
+}
