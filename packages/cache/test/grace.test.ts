@@ -1,0 +1,127 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { cacheErrors } from '@strata/cache'
+import { harness, sleep } from './helpers.js'
+import type { Harness } from './helpers.js'
+
+let h: Harness
+afterEach(async () => h?.cleanup())
+
+describe('grace, stale-while-revalidate and timeouts', () => {
+  it('serves the last good value when the factory fails within grace', async () => {
+    h = harness('grace')
+    const a = await h.make()
+    await a.getOrSet('k', () => 'good', { ttl: 20, grace: '1m' })
+    await sleep(30)
+    const errors: unknown[] = []
+    a.on('cache:factory-error', (e) => errors.push(e.error))
+    const v = await a.getOrSet(
+      'k',
+      () => {
+        throw new Error('db down')
+      },
+      { ttl: 20, grace: '1m', timeouts: { soft: 100 } },
+    )
+    expect(v).toBe('good')
+    expect(errors).toHaveLength(1)
+    expect(a.stats().factory.errors).toBe(1)
+  })
+
+  it('without a stale value, a factory error is wrapped with its cause', async () => {
+    h = harness('ferr')
+    const a = await h.make()
+    const cause = new Error('boom')
+    const err = await a
+      .getOrSet('k', () => {
+        throw cause
+      })
+      .catch((e: unknown) => e)
+    expect(cacheErrors.is(err, 'STRATA_CACHE_FACTORY_ERROR')).toBe(true)
+    expect((err as Error).cause).toBe(cause)
+  })
+
+  it('stale-while-revalidate: 1,000 callers get the stale value at once, exactly one refresh runs', async () => {
+    h = harness('swr')
+    const a = await h.make()
+    const b = await h.make()
+    await a.getOrSet('k', () => 'v1', { ttl: 20, grace: '1m' })
+    await b.get('k')
+    await sleep(30)
+    let refreshes = 0
+    let refreshed = false
+    const factory = async (): Promise<string> => {
+      refreshes++
+      await sleep(100)
+      refreshed = true
+      return 'v2'
+    }
+    const res = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) =>
+        (i % 2 ? a : b).getOrSet('k', factory, { ttl: '1m', grace: '1m' }),
+      ),
+    )
+    expect(refreshed).toBe(false) // every caller answered before the refresh finished
+    expect(res.every((r) => r === 'v1')).toBe(true)
+    await sleep(250)
+    expect(refreshes).toBe(1) // one across both instances (lock)
+    expect(await a.getOrSet('k', factory)).toBe('v2')
+    expect(await b.getOrSet('k', factory)).toBe('v2')
+    expect(refreshes).toBe(1)
+  })
+
+  it('soft timeout returns stale and lets the factory finish in background', async () => {
+    h = harness('soft')
+    const a = await h.make()
+    await a.set('k', 'old', { ttl: 10, grace: '1m' })
+    await sleep(20)
+    const v = await a.getOrSet(
+      'k',
+      async () => {
+        await sleep(150)
+        return 'new'
+      },
+      { timeouts: { soft: 30 }, grace: '1m' },
+    )
+    expect(v).toBe('old')
+    await sleep(200)
+    expect(a.peek('k')).toBe('new')
+  })
+
+  it('soft timeout: a factory faster than soft returns the fresh value', async () => {
+    h = harness('softfast')
+    const a = await h.make()
+    await a.set('k', 'old', { ttl: 10, grace: '1m' })
+    await sleep(20)
+    const v = await a.getOrSet('k', async () => 'new', { timeouts: { soft: 200 }, grace: '1m' })
+    expect(v).toBe('new')
+  })
+
+  it('hard timeout rejects with STRATA_CACHE_FACTORY_TIMEOUT, or serves stale', async () => {
+    h = harness('hard')
+    const a = await h.make()
+    const slow = async (): Promise<string> => {
+      await sleep(300)
+      return 'late'
+    }
+    const err = await a.getOrSet('k', slow, { timeouts: { hard: 50 } }).catch((e: unknown) => e)
+    expect(cacheErrors.is(err, 'STRATA_CACHE_FACTORY_TIMEOUT')).toBe(true)
+    expect(a.stats().factory.timeouts).toBe(1)
+    await a.set('s', 'stale', { ttl: 10, grace: '1m' })
+    await sleep(20)
+    expect(await a.getOrSet('s', slow, { timeouts: { soft: 200, hard: 50 }, grace: '1m' })).toBe(
+      'stale',
+    )
+  })
+
+  it('TTL jitter spreads expiries', async () => {
+    h = harness('jitter')
+    const a = await h.make({ jitter: 0.5 })
+    for (let i = 0; i < 20; i++) await a.set(`k${i}`, i, { ttl: 100 })
+    await sleep(100)
+    const alive = Array.from({ length: 20 }, (_, i) => a.peek(`k${i}`)).filter(
+      (v) => v !== undefined,
+    )
+    // With ±50 % jitter some expire before 100 ms and some after (20 draws: both sides certain in practice).
+    expect(alive.length).toBeGreaterThan(0)
+    expect(alive.length).toBeLessThan(20)
+  })
+})

@@ -1,0 +1,72 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
+import { harness, sleep } from './helpers.js'
+import type { Harness } from './helpers.js'
+import { redisUrl } from '../../../test/support/redis.js'
+
+let h: Harness
+afterEach(async () => h?.cleanup())
+
+describe('single-flight', () => {
+  it('1,000 concurrent getOrSet on a cold key run the factory once in one instance', async () => {
+    h = harness('sf1')
+    const a = await h.make()
+    let calls = 0
+    const factory = async (): Promise<string> => {
+      calls++
+      await sleep(30)
+      return 'v'
+    }
+    const res = await Promise.all(Array.from({ length: 1000 }, () => a.getOrSet('cold', factory)))
+    expect(calls).toBe(1)
+    expect(res.every((r) => r === 'v')).toBe(true)
+  })
+
+  it('1,000 concurrent getOrSet across 4 instances run the factory once (Redis lock + pub/sub wake)', async () => {
+    h = harness('sf4')
+    const caches = await Promise.all([h.make(), h.make(), h.make(), h.make()])
+    let calls = 0
+    const factory = async (): Promise<{ big: string }> => {
+      calls++
+      await sleep(50)
+      return { big: 'x'.repeat(100_000) }
+    }
+    const t0 = Date.now()
+    const res = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) => caches[i % 4]!.getOrSet('cold', factory)),
+    )
+    const wall = Date.now() - t0
+    expect(calls).toBe(1)
+    expect(res.every((r) => r.big.length === 100_000)).toBe(true)
+    // Waiters are woken by the PUBLISH, not a poll loop: nowhere near the 10 s lock TTL.
+    expect(wall).toBeLessThan(5000)
+    expect(caches.reduce((n, c) => n + c.stats().factory.calls, 0)).toBe(1)
+  })
+
+  it('a fast factory is still run once across instances (lock and read are one script)', async () => {
+    h = harness('sffast')
+    const caches = await Promise.all([h.make(), h.make(), h.make(), h.make()])
+    let calls = 0
+    for (let round = 0; round < 20; round++) {
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) => caches[i % 4]!.getOrSet(`k${round}`, () => ++calls)),
+      )
+    }
+    expect(calls).toBe(20)
+  })
+
+  it('waiters take over after the lock TTL when the holder crashed', async () => {
+    h = harness('crash')
+    const a = await h.make({ l2: { redis: redisUrl(), lockTtl: 200 } })
+    // Simulate a crashed holder: a lock taken by nobody alive.
+    const raw = new Redis(redisUrl())
+    await raw.set(`{${a.prefix}k}:lock`, 'dead-holder', 'PX', 200)
+    raw.disconnect()
+    let calls = 0
+    const t0 = Date.now()
+    const v = await a.getOrSet('k', () => ++calls)
+    expect(v).toBe(1)
+    expect(calls).toBe(1)
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150)
+  })
+})
