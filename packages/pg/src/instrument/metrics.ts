@@ -1,5 +1,6 @@
-import { Gauge, Histogram } from 'prom-client'
+import { Gauge } from 'prom-client'
 import type { Registry } from 'prom-client'
+import { FastHistogram } from './fast-histogram.js'
 
 // Names follow the OpenTelemetry database client semantic conventions, in Prometheus spelling
 // (db.client.operation.duration → db_client_operation_duration_seconds, ...).
@@ -25,11 +26,11 @@ export interface PoolGaugeSource {
   counts(): { idle: number; used: number; waiting: number }
 }
 
-type OpLabels = 'db_operation_name' | 'db_collection_name' | 'label' | 'error_type' | 'pool_name'
-
 export interface PgMetrics {
-  operationDuration: Histogram<OpLabels>
-  waitTime: Histogram<'pool_name'>
+  /** Labels: db_operation_name, db_collection_name, label, error_type, pool_name. */
+  operationDuration: FastHistogram
+  /** Labels: pool_name. */
+  waitTime: FastHistogram
   /** Registers a pool with the (shared) gauges; returns the unregister function. */
   addPool(source: PoolGaugeSource): () => void
 }
@@ -43,14 +44,14 @@ export function pgMetrics(registry: Registry): PgMetrics {
   if (existing) return existing
   const pools = new Set<PoolGaugeSource>()
   const registers = [registry]
-  const operationDuration = new Histogram<OpLabels>({
+  const operationDuration = new FastHistogram({
     name: METRIC.operationDuration,
     help: 'Duration of database client operations (acquire + execute), by operation, table and caller label',
     labelNames: ['db_operation_name', 'db_collection_name', 'label', 'error_type', 'pool_name'],
     buckets: OPERATION_BUCKETS,
     registers,
   })
-  const waitTime = new Histogram<'pool_name'>({
+  const waitTime = new FastHistogram({
     name: METRIC.waitTime,
     help: 'Time spent waiting to obtain a connection from the pool',
     labelNames: ['pool_name'],

@@ -1,4 +1,4 @@
-import type { Histogram } from 'prom-client'
+import type { FastHistogram, Series } from './fast-histogram.js'
 import type { PgMetrics } from './metrics.js'
 import { SqlInfoCache } from './sql-info.js'
 import type { SqlInfo } from './sql-info.js'
@@ -20,8 +20,8 @@ export interface QueryObserver {
 /** Cached per statement text: parse result plus prom-client label objects per caller label. */
 export interface StatementEntry extends SqlInfo {
   readonly sql: string
-  /** label → labels object for success; reused so prom-client gets the same object each time. */
-  readonly byLabel: Map<string, Record<string, string>>
+  /** caller label → histogram series for successful runs (resolved once). */
+  readonly byLabel: Map<string, Series>
 }
 
 const STATEMENT_CACHE_SIZE = 2000
@@ -31,13 +31,13 @@ const STATEMENT_CACHE_SIZE = 2000
  * statement, one for the label, one histogram observe; the SQL is parsed once per text.
  */
 export class QueryInstrument {
-  readonly #histogram: Histogram<string>
+  readonly #histogram: FastHistogram
   readonly #poolName: string
   readonly #statements: SqlInfoCache<StatementEntry>
   readonly #observers = new Set<QueryObserver>()
 
   constructor(metrics: PgMetrics, poolName: string) {
-    this.#histogram = metrics.operationDuration as Histogram<string>
+    this.#histogram = metrics.operationDuration
     this.#poolName = poolName
     this.#statements = new SqlInfoCache<StatementEntry>(STATEMENT_CACHE_SIZE, (info, sql) => ({
       ...info,
@@ -64,15 +64,17 @@ export class QueryInstrument {
     rowCount?: number | null,
   ): void {
     if (error === undefined) {
-      let labels = entry.byLabel.get(label)
-      if (labels === undefined) {
-        labels = this.#labels(entry, label, '')
-        // Bounded: a caller passing unbounded labels should not grow memory without limit.
-        if (entry.byLabel.size < 100) entry.byLabel.set(label, labels)
+      let series = entry.byLabel.get(label)
+      if (series === undefined) {
+        series = this.#histogram.series(this.#labels(entry, label, ''))
+        // Bounded: a caller passing unbounded labels should not grow this cache without limit.
+        if (entry.byLabel.size < 100) entry.byLabel.set(label, series)
       }
-      this.#histogram.observe(labels, durationMs / 1000)
+      series.observe(durationMs / 1000)
     } else {
-      this.#histogram.observe(this.#labels(entry, label, errorType(error)), durationMs / 1000)
+      this.#histogram
+        .series(this.#labels(entry, label, errorType(error)))
+        .observe(durationMs / 1000)
     }
     if (this.#observers.size > 0) {
       const o: QueryObservation = {
