@@ -39,3 +39,10 @@ export type {
 } from './tenancy/project-store.js'
 export { keyPrefix, safeEqual } from './tenancy/api-key.js'
 export type { KeyKind } from './tenancy/api-key.js'
+export { SessionStore } from './sessions/session-store.js'
+export type {
+  CreateSessionInput,
+  Session,
+  SessionCache,
+  SessionStoreOptions,
+} from './sessions/session-store.js'

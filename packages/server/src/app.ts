@@ -7,6 +7,7 @@ import { createLogger } from './logger.js'
 import errorsPlugin from './plugins/errors.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
+import eventsApi from './routes/v1/events-api.js'
 
 /** A dependency `/readyz` checks; it must throw (or time out) when not ready. */
 export interface ReadinessCheck {
@@ -101,5 +102,6 @@ export async function buildApp(
   await app.register(errorsPlugin)
   await app.register(healthRoutes)
   await app.register(metricsRoutes)
+  await app.register(eventsApi)
   return app
 }

@@ -1,0 +1,337 @@
+import { randomBytes } from 'node:crypto'
+import { parseDuration, silentLogger, type Duration, type Logger } from '@strata/core'
+import type { Database } from '@strata/pg'
+import { LRUCache } from 'lru-cache'
+import { UserAgentParser } from '../enrichment/user-agent-parser.js'
+import { eventsErrors } from '../errors.js'
+import type { DeviceType } from '../types.js'
+import { isStorableString } from '../validation/json-guard.js'
+
+export interface Session {
+  projectId: string
+  sessionId: string
+  userId: string
+  createdAt: string
+  lastActivityAt: string
+  expiresAt: string
+  endedAt: string | null
+  ip: string | null
+  deviceType: DeviceType | null
+  browser: string | null
+  os: string | null
+}
+
+/**
+ * The cache the store needs: @strata/cache's `createCache()` satisfies it structurally (and adds
+ * cross-instance invalidation through its bus); the default is a per-process LRU.
+ */
+export interface SessionCache {
+  getOrSet<T>(key: string, factory: () => Promise<T>, options?: { ttl?: Duration }): Promise<T>
+  delete(key: string): Promise<unknown>
+}
+
+export interface SessionStoreOptions {
+  cache?: SessionCache
+  /** Lifetime of a new session. @defaultValue '7d' */
+  ttl?: Duration
+  /** How long a validated session is served from the cache. With the default per-process cache this bounds how long a logout on another instance goes unnoticed. @defaultValue '5s' */
+  cacheTtl?: Duration
+  /** Touches are written behind: at most one UPDATE per session per interval. @defaultValue '30s' */
+  touchInterval?: Duration
+  /** Ended or expired sessions are deleted this long after they end. @defaultValue '1d' */
+  retention?: Duration
+  /** How often start() runs cleanup (one instance at a time). @defaultValue '10m' */
+  cleanupInterval?: Duration
+  logger?: Logger
+}
+
+export interface CreateSessionInput {
+  projectId: string
+  userId: string
+  sessionId?: string
+  ip?: string | null
+  userAgent?: string | null
+  /** Lifetime override, e.g. '1h' or ms. */
+  expiresIn?: Duration
+}
+
+interface SessionDbRow {
+  project_id: string
+  session_id: string
+  user_id: string
+  created_at: Date
+  last_activity_at: Date
+  expires_at: Date
+  ended_at: Date | null
+  ip: string | null
+  device_type: DeviceType | null
+  browser: string | null
+  os: string | null
+}
+
+const COLUMNS =
+  'project_id, session_id, user_id, created_at, last_activity_at, expires_at, ended_at, host(ip) AS ip, device_type, browser, os'
+// pg_try_advisory_xact_lock key: one instance runs cleanup at a time ('STRSESSC').
+const CLEANUP_LOCK_KEY = '6004234345562235715'
+
+class LocalCache implements SessionCache {
+  #lru = new LRUCache<string, { v: unknown }>({ max: 50_000 })
+  #inflight = new Map<string, Promise<unknown>>()
+  async getOrSet<T>(
+    key: string,
+    factory: () => Promise<T>,
+    options?: { ttl?: Duration },
+  ): Promise<T> {
+    const hit = this.#lru.get(key)
+    if (hit) return hit.v as T
+    let p = this.#inflight.get(key) as Promise<T> | undefined
+    if (!p) {
+      p = factory().finally(() => this.#inflight.delete(key))
+      this.#inflight.set(key, p)
+    }
+    const v = await p
+    if (v !== null && v !== undefined)
+      this.#lru.set(key, { v }, { ttl: parseDuration(options?.ttl ?? '5s') })
+    return v
+  }
+  async delete(key: string): Promise<void> {
+    this.#lru.delete(key)
+  }
+}
+
+/** A value the cache keeps: only live sessions are cached, so a new session is seen at once. */
+class NotFound extends Error {}
+
+/**
+ * User sessions: created on a successful login (by the writer) or explicitly, validated from
+ * the cache, touched write-behind, ended on logout, cleaned up by one instance at a time.
+ */
+export class SessionStore {
+  readonly #db: Database
+  readonly #cache: SessionCache
+  readonly #ua = new UserAgentParser()
+  readonly #log: Logger
+  readonly #o: {
+    ttlMs: number
+    cacheTtlMs: number
+    touchMs: number
+    retentionMs: number
+    cleanupMs: number
+  }
+  #touches = new Map<string, { projectId: string; sessionId: string; at: number }>()
+  #touchTimer: NodeJS.Timeout | null = null
+  #cleanupTimer: NodeJS.Timeout | null = null
+  #touchFlush: Promise<void> | null = null
+
+  constructor(db: Database, options: SessionStoreOptions = {}) {
+    this.#db = db
+    this.#cache = options.cache ?? new LocalCache()
+    this.#log = options.logger ?? silentLogger
+    this.#o = Object.freeze({
+      ttlMs: parseDuration(options.ttl ?? '7d', 'ttl'),
+      cacheTtlMs: parseDuration(options.cacheTtl ?? '5s', 'cacheTtl'),
+      touchMs: parseDuration(options.touchInterval ?? '30s', 'touchInterval'),
+      retentionMs: parseDuration(options.retention ?? '1d', 'retention'),
+      cleanupMs: parseDuration(options.cleanupInterval ?? '10m', 'cleanupInterval'),
+    })
+  }
+
+  /** Starts the write-behind touch flusher and the periodic cleanup. */
+  start(): void {
+    this.#touchTimer ??= setInterval(() => void this.flushTouches(), this.#o.touchMs).unref()
+    this.#cleanupTimer ??= setInterval(() => {
+      this.cleanup().catch((err: unknown) =>
+        this.#log.warn({ err: String(err) }, 'session cleanup failed'),
+      )
+    }, this.#o.cleanupMs).unref()
+  }
+
+  async close(): Promise<void> {
+    if (this.#touchTimer) clearInterval(this.#touchTimer)
+    if (this.#cleanupTimer) clearInterval(this.#cleanupTimer)
+    this.#touchTimer = this.#cleanupTimer = null
+    await this.flushTouches()
+  }
+
+  /** Creates a session; a repeated sessionId is a conflict (STRATA_SESSION_INVALID). */
+  async create(input: CreateSessionInput): Promise<Session> {
+    const sessionId = input.sessionId ?? `ses_${randomBytes(18).toString('base64url')}`
+    if (!validId(sessionId) || !validId(input.userId))
+      throw eventsErrors.create('STRATA_SESSION_INVALID', {
+        message: 'sessionId/userId must be storable strings ≤ 255 characters',
+      })
+    const ttlMs =
+      input.expiresIn === undefined ? this.#o.ttlMs : parseDuration(input.expiresIn, 'expiresIn')
+    const ua = this.#ua.parse(input.userAgent)
+    const res = await this.#db.query<SessionDbRow>(
+      `INSERT INTO user_sessions (project_id, session_id, user_id, expires_at, ip, user_agent, device_type, browser, os)
+       VALUES ($1, $2, $3, now() + make_interval(secs => $4::double precision / 1000), $5, $6, $7, $8, $9)
+       ON CONFLICT (project_id, session_id) DO NOTHING
+       RETURNING ${COLUMNS}`,
+      [
+        input.projectId,
+        sessionId,
+        input.userId,
+        ttlMs,
+        input.ip ?? null,
+        input.userAgent ?? null,
+        ua.deviceType,
+        ua.browser,
+        ua.os,
+      ],
+      { label: 'events.sessions.create' },
+    )
+    const row = res.rows[0]
+    if (!row)
+      throw eventsErrors.create('STRATA_SESSION_INVALID', {
+        message: `Session ${sessionId} already exists`,
+        details: { sessionId },
+      })
+    return toSession(row)
+  }
+
+  /** A live session (not ended, not expired), from the cache when possible; null otherwise. */
+  async validate(projectId: string, sessionId: string): Promise<Session | null> {
+    if (!validId(sessionId)) return null
+    let s: Session | null
+    try {
+      s = await this.#cache.getOrSet(
+        key(projectId, sessionId),
+        async () => {
+          const found = await this.#load(projectId, sessionId)
+          // Thrown, not returned: caches should not keep a miss (the session may appear next).
+          if (!found) throw new NotFound()
+          return found
+        },
+        { ttl: this.#o.cacheTtlMs },
+      )
+    } catch (err) {
+      if (err instanceof NotFound) return null
+      throw err
+    }
+    if (s.endedAt !== null || Date.parse(s.expiresAt) <= Date.now()) return null
+    const pending = this.#touches.get(key(projectId, sessionId))
+    return pending
+      ? {
+          ...s,
+          lastActivityAt: new Date(
+            Math.max(pending.at, Date.parse(s.lastActivityAt)),
+          ).toISOString(),
+        }
+      : s
+  }
+
+  /** Records activity; written behind (one UPDATE per session per touchInterval at most). */
+  async touch(projectId: string, sessionId: string): Promise<Session | null> {
+    const s = await this.validate(projectId, sessionId)
+    if (!s) return null
+    const now = Date.now()
+    this.#touches.set(key(projectId, sessionId), { projectId, sessionId, at: now })
+    return { ...s, lastActivityAt: new Date(now).toISOString() }
+  }
+
+  /** Ends a session (logout); false when there was no live session. */
+  async end(projectId: string, sessionId: string): Promise<boolean> {
+    if (!validId(sessionId)) return false
+    const res = await this.#db.query(
+      `UPDATE user_sessions SET ended_at = now() WHERE project_id = $1 AND session_id = $2 AND ended_at IS NULL AND expires_at > now()`,
+      [projectId, sessionId],
+      { label: 'events.sessions.end' },
+    )
+    this.#touches.delete(key(projectId, sessionId))
+    await this.#cache.delete(key(projectId, sessionId))
+    return (res.rowCount ?? 0) > 0
+  }
+
+  /** Writes pending touches in one statement. */
+  async flushTouches(): Promise<void> {
+    if (this.#touchFlush) return this.#touchFlush
+    if (this.#touches.size === 0) return
+    const batch = [...this.#touches.values()].sort((a, b) =>
+      a.projectId + a.sessionId < b.projectId + b.sessionId ? -1 : 1,
+    )
+    this.#touches = new Map()
+    this.#touchFlush = (async () => {
+      try {
+        await this.#db.query(
+          `UPDATE user_sessions s SET last_activity_at = greatest(s.last_activity_at, v.at)
+           FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS v(p, id, at)
+           WHERE s.project_id = v.p AND s.session_id = v.id`,
+          [
+            batch.map((t) => t.projectId),
+            batch.map((t) => t.sessionId),
+            batch.map((t) => new Date(t.at).toISOString()),
+          ],
+          { label: 'events.sessions.touch' },
+        )
+        for (const t of batch) await this.#cache.delete(key(t.projectId, t.sessionId))
+      } catch (err) {
+        // Put them back (unless newer touches arrived) so the next interval retries.
+        for (const t of batch) {
+          const k = key(t.projectId, t.sessionId)
+          if (!this.#touches.has(k)) this.#touches.set(k, t)
+        }
+        this.#log.warn({ err: String(err), sessions: batch.length }, 'session touch flush failed')
+      } finally {
+        this.#touchFlush = null
+      }
+    })()
+    return this.#touchFlush
+  }
+
+  /**
+   * Deletes sessions that ended or expired more than `retention` ago. Returns the number deleted,
+   * or null when another instance holds the cleanup lock (transaction-scoped advisory lock, so it
+   * is safe through PgBouncer in transaction mode).
+   */
+  async cleanup(): Promise<number | null> {
+    return this.#db.transaction(async (tx) => {
+      const lock = await tx.query<{ ok: boolean }>(
+        'SELECT pg_try_advisory_xact_lock($1::bigint) AS ok',
+        [CLEANUP_LOCK_KEY],
+      )
+      if (!lock.rows[0]?.ok) return null
+      const res = await tx.query(
+        `DELETE FROM user_sessions
+         WHERE expires_at < now() - make_interval(secs => $1::double precision / 1000)
+            OR ended_at < now() - make_interval(secs => $1::double precision / 1000)`,
+        [this.#o.retentionMs],
+        { label: 'events.sessions.cleanup' },
+      )
+      return res.rowCount ?? 0
+    })
+  }
+
+  async #load(projectId: string, sessionId: string): Promise<Session | null> {
+    const res = await this.#db.query<SessionDbRow>(
+      `SELECT ${COLUMNS} FROM user_sessions WHERE project_id = $1 AND session_id = $2`,
+      [projectId, sessionId],
+      { label: 'events.sessions.get' },
+    )
+    return res.rows[0] ? toSession(res.rows[0]) : null
+  }
+}
+
+function validId(id: string): boolean {
+  return id.length > 0 && id.length <= 255 && isStorableString(id)
+}
+
+function key(projectId: string, sessionId: string): string {
+  return `session:${projectId}:${sessionId}`
+}
+
+function toSession(r: SessionDbRow): Session {
+  return {
+    projectId: r.project_id,
+    sessionId: r.session_id,
+    userId: r.user_id,
+    createdAt: r.created_at.toISOString(),
+    lastActivityAt: r.last_activity_at.toISOString(),
+    expiresAt: r.expires_at.toISOString(),
+    endedAt: r.ended_at ? r.ended_at.toISOString() : null,
+    ip: r.ip,
+    deviceType: r.device_type,
+    browser: r.browser,
+    os: r.os,
+  }
+}

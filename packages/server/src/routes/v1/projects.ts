@@ -1,0 +1,74 @@
+import { eventsErrors, type KeyKind } from '@strata/events'
+import type { FastifyInstance } from 'fastify'
+import { requirePrincipal } from '../../plugins/auth.js'
+import type { EventsServices } from './events-api.js'
+
+/** Projects and keys: operator token only (DESIGN.md). */
+export default async function projectRoutes(
+  app: FastifyInstance,
+  opts: { services: EventsServices },
+): Promise<void> {
+  const s = opts.services
+  const auth = requirePrincipal(s.auth, { operator: true })
+
+  app.post<{ Body: { name: string } }>(
+    '/v1/projects',
+    {
+      preValidation: auth,
+      schema: {
+        body: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\u0000]*$' },
+          },
+        },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await s.projects.createProject(request.body.name)),
+  )
+
+  app.get('/v1/projects', { preValidation: auth }, async () => ({
+    items: await s.projects.listProjects(),
+    nextCursor: null,
+  }))
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/projects/:id/keys',
+    { preValidation: auth },
+    async (request) => {
+      if (!(await s.projects.getProject(request.params.id)))
+        throw eventsErrors.create('STRATA_PROJECT_NOT_FOUND')
+      return { items: await s.projects.listKeys(request.params.id), nextCursor: null }
+    },
+  )
+
+  app.post<{ Params: { id: string }; Body: { kind: KeyKind } }>(
+    '/v1/projects/:id/keys',
+    {
+      preValidation: auth,
+      schema: {
+        body: {
+          type: 'object',
+          required: ['kind'],
+          additionalProperties: false,
+          properties: { kind: { enum: ['write', 'admin'] } },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { key, secret } = await s.projects.createKey(request.params.id, request.body.kind)
+      return reply.code(201).send({ key, secret })
+    },
+  )
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/keys/:id',
+    { preValidation: auth },
+    async (request) => ({
+      key: await s.projects.revokeKey(request.params.id),
+    }),
+  )
+}

@@ -1,0 +1,70 @@
+import { eventsMigrations } from '@strata/events'
+import { createDatabase, migrate, type Database } from '@strata/pg'
+import Fastify, { type FastifyInstance } from 'fastify'
+import pino from 'pino'
+import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
+import { buildApp } from '../src/app.js'
+import { defaultConfig } from '../src/config.js'
+import errorsPlugin from '../src/plugins/errors.js'
+import eventsApi, { type EventsApiOptions } from '../src/routes/v1/events-api.js'
+
+export const ADMIN_TOKEN = 'test-operator-token-0123456789'
+
+export interface IngestFixture {
+  tdb: TestDatabase
+  db: Database
+  app: FastifyInstance
+  writeKey: string
+  adminKey: string
+  projectId: string
+  close(): Promise<void>
+}
+
+/** A migrated database, an app (the real buildApp unless `options` are given) and a project. */
+export async function ingestFixture(
+  prefix: string,
+  options?: EventsApiOptions,
+): Promise<IngestFixture> {
+  const tdb = await createTestDatabase(prefix)
+  const db = await createDatabase({ url: tdb.url, pool: { max: 6 } })
+  await migrate(db, [eventsMigrations])
+  const config = defaultConfig({ databaseUrl: tdb.url, adminToken: ADMIN_TOKEN })
+  let app: FastifyInstance
+  if (options) {
+    // Same error handler and decorations as buildApp, with the events plugin's options exposed.
+    app = Fastify({ logger: false, bodyLimit: 512_000 })
+    app.decorate('config', config)
+    app.decorate('db', db)
+    await app.register(errorsPlugin)
+    await app.register(eventsApi, options)
+  } else {
+    app = await buildApp(config, { db, logger: pino({ level: 'silent' }) })
+  }
+  await app.ready()
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/projects',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    payload: { name: prefix },
+  })
+  if (res.statusCode !== 201) throw new Error(`project creation failed: ${res.body}`)
+  const body = res.json() as { project: { id: string }; keys: { write: string; admin: string } }
+  return {
+    tdb,
+    db,
+    app,
+    writeKey: body.keys.write,
+    adminKey: body.keys.admin,
+    projectId: body.project.id,
+    async close() {
+      await app.close()
+      await db.close()
+      await tdb.drop()
+    },
+  }
+}
+
+export async function count(db: Database, sql: string, params: unknown[] = []): Promise<number> {
+  const res = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${sql}`, params)
+  return res.rows[0]!.n
+}
