@@ -142,7 +142,8 @@ export async function createImportJob(
   const baseDir = opts.baseDir ?? process.cwd()
   await resolveTarget(db, spec)
   const paths = resolvePaths(spec, baseDir, opts)
-  const stored = serializableSpec(spec) as { source: { path?: string } }
+  // The caller's spec (not the resolved one), so it validates again on resume.
+  const stored = serializableSpec(input) as { source: { path?: string } }
   if (paths.source) stored.source.path = paths.source
   const fingerprint = await fingerprintOf(spec, paths.source)
   const totalBytes = paths.source ? (await stat(paths.source)).size : undefined

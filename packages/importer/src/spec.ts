@@ -372,7 +372,8 @@ export function validateSpec(input: unknown): ResolvedSpec {
   const mode = (t.mode ?? 'insert') as TargetMode
   if (!MODES.includes(mode)) fail('target.mode', `must be one of ${MODES.join(', ')}`)
   let key: string[] = []
-  if (t.key !== undefined) {
+  // An empty key (as stored for keyless jobs) means no key.
+  if (t.key !== undefined && !(Array.isArray(t.key) && t.key.length === 0)) {
     if (
       !Array.isArray(t.key) ||
       t.key.length === 0 ||
@@ -434,7 +435,7 @@ export function validateSpec(input: unknown): ResolvedSpec {
 }
 
 /** The spec as stored in data_import_jobs (functions cannot be stored; they are kept in memory). */
-export function serializableSpec(spec: ResolvedSpec): unknown {
+export function serializableSpec(spec: unknown): unknown {
   return JSON.parse(
     JSON.stringify(spec, (_k, v: unknown) => (typeof v === 'function' ? '[function]' : v)),
   )
