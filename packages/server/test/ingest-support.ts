@@ -24,6 +24,7 @@ export interface IngestFixture {
 export async function ingestFixture(
   prefix: string,
   options?: EventsApiOptions,
+  beforeReady?: (app: FastifyInstance) => void,
 ): Promise<IngestFixture> {
   const tdb = await createTestDatabase(prefix)
   const db = await createDatabase({ url: tdb.url, pool: { max: 6 } })
@@ -40,6 +41,7 @@ export async function ingestFixture(
   } else {
     app = await buildApp(config, { db, logger: pino({ level: 'silent' }) })
   }
+  beforeReady?.(app)
   await app.ready()
   const res = await app.inject({
     method: 'POST',
