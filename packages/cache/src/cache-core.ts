@@ -985,7 +985,11 @@ export class CacheCore {
   #localPublish(msg: BusMessage): void {
     const peers = localBus.get(this.opts.namespace)
     if (!peers) return
-    for (const p of peers) if (p !== this) p.#apply(msg)
+    for (const p of peers) {
+      if (p === this) continue
+      p.#clock.observe(msg.v)
+      p.#apply(msg)
+    }
     this.#busPublished++
   }
 

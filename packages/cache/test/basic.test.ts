@@ -65,10 +65,35 @@ describe('cache API on real Redis', () => {
   it('ttl expiry', async () => {
     h = harness('ttl')
     const a = await h.make()
-    await a.set('k', 1, { ttl: 30 })
+    await a.set('k', 1, { ttl: 200 })
     expect(a.peek('k')).toBe(1)
-    await sleep(50)
+    await sleep(250)
     expect(a.peek('k')).toBeUndefined()
     expect(await a.get('k')).toBeUndefined()
+  })
+})
+
+describe('coherence', () => {
+  it('a late invalidation (older version) never evicts a newer value', async () => {
+    h = harness('coherence')
+    const a = await h.make()
+    const { Redis } = await import('ioredis')
+    const { redisUrl } = await import('../../../test/support/redis.js')
+    const raw = new Redis(redisUrl())
+    await a.set('k', 'new')
+    const buf = await raw.getBuffer(`${a.prefix}k`)
+    const version = buf!.readDoubleLE(2)
+    const channel = `${h.namespace}:__strata:bus`
+    const full = `${a.prefix}k`
+    await raw.publish(channel, JSON.stringify({ o: 'peer', t: 'del', v: version - 1, k: [full] }))
+    await raw.publish(
+      channel,
+      JSON.stringify({ o: 'peer', t: 'clear', v: version - 1, p: a.prefix }),
+    )
+    await sleep(30)
+    expect(a.peek('k')).toBe('new')
+    await raw.publish(channel, JSON.stringify({ o: 'peer', t: 'del', v: version + 1, k: [full] }))
+    await until(() => a.peek('k') === undefined)
+    raw.disconnect()
   })
 })

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { cacheErrors } from '@strata/cache'
-import { harness, sleep } from './helpers.js'
+import { harness, sleep, until } from './helpers.js'
 import type { Harness } from './helpers.js'
 
 let h: Harness
@@ -61,11 +61,11 @@ describe('grace, stale-while-revalidate and timeouts', () => {
     )
     expect(refreshed).toBe(false) // every caller answered before the refresh finished
     expect(res.every((r) => r === 'v1')).toBe(true)
-    await sleep(250)
-    expect(refreshes).toBe(1) // one across both instances (lock)
+    await until(() => a.peek('k') === 'v2' || b.peek('k') === 'v2')
+    await until(async () => (await a.get('k')) === 'v2' && (await b.get('k')) === 'v2')
     expect(await a.getOrSet('k', factory)).toBe('v2')
     expect(await b.getOrSet('k', factory)).toBe('v2')
-    expect(refreshes).toBe(1)
+    expect(refreshes).toBe(1) // one across both instances (lock)
   })
 
   it('soft timeout returns stale and lets the factory finish in background', async () => {
@@ -82,8 +82,7 @@ describe('grace, stale-while-revalidate and timeouts', () => {
       { timeouts: { soft: 30 }, grace: '1m' },
     )
     expect(v).toBe('old')
-    await sleep(200)
-    expect(a.peek('k')).toBe('new')
+    await until(() => a.peek('k') === 'new')
   })
 
   it('soft timeout: a factory faster than soft returns the fresh value', async () => {
@@ -115,13 +114,17 @@ describe('grace, stale-while-revalidate and timeouts', () => {
   it('TTL jitter spreads expiries', async () => {
     h = harness('jitter')
     const a = await h.make({ jitter: 0.5 })
-    for (let i = 0; i < 20; i++) await a.set(`k${i}`, i, { ttl: 100 })
-    await sleep(100)
-    const alive = Array.from({ length: 20 }, (_, i) => a.peek(`k${i}`)).filter(
-      (v) => v !== undefined,
+    for (let i = 0; i < 20; i++) await a.set(`k${i}`, i, { ttl: 10_000 })
+    const { Redis } = await import('ioredis')
+    const { redisUrl } = await import('../../../test/support/redis.js')
+    const raw = new Redis(redisUrl())
+    const ttls = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => raw.pttl(`${a.prefix}k${i}`)),
     )
-    // With ±50 % jitter some expire before 100 ms and some after (20 draws: both sides certain in practice).
-    expect(alive.length).toBeGreaterThan(0)
-    expect(alive.length).toBeLessThan(20)
+    raw.disconnect()
+    // ±50 % of 10 s: all within [5 s, 15 s], and spread out (20 uniform draws).
+    expect(Math.min(...ttls)).toBeGreaterThanOrEqual(4_000)
+    expect(Math.max(...ttls)).toBeLessThanOrEqual(15_000)
+    expect(Math.max(...ttls) - Math.min(...ttls)).toBeGreaterThan(2_000)
   })
 })
