@@ -35,7 +35,7 @@ interface MetricValue {
   value: number
   labels: Record<string, string | number>
   metricName: string
-  sharedLabels?: Record<string, string>
+  exemplar?: null
 }
 
 export class FastHistogram {
@@ -87,16 +87,16 @@ export class FastHistogram {
         acc += s.counts[i]!
         values.push({
           value: acc,
-          labels: { le: this.#bounds[i]! },
+          labels: { le: this.#bounds[i]!, ...s.labels },
           metricName: bucket,
-          sharedLabels: { ...s.labels },
+          exemplar: null,
         })
       }
       values.push({
         value: s.count,
-        labels: { le: '+Inf' },
+        labels: { le: '+Inf', ...s.labels },
         metricName: bucket,
-        sharedLabels: { ...s.labels },
+        exemplar: null,
       })
       values.push({ value: s.sum, labels: { ...s.labels }, metricName: `${this.name}_sum` })
       values.push({ value: s.count, labels: { ...s.labels }, metricName: `${this.name}_count` })
