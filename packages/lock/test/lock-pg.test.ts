@@ -71,9 +71,8 @@ describe('Postgres lock specifics', () => {
     expect((await advisory()).rows[0].n).toBe(1)
     // Simulate a frozen process: its local expiry timer never runs.
     ;(lock as unknown as { detach(): void }).detach()
-    await new Promise((r) => setTimeout(r, 800))
-    // idle_session_timeout (200 + 100 ms) ended the session on the server side.
-    const next = await other.acquire('frozen', '5s', { attempts: 1 })
+    // idle_session_timeout (200 + 100 ms) ends the session on the server side.
+    const next = await other.acquire('frozen', '5s', { wait: '5s', minDelay: 20 })
     expect(next.fence).toBe(lock.fence + 1)
     await next.release()
     expect((await advisory()).rows[0].n).toBe(0)

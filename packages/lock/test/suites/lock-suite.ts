@@ -127,7 +127,7 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
       const key = newKey('owner')
       const a = await locks.acquire(key, 150)
       await sleep(300)
-      const b = track(await other.acquire(key, '5s', { attempts: 1 }))
+      const b = track(await other.acquire(key, '5s', { wait: '3s', minDelay: 10 }))
       expect(await codeOf(a.release())).toBe('STRATA_LOCK_NOT_HELD')
       expect(await codeOf(a.extend('5s'))).toBe('STRATA_LOCK_NOT_HELD')
       expect(b.held).toBe(true)
@@ -138,12 +138,12 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
 
     it('extend keeps the lock past its original TTL', async () => {
       const key = newKey('extend')
-      const a = track(await locks.acquire(key, 300))
+      const a = track(await locks.acquire(key, 500))
       const before = a.expiresAt
       await sleep(100)
-      await locks.extend(a, '2s')
+      await locks.extend(a, '5s')
       expect(a.expiresAt).toBeGreaterThan(before)
-      await sleep(400) // past the original 300 ms
+      await sleep(700) // past the original 500 ms
       expect(a.held).toBe(true)
       expect(a.signal.aborted).toBe(false)
       expect(await codeOf(other.acquire(key, '5s', { attempts: 1 }))).toBe(
@@ -199,10 +199,10 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
       const key = newKey('watchdog')
       let contested: string | undefined
       let sawAbort = true
-      await locks.using(key, 300, async (signal) => {
-        await sleep(450)
+      await locks.using(key, 600, async (signal) => {
+        await sleep(900) // 1.5 TTLs: only the watchdog's extends keep it
         contested = await codeOf(other.acquire(key, '5s', { attempts: 1 }))
-        await sleep(400)
+        await sleep(600)
         sawAbort = signal.aborted
       })
       expect(contested).toBe('STRATA_LOCK_NOT_ACQUIRED')
@@ -243,7 +243,7 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
       const a = await locks.acquire(key, 200)
       const t1 = a.fence
       await sleep(400) // A "pauses" (GC, SIGSTOP…) past its TTL without noticing
-      const b = await other.acquire(key, '5s', { attempts: 1 })
+      const b = await other.acquire(key, '5s', { wait: '3s', minDelay: 10 })
       const t2 = b.fence
       expect(t2).toBeGreaterThan(t1)
       expect(await write('B', t2)).toBe(1)
