@@ -76,3 +76,20 @@ describe('Redis Cluster lock keys', () => {
     await provider.close()
   })
 })
+
+describe('Redis Cluster from a url', () => {
+  it('createRedisLock({ url: "redis+cluster://…" }) creates and closes its own Cluster client', async () => {
+    const url = `redis+cluster://${cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`
+    const provider = createRedisLock({ url, prefix: 'u:' })
+    const a = await provider.acquire('via-url', '5s')
+    const b = await provider.acquire('via-url-2', '5s')
+    expect(a.fence).toBe(1)
+    expect(b.fence).toBe(1)
+    await a.release()
+    await b.release()
+    const again = await provider.acquire('via-url', '5s', { attempts: 1 })
+    expect(again.fence).toBe(2)
+    await provider.close()
+    expect(again.held).toBe(false)
+  })
+})
