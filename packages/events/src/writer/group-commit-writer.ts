@@ -9,6 +9,7 @@ import {
 } from '@strata/core'
 import { isTransientDbError, pgErrors, type Database } from '@strata/pg'
 import type { PoolClient } from 'pg'
+import { LRUCache } from 'lru-cache'
 import { from as copyFrom } from 'pg-copy-streams'
 import { eventsErrors } from '../errors.js'
 import type { ActivityRow, EventRow, LoginRow, SegmentRow } from '../types.js'
@@ -136,6 +137,9 @@ export class GroupCommitWriter {
   readonly #log: Logger
   readonly #beforeCommit: ((client: PoolClient) => Promise<void>) | undefined
   readonly #partitions = new PartitionManager()
+  // (project, day, user) keys known to be committed in user_activity_daily. The set only grows
+  // within a day, so a key seen committed needs no further INSERT ... ON CONFLICT round.
+  readonly #knownUserDays = new LRUCache<string, true>({ max: 200_000 })
   #queue: Pending[] = []
   #queuedRows = 0
   #inFlight = 0
@@ -429,9 +433,11 @@ export class GroupCommitWriter {
           if (activities.length) await copyRows(client, ACTIVITY_COPY, activities.map(activityLine))
           if (events.length) await copyRows(client, EVENT_COPY, events.map(eventLine))
           await this.#rollups(client, logins, activities, events)
+          const userDays = await this.#userDays(client, [...logins, ...activities, ...events])
           await this.#sessions(client, logins)
           if (this.#beforeCommit) await this.#beforeCommit(client)
           await client.query('COMMIT')
+          for (const k of userDays) this.#knownUserDays.set(k, true)
           return fresh
         } catch (err) {
           await client.query('ROLLBACK').catch(() => {})
@@ -500,20 +506,25 @@ export class GroupCommitWriter {
         columns(agg, 4),
       )
     }
+  }
+
+  /** Adds new (project, UTC day, user) keys; returns them, to be remembered after COMMIT. */
+  async #userDays(client: PoolClient, rows: EventRow[]): Promise<string[]> {
     const users = new Map<string, [string, string, string]>()
-    for (const r of [...logins, ...activities, ...events]) {
+    for (const r of rows) {
       if (r.userId === null) continue
       const day = new Date(r.ts).toISOString().slice(0, 10)
-      users.set(`${r.projectId}\u0000${day}\u0000${r.userId}`, [r.projectId, day, r.userId])
+      const k = `${r.projectId}\u0000${day}\u0000${r.userId}`
+      if (!this.#knownUserDays.has(k)) users.set(k, [r.projectId, day, r.userId])
     }
-    if (users.size) {
-      const rows = [...users.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map((x) => x[1])
-      await client.query(
-        `INSERT INTO user_activity_daily (project_id, day, user_id)
-         SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING`,
-        [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2])],
-      )
-    }
+    if (users.size === 0) return []
+    const sorted = [...users.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))
+    await client.query(
+      `INSERT INTO user_activity_daily (project_id, day, user_id)
+       SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING`,
+      [sorted.map((x) => x[1][0]), sorted.map((x) => x[1][1]), sorted.map((x) => x[1][2])],
+    )
+    return sorted.map((x) => x[0])
   }
 
   /** A successful login carrying a sessionId opens that session (first login wins). */
