@@ -253,16 +253,23 @@ export class PgDatabase implements Database {
             resolve(res)
           }
         }
-        if (timeoutMs === undefined) client.query<R>(sql, params as unknown[], done)
-        else
-          client.query<R>(
-            {
-              text: sql,
-              values: params as unknown[] | undefined,
-              query_timeout: timeoutMs,
-            } as pg.QueryConfig,
-            done,
-          )
+        try {
+          if (timeoutMs === undefined) client.query<R>(sql, params as unknown[], done)
+          else
+            client.query<R>(
+              {
+                text: sql,
+                values: params as unknown[] | undefined,
+                query_timeout: timeoutMs,
+              } as pg.QueryConfig,
+              done,
+            )
+        } catch (qerr) {
+          // pg throws synchronously on some bad input (e.g. a non-string query); inside this
+          // callback that would be an uncaught exception.
+          this.#release(client, qerr)
+          reject(qerr)
+        }
       })
     })
   }

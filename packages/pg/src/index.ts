@@ -18,6 +18,7 @@ export type {
   AppliedMigration,
   MigrateOptions,
   MigrationSet,
+  MigrationSource,
   MigrationStatusEntry,
 } from './migrate.js'
 export { startEmbeddedPostgres } from './embedded-postgres.js'

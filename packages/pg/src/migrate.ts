@@ -69,7 +69,11 @@ const LEDGER_DDL = `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (
   PRIMARY KEY (set_name, version)
 )`
 
-function toArray(sets: MigrationSet | MigrationSet[]): MigrationSet[] {
+/** What migrate accepts: one set, several, or just a directory (set name 'app'). */
+export type MigrationSource = MigrationSet | MigrationSet[] | string | URL
+
+function toArray(sets: MigrationSource): MigrationSet[] {
+  if (typeof sets === 'string' || sets instanceof URL) return [{ name: 'app', dir: sets }]
   return Array.isArray(sets) ? sets : [sets]
 }
 
@@ -161,7 +165,7 @@ function failed(f: MigrationFile, err: unknown): Error {
  */
 export async function migrate(
   db: Database,
-  sets: MigrationSet | MigrationSet[],
+  sets: MigrationSource,
   options: MigrateOptions = {},
 ): Promise<AppliedMigration[]> {
   const log = options.logger ?? silentLogger
@@ -282,7 +286,7 @@ async function applyOutside(db: Database, f: MigrationFile, timeoutMs: number): 
 /** Compares the files of each set with the ledger, without applying anything. */
 export async function migrationStatus(
   db: Database,
-  sets: MigrationSet | MigrationSet[],
+  sets: MigrationSource,
 ): Promise<MigrationStatusEntry[]> {
   const { rows } = await db.query<{ exists: boolean }>(
     `SELECT to_regclass($1) IS NOT NULL AS exists`,

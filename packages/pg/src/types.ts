@@ -1,5 +1,6 @@
 import type { PoolClient, QueryResult, QueryResultRow } from 'pg'
 import type { Registry } from 'prom-client'
+import type { QueryObserver } from './instrument/query-instrument.js'
 
 /** Per-call options of `db.query`. */
 export interface QueryOptions {
@@ -62,6 +63,12 @@ export interface Database extends Queryable {
   readonly metrics: Registry
   /** Connection string in use, with the password redacted. */
   readonly displayUrl: string
+  /**
+   * Subscribes to every finished statement (SQL text, operation, table, label, duration, error):
+   * the hook the query monitor uses. Observers run synchronously on the query path: keep them cheap.
+   * Returns the unsubscribe function.
+   */
+  observe(observer: QueryObserver): () => void
   /** Ends the pool (idempotent). */
   close(): Promise<void>
 }

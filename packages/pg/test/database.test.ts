@@ -83,6 +83,41 @@ describe('query', () => {
   })
 })
 
+describe('observers', () => {
+  it('sees every statement with its classification, label, duration and error', async () => {
+    const seen: { op: string; table: string; label: string; ms: number; failed: boolean }[] = []
+    const off = db.observe({
+      onQuery: (o) =>
+        seen.push({
+          op: o.info.operation,
+          table: o.info.collection,
+          label: o.label,
+          ms: o.durationMs,
+          failed: o.error !== undefined,
+        }),
+    })
+    await db.query('SELECT id FROM items', [], { label: 'obs' })
+    await db.query('SELECT nope FROM items', [], { label: 'obs' }).catch(() => {})
+    await db.transaction((tx) => tx.query('UPDATE items SET name = name'), { label: 'txobs' })
+    off()
+    await db.query('SELECT 1')
+    expect(seen.map((s) => `${s.op}:${s.table}:${s.label}:${s.failed}`)).toEqual([
+      'SELECT:items:obs:false',
+      'SELECT:items:obs:true',
+      'BEGIN::txobs:false',
+      'UPDATE:items:txobs:false',
+      'COMMIT::txobs:false',
+    ])
+    expect(seen.every((s) => s.ms >= 0)).toBe(true)
+  })
+
+  it('rejects (does not crash) on a statement pg refuses synchronously', async () => {
+    const err = await db.query(undefined as unknown as string).catch((e: unknown) => e)
+    expect(pgErrors.is(err, 'STRATA_DB_QUERY_FAILED')).toBe(true)
+    expect(db.pool.stats().active).toBe(0)
+  })
+})
+
 describe('pool resilience', () => {
   it('survives pg_terminate_backend of idle clients', async () => {
     const local = await createDatabase({ url: tdb.url, pool: { max: 3, min: 3 }, name: 'idlekill' })

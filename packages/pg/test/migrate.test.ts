@@ -86,6 +86,12 @@ describe('migrate', () => {
     expect((await migrationStatus(db, sets)).every((s) => s.state === 'applied')).toBe(true)
   })
 
+  it('accepts a bare directory (set "app")', async () => {
+    const d = await writeSet('plain', { '0001_t.sql': 'CREATE TABLE plain_t (v int);' })
+    expect((await migrate(db, d)).map((m) => `${m.set}/${m.version}`)).toEqual(['app/1'])
+    expect((await migrationStatus(db, d))[0]!.state).toBe('applied')
+  })
+
   it('detects a changed applied file with STRATA_DB_MIGRATION_CHECKSUM_MISMATCH', async () => {
     const d = await writeSet('gamma', { '0001_t.sql': 'CREATE TABLE gamma_t (v int);' })
     await migrate(db, { name: 'gamma', dir: d })

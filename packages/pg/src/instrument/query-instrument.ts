@@ -1,3 +1,4 @@
+import { pgErrors } from '../errors.js'
 import type { FastHistogram, Series } from './fast-histogram.js'
 import type { PgMetrics } from './metrics.js'
 import { SqlInfoCache } from './sql-info.js'
@@ -47,6 +48,10 @@ export class QueryInstrument {
   }
 
   statement(sql: string): StatementEntry {
+    if (typeof sql !== 'string')
+      throw pgErrors.create('STRATA_DB_QUERY_FAILED', {
+        message: `Query text must be a string, got ${sql === null ? 'null' : typeof sql}`,
+      })
     return this.#statements.get(sql)
   }
 
