@@ -173,6 +173,12 @@ class Report {
   }
 }
 
+/** Every contender must really return the stored value before its speed means anything. */
+async function expectHit(name: string, got: Promise<unknown> | unknown): Promise<void> {
+  const v = await got
+  if (v === undefined || v === null) throw new Error(`${name} returned no value for a stored key`)
+}
+
 /** Runs one scenario; a failure becomes a note instead of aborting the whole benchmark. */
 async function scenario(report: Report, name: string, fn: () => Promise<void>): Promise<void> {
   const t0 = Date.now()
@@ -259,6 +265,9 @@ async function l1Hit(report: Report, cfg: Config, bytes: number, id: string): Pr
       await strata.set(keys[i]!, values[i])
     }
     const peek = typeof strata.peek === 'function' ? strata.peek.bind(strata) : undefined
+    await expectHit('strata get', strata.get(key(1)))
+    await expectHit('bentocache get', bento.get({ key: key(1) }))
+    await expectHit('cache-manager get', cm.get(key(1)))
     const ms = cfg.ms
     const r = await interleave(
       cfg.rounds,
@@ -390,6 +399,9 @@ async function l2Hit(
       await cm.set(keys[i]!, values[i], 600_000)
     }
     const key = (i: number) => keys[i % n]!
+    await expectHit('strata get', strata.get(key(1)))
+    await expectHit('bentocache get', bento.get({ key: key(1) }))
+    await expectHit('cache-manager get', cm.get(key(1)))
     for (const c of [1, 64]) {
       const o = { ms: cfg.ms, concurrency: c }
       const r = await interleave(cfg.rounds, {
@@ -966,6 +978,11 @@ async function getMany(
     const rawSlices = Array.from({ length: n / batch }, (_, i) =>
       slice(i).map((k) => rawPrefix + k),
     )
+    const firstMany = (await strata.getMany(slice(0))) as unknown[]
+    if (firstMany.some((v) => v === undefined)) throw new Error('strata getMany missed stored keys')
+    const firstCm = await cm.mget(slice(0))
+    if (firstCm.some((v) => v === undefined))
+      throw new Error('cache-manager mget missed stored keys')
     for (const c of [1, 16]) {
       const o = { ms: cfg.ms, concurrency: c }
       const parse = (vs: (string | null)[]) =>

@@ -97,8 +97,10 @@ async function main(argv: string[]): Promise<void> {
   for (const name of selected) {
     const mod = (await import(`./${name}.bench.js`)) as { default: BenchModule }
     console.log(`running ${name}${quick ? ' (quick)' : ''}…`)
+    // Other work on a shared machine skews figures: record the load before and after.
+    const loadBefore = os.loadavg().map((n) => Math.round(n * 100) / 100)
     const result = await mod.default({ argv: rest, quick, options })
-    result.env = { ...environment(), ...result.env, quick }
+    result.env = { ...environment(), loadavgBefore: loadBefore, ...result.env, quick }
     const file = json ? resolve(json) : `${resultsDir}${name}.json`
     mkdirSync(dirname(file), { recursive: true })
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`)

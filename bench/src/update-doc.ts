@@ -53,9 +53,11 @@ export function renderDoc(results: BenchResult[]): string {
   for (const r of results) {
     out.push(`## ${r.name}`, '')
     const env = r.env ?? {}
-    const envLine = ['date', 'node', 'cpus', 'cpuModel', 'os', 'git']
+    const envLine = ['date', 'node', 'cpus', 'cpuModel', 'os', 'git', 'loadavgBefore', 'loadavg']
       .filter((k) => env[k] !== undefined)
-      .map((k) => `${k}: ${String(env[k])}`)
+      .map(
+        (k) => `${k}: ${Array.isArray(env[k]) ? (env[k] as unknown[]).join('/') : String(env[k])}`,
+      )
       .join(' · ')
     if (envLine) out.push(`_${envLine}_`, '')
     if (Object.keys(r.params).length) out.push(`Parameters: \`${JSON.stringify(r.params)}\``, '')
