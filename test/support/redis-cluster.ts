@@ -77,9 +77,31 @@ function alive(pid: number): boolean {
 export async function startRedisCluster(
   options: StartRedisClusterOptions = {},
 ): Promise<RedisCluster> {
-  const masters = options.masters ?? 3
-  // A random start spreads concurrent test files over the range so they rarely race for ports.
-  const base = options.basePort ?? 7100 + Math.floor(Math.random() * 80) * 10
+  // Another test file may grab the same free ports between our check and redis-server's bind:
+  // with a random base, simply try again elsewhere.
+  for (let attempt = 1; ; attempt++) {
+    const base = options.basePort ?? 7100 + Math.floor(Math.random() * 80) * 10
+    try {
+      return await startOnce(options.masters ?? 3, base)
+    } catch (err) {
+      if (options.basePort !== undefined || attempt >= 3) throw err
+    }
+  }
+}
+
+// Servers still running when the test process exits (crash, timeout) are killed, not orphaned.
+const running = new Set<number>()
+process.once('exit', () => {
+  for (const pid of running) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      /* gone */
+    }
+  }
+})
+
+async function startOnce(masters: number, base: number): Promise<RedisCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'strata-redis-cluster-'))
   const pids: number[] = []
 
@@ -95,6 +117,7 @@ export async function startRedisCluster(
       for (let i = 0; i < 40 && alive(pid); i++) await sleep(50)
       if (alive(pid)) process.kill(pid, 'SIGKILL')
     }
+    for (const pid of pids) running.delete(pid)
     pids.length = 0
     await rm(dir, { recursive: true, force: true })
   }
@@ -119,6 +142,7 @@ export async function startRedisCluster(
       const pid = await readPid(pidfile)
       if (!pid) throw new Error(`redis-server on ${port} did not write ${pidfile}`)
       pids.push(pid)
+      running.add(pid)
     }
     for (const port of ports) {
       for (let i = 0; ; i++) {
