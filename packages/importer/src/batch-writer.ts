@@ -80,6 +80,10 @@ export class BatchWriter {
   readonly #statement: string
   readonly #returnsUnmatched: boolean
   readonly #returnsArchive: boolean
+  /** insert/purge: COPY straight into the target (no staging), after probing existing keys. */
+  readonly #direct: boolean
+  readonly #probeSql: string | undefined
+  readonly #keyTypes: string[]
   /** Bisection steps taken (savepoint rollbacks), for stats. */
   bisections = 0
 
@@ -102,6 +106,38 @@ export class BatchWriter {
     this.#statement = built.sql
     this.#returnsUnmatched = built.unmatched
     this.#returnsArchive = built.archive
+    const mode = this.#spec.target.mode
+    const key = this.#spec.target.key
+    this.#keyTypes = key.map((k) => this.#target.columns.get(k)!.sqlType)
+    // Keys whose Postgres text form equals our canonical text, so probed keys compare exactly.
+    const textual = this.#keyTypes.every((t) =>
+      /^(integer|bigint|smallint|text|uuid|character varying(\(\d+\))?)$/.test(t),
+    )
+    this.#direct =
+      (mode === 'insert' || mode === 'purge') &&
+      (key.length === 0 || !this.#target.keyIsUnique || textual)
+    if (this.#direct && key.length > 0 && this.#target.keyIsUnique) {
+      const arr = this.#keyTypes.map(
+        (t, i) => `$${i + 1}::${t.startsWith('character varying') ? 'text' : t}[]`,
+      )
+      const names = key.map((k, i) => `k${i}`)
+      this.#probeSql =
+        `SELECT ${key.map((k) => `t.${quoteIdent(k)}::text`).join(" || E'\\x01' || ")} AS k FROM ${this.#target.sql} t ` +
+        `JOIN unnest(${arr.join(', ')}) AS u(${names.join(', ')}) ON ${key.map((k, i) => `t.${quoteIdent(k)} = u.${names[i]}`).join(' AND ')}`
+    }
+  }
+
+  /** Rows whose key already exists in the target (direct inserts: rejected as duplicates). */
+  async #probe(tx: Transaction, rows: PreparedRow[]): Promise<Set<string>> {
+    if (!this.#probeSql) return new Set()
+    const cols: (string | null)[][] = this.#keyIdx.map(() => [])
+    for (const r of rows) {
+      if (this.#keyIdx.some((i) => r.values[i] === null)) continue
+      this.#keyIdx.forEach((i, j) => cols[j]!.push(r.values[i]!))
+    }
+    if (cols[0]!.length === 0) return new Set()
+    const res = await tx.query<{ k: string }>(this.#probeSql, cols, { label: 'importer.probe' })
+    return new Set(res.rows.map((r) => r.k))
   }
 
   #buildStatement(): { sql: string; unmatched: boolean; archive: boolean } {
@@ -110,10 +146,13 @@ export class BatchWriter {
     const key = this.#spec.target.key.map(quoteIdent)
     const nonKey = this.#columns.filter((c) => !this.#spec.target.key.includes(c)).map(quoteIdent)
     const select = `SELECT ${cols} FROM ${STAGE} ORDER BY ${N}`
+    // Plain '=' (hashable; IS NOT DISTINCT FROM would force a nested loop over the batch). A row
+    // with a NULL key part never conflicts, so it is never reported as unmatched.
     const match = (a: string, b: string): string =>
-      key.map((k) => `${a}.${k} IS NOT DISTINCT FROM ${b}.${k}`).join(' AND ')
+      key.map((k) => `${a}.${k} = ${b}.${k}`).join(' AND ')
     const unmatchedOf = (cte: string, keyed: boolean): string =>
-      `SELECT s.${N} AS n FROM ${STAGE} s WHERE NOT EXISTS (SELECT 1 FROM ${cte} WHERE ${keyed ? match(cte, 's') : `${cte}.n = s.${N}`})`
+      `SELECT s.${N} AS n FROM ${STAGE} s WHERE NOT EXISTS (SELECT 1 FROM ${cte} WHERE ${keyed ? match(cte, 's') : `${cte}.n = s.${N}`})` +
+      (keyed ? key.map((k) => ` AND s.${k} IS NOT NULL`).join('') : '')
     switch (this.#spec.target.mode) {
       case 'insert':
       case 'purge':
@@ -232,16 +271,20 @@ export class BatchWriter {
     return { rows: live, rejects, skipped, superseded }
   }
 
-  async #stage(tx: Transaction, rows: PreparedRow[], base: number): Promise<void> {
+  /** COPY in text format; `base` adds the row ordinal column used to map results back. */
+  async #copy(
+    tx: Transaction,
+    rows: PreparedRow[],
+    sql: string,
+    base: number | null,
+  ): Promise<void> {
     let text = ''
     for (let i = 0; i < rows.length; i++) {
       const vals = rows[i]!.values
-      for (let j = 0; j < vals.length; j++) text += copyField(vals[j]!) + '\t'
-      text += `${base + i}\n`
+      for (let j = 0; j < vals.length; j++) text += (j > 0 ? '\t' : '') + copyField(vals[j]!)
+      text += base === null ? '\n' : `\t${base + i}\n`
     }
-    const stream = tx.client.query(
-      copyStreams.from(`COPY ${STAGE} (${this.#cols}, ${N}) FROM STDIN`),
-    )
+    const stream = tx.client.query(copyStreams.from(sql))
     await pipeline(Readable.from([text]), stream)
   }
 
@@ -261,6 +304,27 @@ export class BatchWriter {
     if (options.purge)
       await tx.query(`DELETE FROM ${this.#target.sql}`, [], { label: 'importer.purge' })
     if (prep.rows.length === 0) return outcome
+    if (this.#direct) {
+      let live = prep.rows
+      const existing = await this.#probe(tx, live)
+      if (existing.size > 0) {
+        live = []
+        for (const row of prep.rows) {
+          const k = this.#keyIdx.map((i) => row.values[i]).join('\x01')
+          if (!existing.has(k)) live.push(row)
+          else
+            outcome.rejects.push({
+              line: row.line,
+              column: this.#spec.target.key.join(','),
+              code: 'STRATA_IMPORT_DUPLICATE_KEY',
+              message: `a row with key (${this.#spec.target.key.join(', ')}) = (${this.#keyIdx.map((i) => row.values[i]).join(', ')}) already exists`,
+              fields: row.fields,
+            })
+        }
+      }
+      if (live.length > 0) await this.#attempt(tx, live, 0, outcome, true)
+      return outcome
+    }
     await tx.query(
       `CREATE TEMP TABLE ${STAGE} ON COMMIT DROP AS SELECT ${this.#cols}, 0::int AS ${N} FROM ${this.#target.sql} WITH NO DATA`,
       [],
@@ -279,8 +343,14 @@ export class BatchWriter {
   ): Promise<void> {
     await tx.query('SAVEPOINT strata_batch', [], { label: 'importer.write' })
     try {
+      if (this.#direct) {
+        await this.#copy(tx, rows, `COPY ${this.#target.sql} (${this.#cols}) FROM STDIN`, null)
+        await tx.query('RELEASE SAVEPOINT strata_batch', [], { label: 'importer.write' })
+        outcome.loaded += rows.length
+        return
+      }
       if (!fresh) await tx.query(`TRUNCATE ${STAGE}`, [], { label: 'importer.stage' })
-      await this.#stage(tx, rows, base)
+      await this.#copy(tx, rows, `COPY ${STAGE} (${this.#cols}, ${N}) FROM STDIN`, base)
       const res = await tx.query<{ n: number; row?: unknown }>(this.#statement, [], {
         label: 'importer.write',
       })
