@@ -5,6 +5,7 @@
 // raw / instrumented and the median per-query figure of each is reported, to damp noise from
 // other processes on a shared machine: many short paired rounds, and the median of the per-round
 // ratios (each ratio compares two back-to-back runs, so slow drift cancels out).
+import { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
 import os from 'node:os'
 import pg from 'pg'
@@ -14,6 +15,39 @@ import type { BenchArgs, BenchMetric, BenchResult } from './types.js'
 const SQL = 'SELECT 1'
 
 type Runner = (sql: string) => Promise<unknown>
+
+const NULL_RESULT = Object.freeze({
+  command: 'SELECT',
+  rowCount: 1,
+  rows: [{ '?column?': 1 }],
+  fields: [],
+})
+
+/**
+ * A pg Client that answers every query on the next macrotask without any network or protocol
+ * work. Both pools use it in the "null client" scenario, so what remains is pool + wrapper CPU:
+ * the instrumentation's absolute cost per query, measured with far less noise than against a
+ * real server (where the protocol and socket work dominate and vary with machine load).
+ */
+class NullClient extends EventEmitter {
+  _queryable = true
+  _ending = false
+  connect(cb?: (err: Error | null) => void): Promise<void> | void {
+    if (cb) return void setImmediate(cb, null)
+    return Promise.resolve()
+  }
+  query(_text: unknown, values: unknown, cb?: (err: Error | null, res: unknown) => void): unknown {
+    const done = (typeof values === 'function' ? values : cb) as
+      ((err: Error | null, res: unknown) => void) | undefined
+    if (typeof done === 'function') return void setImmediate(done, null, NULL_RESULT)
+    return new Promise((r) => setImmediate(r, NULL_RESULT))
+  }
+  end(cb?: () => void): Promise<void> | void {
+    this._ending = true
+    if (cb) return void setImmediate(cb)
+    return Promise.resolve()
+  }
+}
 
 async function measure(
   run: Runner,
@@ -70,71 +104,124 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
   const runDb: Runner = (sql) => db.query(sql, undefined, { label: 'bench' })
 
   const results: BenchMetric[] = []
+  const compare = async (
+    scenario: string,
+    rawRun: Runner,
+    dbRun: Runner,
+    n: number,
+    conc: number,
+  ): Promise<{ rawCpu: number; dbCpu: number }> => {
+    // Warm-up: open connections, JIT both paths.
+    await measure(rawRun, 2000, conc)
+    await measure(dbRun, 2000, conc)
+    const rawCpu: number[] = []
+    const dbCpu: number[] = []
+    const rawWall: number[] = []
+    const dbWall: number[] = []
+    for (let r = 0; r < rounds; r++) {
+      // Alternate the order so drift (other load, GC) hits both sides alike.
+      const order = r % 2 === 0 ? [rawRun, dbRun] : [dbRun, rawRun]
+      for (const fn of order) {
+        const m = await measure(fn, n, conc)
+        ;(fn === rawRun ? rawCpu : dbCpu).push(m.cpuUs)
+        ;(fn === rawRun ? rawWall : dbWall).push(m.wallUs)
+      }
+    }
+    const rc = median(rawCpu)
+    const dc = median(dbCpu)
+    const ratios = dbCpu.map((d, i) => d / rawCpu[i]!)
+    const base = 'raw pg Pool.query'
+    results.push(
+      {
+        metric: `${scenario}_client_cpu_per_query`,
+        value: round(dc),
+        unit: 'µs',
+        baseline: base,
+        baselineValue: round(rc),
+        ratio: round(dc / rc, 4),
+      },
+      {
+        metric: `${scenario}_cpu_ratio_median_of_rounds`,
+        value: round(median(ratios), 4),
+        unit: 'ratio',
+        baseline: base,
+      },
+      {
+        metric: `${scenario}_cpu_ratio_p25_of_rounds`,
+        value: round(quantile(ratios, 0.25), 4),
+        unit: 'ratio',
+        baseline: base,
+      },
+      {
+        metric: `${scenario}_cpu_ratio_p75_of_rounds`,
+        value: round(quantile(ratios, 0.75), 4),
+        unit: 'ratio',
+        baseline: base,
+      },
+      {
+        metric: `${scenario}_wall_per_query`,
+        value: round(median(dbWall)),
+        unit: 'µs',
+        baseline: base,
+        baselineValue: round(median(rawWall)),
+        ratio: round(median(dbWall) / median(rawWall), 4),
+      },
+    )
+    return { rawCpu: rc, dbCpu: dc }
+  }
+
+  // Raw pg's real per-query CPU; the lower of the two modes, so the estimate errs high.
+  let realRawCpu = Infinity
   try {
     for (const [mode, conc] of [
       ['sequential', 1],
       ['concurrent', concurrency],
     ] as const) {
-      // Warm-up: open connections, JIT both paths.
-      await measure(runRaw, 2000, conc)
-      await measure(runDb, 2000, conc)
-      const rawCpu: number[] = []
-      const dbCpu: number[] = []
-      const rawWall: number[] = []
-      const dbWall: number[] = []
-      for (let r = 0; r < rounds; r++) {
-        // Alternate the order so drift (other load, GC) hits both sides alike.
-        const order = r % 2 === 0 ? ([runRaw, runDb] as const) : ([runDb, runRaw] as const)
-        for (const fn of order) {
-          const m = await measure(fn, queries, conc)
-          ;(fn === runRaw ? rawCpu : dbCpu).push(m.cpuUs)
-          ;(fn === runRaw ? rawWall : dbWall).push(m.wallUs)
-        }
-      }
-      const rc = median(rawCpu)
-      const dc = median(dbCpu)
-      const ratios = dbCpu.map((d, i) => d / rawCpu[i]!)
-      results.push(
-        {
-          metric: `${mode}_client_cpu_per_query`,
-          value: round(dc),
-          unit: 'µs',
-          baseline: 'raw pg Pool.query',
-          baselineValue: round(rc),
-          ratio: round(dc / rc, 4),
-        },
-        {
-          metric: `${mode}_cpu_ratio_median_of_rounds`,
-          value: round(median(ratios), 4),
-          unit: 'ratio',
-          baseline: 'raw pg Pool.query',
-        },
-        {
-          metric: `${mode}_cpu_ratio_p25_of_rounds`,
-          value: round(quantile(ratios, 0.25), 4),
-          unit: 'ratio',
-          baseline: 'raw pg Pool.query',
-        },
-        {
-          metric: `${mode}_cpu_ratio_p75_of_rounds`,
-          value: round(quantile(ratios, 0.75), 4),
-          unit: 'ratio',
-          baseline: 'raw pg Pool.query',
-        },
-        {
-          metric: `${mode}_wall_per_query`,
-          value: round(median(dbWall)),
-          unit: 'µs',
-          baseline: 'raw pg Pool.query',
-          baselineValue: round(median(rawWall)),
-          ratio: round(median(dbWall) / median(rawWall), 4),
-        },
-      )
+      const r = await compare(mode, runRaw, runDb, queries, conc)
+      realRawCpu = Math.min(realRawCpu, r.rawCpu)
     }
   } finally {
     await db.close()
     await raw.end()
   }
+
+  // Null client: absolute instrumentation cost, then related to raw pg's real per-query CPU.
+  const nullDb = await createDatabase({
+    url,
+    pool: { max, statementTimeoutMs, queryTimeoutMs },
+    Client: NullClient as unknown as typeof pg.Client,
+  })
+  const nullRaw = new pg.Pool({ Client: NullClient as unknown as typeof pg.Client, max })
+  try {
+    const r = await compare(
+      'null_client_sequential',
+      (sql) => nullRaw.query(sql),
+      (sql) => nullDb.query(sql, undefined, { label: 'bench' }),
+      queries * 5,
+      1,
+    )
+    const extraUs = r.dbCpu - r.rawCpu
+    results.push(
+      {
+        metric: 'instrumentation_extra_cpu_per_query',
+        value: round(extraUs, 3),
+        unit: 'µs',
+        baseline: 'raw pg Pool.query (null client)',
+        baselineValue: round(r.rawCpu, 3),
+      },
+      {
+        metric: 'estimated_cpu_ratio_vs_raw_pg',
+        value: round((realRawCpu + extraUs) / realRawCpu, 4),
+        unit: 'ratio',
+        baseline: 'raw pg Pool.query (real server, lower of sequential/concurrent)',
+        baselineValue: round(realRawCpu),
+      },
+    )
+  } finally {
+    await nullDb.close()
+    await nullRaw.end()
+  }
+
   return {
     name: 'db-query',
     params: { sql: SQL, queries, rounds, concurrency, poolMax: max, goal: 'cpu ratio ≤ 1.03' },

@@ -129,6 +129,7 @@ export class PgDatabase implements Database {
             idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs || undefined,
           }),
       query_timeout: options.queryTimeoutMs || undefined,
+      ...(options.Client ? { Client: options.Client } : {}),
     })
     // Without these listeners an error on an idle client (pg_terminate_backend, server restart,
     // network cut) is an unhandled 'error' event and exits Node. pg-pool only listens on idle

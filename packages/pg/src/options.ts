@@ -1,5 +1,6 @@
 import { parseDuration, silentLogger } from '@strata/core'
 import type { Duration, Logger } from '@strata/core'
+import type pg from 'pg'
 import type { Registry } from 'prom-client'
 import { pgErrors } from './errors.js'
 
@@ -53,6 +54,8 @@ export interface DatabaseOptions {
   logger?: Logger
   /** Environment to read from (tests). @defaultValue process.env */
   env?: Record<string, string | undefined>
+  /** pg Client class for the pool (pg-native's, or a test double as in the CPU benchmark). @defaultValue pg.Client */
+  Client?: typeof pg.Client
 }
 
 /** All defaults in one place (ms). */
@@ -85,6 +88,7 @@ export interface ResolvedOptions {
   maxLifetimeMs: number
   logger: Logger
   registry: Registry | undefined
+  Client: typeof pg.Client | undefined
 }
 
 /**
@@ -211,6 +215,7 @@ export function resolveOptions(options: DatabaseOptions = {}): Readonly<Resolved
         : toMs('pool.maxLifetimeMs', pool.maxLifetimeMs),
     logger: options.logger ?? silentLogger,
     registry: options.metrics?.registry,
+    Client: options.Client,
   })
 }
 
