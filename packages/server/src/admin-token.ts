@@ -18,7 +18,9 @@ export async function resolveAdminToken(
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
-  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  // The directory keeps default permissions: embedded Postgres (run as the postgres OS user when
+  // we are root) must traverse it; the token file itself is 0600.
+  await mkdir(dataDir, { recursive: true })
   const token = `sta_${randomBytes(24).toString('base64url')}`
   // 'wx': two instances starting together must not overwrite each other's token.
   try {

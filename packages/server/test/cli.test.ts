@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -82,6 +82,7 @@ describe('strata CLI', () => {
   it('start with no DATABASE_URL runs embedded PostgreSQL, answers /readyz, and stops cleanly on SIGTERM', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'strata-embedded-'))
     tmpDirs.push(dataDir)
+    await chmod(dataDir, 0o755) // as root, Postgres runs as the postgres OS user and must traverse it
     const child = spawn(process.execPath, [...tsNodeArgs, cliEntry, 'start'], {
       cwd: repoRoot,
       env: { ...baseEnv(), STRATA_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' },

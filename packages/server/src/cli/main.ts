@@ -40,8 +40,10 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(rest)
   } catch (err) {
     // Expected failures print one line with their code; only the unexpected get a stack.
-    if (isStrataError(err)) process.stderr.write(`strata ${name}: ${err.code}: ${err.message}\n`)
-    else if (
+    if (isStrataError(err)) {
+      const cause = err.cause instanceof Error ? ` (cause: ${err.cause.message.trim()})` : ''
+      process.stderr.write(`strata ${name}: ${err.code}: ${err.message}${cause}\n`)
+    } else if (
       err instanceof TypeError &&
       (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
     )
