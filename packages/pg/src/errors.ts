@@ -109,8 +109,9 @@ export function isConnectionError(err: unknown): boolean {
 
 /**
  * True for errors worth retrying after a backoff: connection loss, admin shutdown, serialization
- * failures, deadlocks, too many connections, pool acquire timeouts. Data errors (constraint
- * violations, bad input) are never transient. Accepts raw pg errors and wrapped StrataErrors.
+ * failures, deadlocks, too many connections, lock timeouts, pool acquire/connect timeouts and
+ * client read timeouts. Not transient: statement_timeout (it would time out again) and data
+ * errors (constraint violations, bad input). Accepts raw pg errors and wrapped StrataErrors.
  */
 export function isTransientDbError(err: unknown): boolean {
   if (pgErrors.is(err)) {
@@ -119,8 +120,10 @@ export function isTransientDbError(err: unknown): boolean {
       case 'STRATA_DB_SERIALIZATION_RETRIES_EXHAUSTED':
         return true
       case 'STRATA_DB_TIMEOUT': {
+        // A statement that hit statement_timeout would only time out again; the other kinds are
+        // about the pool, the network or a lock holder, which a later attempt may not meet.
         const kind = (err.details as { kind?: string } | undefined)?.kind
-        return kind === 'acquire' || kind === 'connect'
+        return kind !== 'statement'
       }
       case 'STRATA_DB_QUERY_FAILED':
         return isTransientDbError(err.cause)
