@@ -27,3 +27,12 @@ export type { ChunkInfo, ImportJob, JobStatus } from './job-store.js'
 export { resolveImportPath } from './resolve-import-path.js'
 export { csvCell, rejectHeader, rejectLine } from './reject-file.js'
 export type { Reject } from './reject-file.js'
+export { planChunks } from './plan-chunks.js'
+export {
+  IMPORT_QUEUE_NAME,
+  createImportWorker,
+  enqueueChunkedImport,
+  refreshChunkedJob,
+  resumeChunkedImport,
+} from './import-queue.js'
+export type { ChunkedImportOptions, ImportWorkerOptions, QueueOptions } from './import-queue.js'

@@ -1,0 +1,23 @@
+// A chunk worker process for the BullMQ test: processes chunks until SIGTERM.
+import { createDatabase } from '@strata/pg'
+import { createImportWorker } from '@strata/importer'
+
+const [url, redisUrl, prefix] = process.argv.slice(2) as [string, string, string]
+const r = new URL(redisUrl)
+const db = await createDatabase({ url, pool: { max: 3 } })
+const worker = createImportWorker(db, {
+  connection: { host: r.hostname, port: Number(r.port || 6379), maxRetriesPerRequest: null },
+  prefix,
+})
+worker.on('completed', (job) => process.stdout.write(`chunk ${job.data.jobId} ${process.pid}\n`))
+worker.on('failed', (job, err) =>
+  process.stdout.write(`failed ${job?.data.jobId} ${err.message}\n`),
+)
+await worker.waitUntilReady()
+process.stdout.write('ready\n')
+process.on('SIGTERM', () => {
+  void worker
+    .close()
+    .then(() => db.close())
+    .then(() => process.exit(0))
+})
