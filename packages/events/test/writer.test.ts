@@ -59,6 +59,56 @@ describe('GroupCommitWriter', () => {
     await w.close()
   })
 
+  for (const copyThreshold of [0, 10_000]) {
+    it(`stores tricky strings exactly (${copyThreshold ? 'INSERT' : 'COPY'} path)`, async () => {
+      const w = new GroupCommitWriter(t.db, { copyThreshold })
+      const tricky = 'tab\there\nnew line\r\\backslash \\N "quoted" émoji 😀'
+      const a = validator.activity(
+        {
+          messageId: `tr-${copyThreshold}`,
+          userId: tricky,
+          action: 'edit',
+          metadata: { s: tricky, n: [1, 2.5, null, true] },
+        },
+        { projectId, receivedAt: Date.now() },
+      )
+      const e = validator.segment(
+        {
+          type: 'track',
+          event: tricky,
+          anonymousId: 'a',
+          messageId: `tr-e-${copyThreshold}`,
+          properties: { s: tricky },
+        },
+        { projectId, receivedAt: Date.now() },
+      )
+      if (!a.ok || !e.ok) throw new Error('invalid fixture')
+      const res = await w.write([
+        a.row,
+        e.row,
+        login(`tr-l-${copyThreshold}`, { failureReason: tricky, success: false }),
+      ])
+      expect(res.map((r) => r.status)).toEqual(['inserted', 'inserted', 'inserted'])
+      const row = await t.db.query(
+        'SELECT user_id, metadata FROM activity_logs WHERE message_id = $1',
+        [`tr-${copyThreshold}`],
+      )
+      expect(row.rows[0]).toEqual({
+        user_id: tricky,
+        metadata: { s: tricky, n: [1, 2.5, null, true] },
+      })
+      const ev = await t.db.query('SELECT name, properties FROM events WHERE message_id = $1', [
+        `tr-e-${copyThreshold}`,
+      ])
+      expect(ev.rows[0]).toEqual({ name: tricky, properties: { s: tricky } })
+      const lg = await t.db.query('SELECT failure_reason FROM login_events WHERE message_id = $1', [
+        `tr-l-${copyThreshold}`,
+      ])
+      expect(lg.rows[0]).toEqual({ failure_reason: tricky })
+      await w.close()
+    })
+  }
+
   it('groups concurrent writers into few transactions', async () => {
     const w = new GroupCommitWriter(t.db)
     const before = w.stats().flushes

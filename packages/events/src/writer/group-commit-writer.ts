@@ -14,6 +14,7 @@ import { from as copyFrom } from 'pg-copy-streams'
 import { eventsErrors } from '../errors.js'
 import type { ActivityRow, EventRow, LoginRow, SegmentRow } from '../types.js'
 import { copyBool, copyJson, copyText, copyTime, NULL } from './copy-text.js'
+import { FlushStatement, userDayKeys } from './flush-statement.js'
 import { monthKey, PartitionManager, type PartitionedTable } from './partitions.js'
 
 /** What happened to one row: stored, recognised as a repeat, or refused by Postgres. */
@@ -35,6 +36,8 @@ export interface GroupCommitWriterOptions {
   unavailableCooldown?: Duration
   /** Sessions created from successful logins expire after this. @defaultValue '7d' */
   sessionTtl?: Duration
+  /** Flushes with more fresh rows than this COPY them; smaller ones use one INSERT statement. @defaultValue 500 */
+  copyThreshold?: number
   /** Keep partitions this many months ahead. @defaultValue 2 */
   partitionsAhead?: number
   logger?: Logger
@@ -51,6 +54,7 @@ export const WRITER_DEFAULTS = Object.freeze({
   unavailableCooldown: '1s',
   sessionTtl: '7d',
   partitionsAhead: 2,
+  copyThreshold: 500,
 })
 
 export interface WriterStats {
@@ -133,6 +137,7 @@ export class GroupCommitWriter {
     unavailableCooldownMs: number
     sessionTtlMs: number
     partitionsAhead: number
+    copyThreshold: number
   }
   readonly #log: Logger
   readonly #beforeCommit: ((client: PoolClient) => Promise<void>) | undefined
@@ -172,6 +177,7 @@ export class GroupCommitWriter {
       unavailableCooldownMs: parseDuration(o.unavailableCooldown, 'unavailableCooldown'),
       sessionTtlMs: parseDuration(o.sessionTtl, 'sessionTtl'),
       partitionsAhead: o.partitionsAhead,
+      copyThreshold: o.copyThreshold,
     })
     this.#log = o.logger ?? silentLogger
     this.#beforeCommit = o.beforeCommit
@@ -429,15 +435,29 @@ export class GroupCommitWriter {
             else if (e.row.kind === 'activity') activities.push(e.row)
             else events.push(e.row)
           }
-          if (logins.length) await copyRows(client, LOGIN_COPY, logins.map(loginLine))
-          if (activities.length) await copyRows(client, ACTIVITY_COPY, activities.map(activityLine))
-          if (events.length) await copyRows(client, EVENT_COPY, events.map(eventLine))
-          await this.#rollups(client, logins, activities, events)
-          const userDays = await this.#userDays(client, [...logins, ...activities, ...events])
-          await this.#sessions(client, logins)
+          const stmt = new FlushStatement()
+          if (logins.length + activities.length + events.length > this.#o.copyThreshold) {
+            // Large flushes stream the event rows with COPY (cheapest per row); small ones put
+            // them in the single follow-up statement (fewest round trips).
+            if (logins.length) await copyRows(client, LOGIN_COPY, logins.map(loginLine))
+            if (activities.length)
+              await copyRows(client, ACTIVITY_COPY, activities.map(activityLine))
+            if (events.length) await copyRows(client, EVENT_COPY, events.map(eventLine))
+          } else stmt.logins(logins).activities(activities).events(events)
+          const userDays = [...userDayKeys([...logins, ...activities, ...events])]
+            .filter(([k]) => !this.#knownUserDays.has(k))
+            .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+          stmt
+            .rollups(logins, activities, events)
+            .userDays(userDays)
+            .sessions(logins, this.#o.sessionTtlMs)
+          if (!stmt.empty) {
+            const { sql, params } = stmt.build()
+            await client.query(sql, params)
+          }
           if (this.#beforeCommit) await this.#beforeCommit(client)
           await client.query('COMMIT')
-          for (const k of userDays) this.#knownUserDays.set(k, true)
+          for (const [k] of userDays) this.#knownUserDays.set(k, true)
           return fresh
         } catch (err) {
           await client.query('ROLLBACK').catch(() => {})
@@ -457,102 +477,6 @@ export class GroupCommitWriter {
     for (const e of repeats) e.pending.results[e.index] = { status: 'duplicate' }
     this.#stats.inserted += inserted
     this.#stats.duplicates += entries.length - inserted
-  }
-
-  async #rollups(
-    client: PoolClient,
-    logins: LoginRow[],
-    activities: ActivityRow[],
-    events: SegmentRow[],
-  ): Promise<void> {
-    if (logins.length) {
-      const agg = aggregate(logins, (r) => [
-        r.projectId,
-        hour(r.ts),
-        r.method,
-        r.deviceType,
-        r.browser ?? 'unknown',
-        r.os ?? 'unknown',
-        r.success ? 't' : 'f',
-      ])
-      await client.query(
-        `INSERT INTO login_rollups_hourly AS r (project_id, bucket, method, device_type, browser, os, success, count)
-         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::bigint[])
-         ON CONFLICT (project_id, bucket, method, device_type, browser, os, success)
-         DO UPDATE SET count = r.count + excluded.count`,
-        columns(agg, 7),
-      )
-    }
-    if (activities.length) {
-      const agg = aggregate(activities, (r) => [
-        r.projectId,
-        hour(r.ts),
-        r.action,
-        r.entityType ?? '',
-      ])
-      await client.query(
-        `INSERT INTO activity_rollups_hourly AS r (project_id, bucket, action, entity_type, count)
-         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::bigint[])
-         ON CONFLICT (project_id, bucket, action, entity_type) DO UPDATE SET count = r.count + excluded.count`,
-        columns(agg, 4),
-      )
-    }
-    if (events.length) {
-      const agg = aggregate(events, (r) => [r.projectId, hour(r.ts), r.type, r.name ?? ''])
-      await client.query(
-        `INSERT INTO event_rollups_hourly AS r (project_id, bucket, type, name, count)
-         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::bigint[])
-         ON CONFLICT (project_id, bucket, type, name) DO UPDATE SET count = r.count + excluded.count`,
-        columns(agg, 4),
-      )
-    }
-  }
-
-  /** Adds new (project, UTC day, user) keys; returns them, to be remembered after COMMIT. */
-  async #userDays(client: PoolClient, rows: EventRow[]): Promise<string[]> {
-    const users = new Map<string, [string, string, string]>()
-    for (const r of rows) {
-      if (r.userId === null) continue
-      const day = new Date(r.ts).toISOString().slice(0, 10)
-      const k = `${r.projectId}\u0000${day}\u0000${r.userId}`
-      if (!this.#knownUserDays.has(k)) users.set(k, [r.projectId, day, r.userId])
-    }
-    if (users.size === 0) return []
-    const sorted = [...users.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))
-    await client.query(
-      `INSERT INTO user_activity_daily (project_id, day, user_id)
-       SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING`,
-      [sorted.map((x) => x[1][0]), sorted.map((x) => x[1][1]), sorted.map((x) => x[1][2])],
-    )
-    return sorted.map((x) => x[0])
-  }
-
-  /** A successful login carrying a sessionId opens that session (first login wins). */
-  async #sessions(client: PoolClient, logins: LoginRow[]): Promise<void> {
-    const opened = new Map<string, LoginRow>()
-    for (const r of logins)
-      if (r.success && r.sessionId) opened.set(`${r.projectId}\u0000${r.sessionId}`, r)
-    if (opened.size === 0) return
-    const rows = [...opened.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map((x) => x[1])
-    await client.query(
-      `INSERT INTO user_sessions (project_id, session_id, user_id, created_at, last_activity_at, expires_at, ip, user_agent, device_type, browser, os)
-       SELECT p, s, u, t, t, t + make_interval(secs => $10::double precision / 1000), ip, ua, dt, b, o
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::inet[], $6::text[], $7::text[], $8::text[], $9::text[])
-         AS x(p, s, u, t, ip, ua, dt, b, o)
-       ON CONFLICT (project_id, session_id) DO NOTHING`,
-      [
-        rows.map((r) => r.projectId),
-        rows.map((r) => r.sessionId),
-        rows.map((r) => r.userId),
-        rows.map((r) => copyTime(r.ts)),
-        rows.map((r) => r.ip),
-        rows.map((r) => r.userAgent),
-        rows.map((r) => r.deviceType),
-        rows.map((r) => r.browser),
-        rows.map((r) => r.os),
-        this.#o.sessionTtlMs,
-      ],
-    )
   }
 }
 
@@ -616,30 +540,4 @@ function eventLine(r: SegmentRow): string {
 async function copyRows(client: PoolClient, sql: string, lines: string[]): Promise<void> {
   const stream = client.query(copyFrom(sql))
   await pipeline(Readable.from([lines.join('\n') + '\n']), stream)
-}
-
-function hour(ms: number): string {
-  return new Date(ms - (ms % 3_600_000)).toISOString()
-}
-
-/** Counts rows per key tuple; sorted by key so concurrent upserts lock rows in one order. */
-function aggregate<R>(rows: R[], key: (r: R) => string[]): (string | number)[][] {
-  const counts = new Map<string, { parts: string[]; n: number }>()
-  for (const r of rows) {
-    const parts = key(r)
-    const k = parts.join('\u0000')
-    const c = counts.get(k)
-    if (c) c.n++
-    else counts.set(k, { parts, n: 1 })
-  }
-  return [...counts.entries()]
-    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
-    .map(([, c]) => [...c.parts, c.n])
-}
-
-/** Transposes rows of `width` key parts + count into unnest() column arrays. */
-function columns(rows: (string | number)[][], width: number): unknown[] {
-  const out: unknown[][] = Array.from({ length: width + 1 }, () => [])
-  for (const r of rows) for (let i = 0; i <= width; i++) out[i]!.push(r[i])
-  return out
 }
