@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import pino from 'pino'
 import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
 import { buildApp } from '../src/app.js'
-import { defaultConfig } from '../src/config.js'
+import { defaultConfig, type StrataConfig } from '../src/config.js'
 import errorsPlugin from '../src/plugins/errors.js'
 import eventsApi, { type EventsApiOptions } from '../src/routes/v1/events-api.js'
 
@@ -25,11 +25,16 @@ export async function ingestFixture(
   prefix: string,
   options?: EventsApiOptions,
   beforeReady?: (app: FastifyInstance) => void,
+  configOverrides: Partial<StrataConfig> = {},
 ): Promise<IngestFixture> {
   const tdb = await createTestDatabase(prefix)
   const db = await createDatabase({ url: tdb.url, pool: { max: 6 } })
   await migrate(db, [eventsMigrations])
-  const config = defaultConfig({ databaseUrl: tdb.url, adminToken: ADMIN_TOKEN })
+  const config = defaultConfig({
+    databaseUrl: tdb.url,
+    adminToken: ADMIN_TOKEN,
+    ...configOverrides,
+  })
   let app: FastifyInstance
   if (options) {
     // Same error handler and decorations as buildApp, with the events plugin's options exposed.

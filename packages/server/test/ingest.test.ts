@@ -133,7 +133,8 @@ describe('single events', () => {
         success: true,
         sessionId: 's-login-1',
       },
-      { ...bearer(f.writeKey), 'user-agent': CHROME },
+      // Not a trusted proxy here: X-Forwarded-For is ignored.
+      { ...bearer(f.writeKey), 'user-agent': CHROME, 'x-forwarded-for': '198.51.100.9' },
     )
     expect(res.statusCode).toBe(202)
     expect(res.json()).toEqual({ messageId: 'l-1' })
@@ -207,6 +208,30 @@ describe('single events', () => {
       `SELECT ts FROM activity_logs WHERE message_id = 'skew-1'`,
     )
     expect(Math.abs(row.rows[0]!.ts.getTime() - (now - 10_000))).toBeLessThan(2000)
+  })
+})
+
+describe('client IP behind a trusted proxy', () => {
+  it('takes the client address from X-Forwarded-For only when the peer is trusted', async () => {
+    const g = await ingestFixture('ingproxy', undefined, undefined, { trustProxy: ['127.0.0.1'] })
+    try {
+      const res = await g.app.inject({
+        method: 'POST',
+        url: '/v1/logins',
+        headers: {
+          authorization: `Bearer ${g.writeKey}`,
+          'x-forwarded-for': '198.51.100.9, 127.0.0.1',
+        },
+        payload: { messageId: 'px-1', userId: 'u', method: 'email', success: true },
+      })
+      expect(res.statusCode).toBe(202)
+      const row = await g.db.query(
+        `SELECT host(ip) AS ip FROM login_events WHERE message_id = 'px-1'`,
+      )
+      expect(row.rows[0]).toEqual({ ip: '198.51.100.9' })
+    } finally {
+      await g.close()
+    }
   })
 })
 
