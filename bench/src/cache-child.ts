@@ -101,15 +101,18 @@ async function handle(m: Msg): Promise<void> {
       return
     }
     case 'watch': {
-      // Poll the L1 with setImmediate so bus messages are processed between polls.
+      // Poll the L1 with setImmediate so bus messages are processed between polls. bentocache has
+      // no synchronous L1 read: its get() answers from L1 while the entry is there, and from the
+      // (already deleted) L2 once the bus has evicted it.
       const end = Date.now() + m.timeoutMs
-      const poll = () => {
-        if (strata!.peek!(m.key) === undefined) return send({ ev: 'gone', at: wallNow() })
+      const poll = async () => {
+        const v = strata ? strata.peek!(m.key) : await bento!.get({ key: m.key })
+        if (v === undefined) return send({ ev: 'gone', at: wallNow() })
         if (Date.now() > end) return send({ ev: 'gone', at: Number.NaN })
-        setImmediate(poll)
+        setImmediate(() => void poll())
       }
       send({ ev: 'watching' })
-      poll()
+      void poll()
       return
     }
     case 'close': {
