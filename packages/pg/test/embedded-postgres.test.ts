@@ -1,4 +1,8 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -119,5 +123,65 @@ describe('startEmbeddedPostgres', () => {
     expect(process.listeners('beforeExit').some((l) => /exit\(code|doExit/.test(String(l)))).toBe(
       false,
     )
+  })
+})
+
+describe('process lifecycle (child process without signal handlers)', () => {
+  const fixture = fileURLToPath(new URL('./fixtures/embedded-child.ts', import.meta.url))
+  const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
+  const children: ChildProcess[] = []
+  afterAll(() => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+  })
+
+  async function startChild(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture, dataDir], {
+      cwd: repoRoot,
+      env: { ...process.env, TSX_TSCONFIG_PATH: 'tsconfig.tests.json' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    children.push(child)
+    let out = ''
+    for await (const chunk of child.stdout!) {
+      out += String(chunk)
+      if (out.includes('\n')) break
+    }
+    return { child, url: (JSON.parse(out) as { url: string }).url }
+  }
+
+  async function reachable(url: string): Promise<boolean> {
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 })
+    c.on('error', () => {})
+    try {
+      await c.connect()
+      await c.end()
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  it('SIGINT to a process with no handler of its own stops the server, then exits', async () => {
+    const dataDir = join(root, 'pg')
+    const { child, url } = await startChild(dataDir)
+    expect(await reachable(url)).toBe(true)
+    child.kill('SIGINT')
+    const [code, signal] = (await once(child, 'exit')) as [number | null, string | null]
+    expect(signal ?? code).toBe('SIGINT') // re-raised: default exit by signal
+    expect(await reachable(url)).toBe(false)
+    expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false)
+  })
+
+  it('a server orphaned by a SIGKILLed process is adopted and stopped by the next owner', async () => {
+    const dataDir = join(root, 'pg')
+    const { child, url } = await startChild(dataDir)
+    child.kill('SIGKILL')
+    await once(child, 'exit')
+    expect(await reachable(url)).toBe(true) // detached: survives its parent
+    const next = await start(dataDir)
+    expect(next.adopted).toBe(true)
+    expect(next.url).toBe(url)
+    await next.stop()
+    expect(await reachable(url)).toBe(false)
   })
 })
