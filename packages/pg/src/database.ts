@@ -286,6 +286,7 @@ export class PgDatabase implements Database {
     for (let attempt = 0; ; attempt++) {
       const client = await this.#acquire()
       let broken: unknown
+      let retry: { err: unknown; state: string } | undefined
       try {
         const tx = new TransactionHandle(client, this.#instrument, label, attempt, (err, entry) =>
           this.#wrap(err, entry, label),
@@ -304,23 +305,22 @@ export class PgDatabase implements Database {
           })
         }
         const state = sqlState(err)
-        if (state !== undefined && RETRYABLE_TX_CODES.has(state)) {
-          if (attempt < maxRetries) {
-            this.#retries.inc({ reason: state, pool_name: this.options.name })
-            options.onRetry?.(err, attempt + 1)
-            await sleep(backoffMs(attempt))
-            continue
-          }
+        if (state === undefined || !RETRYABLE_TX_CODES.has(state))
+          throw isDbOriginated(err) ? this.#wrap(err, undefined, label) : err
+        if (attempt >= maxRetries)
           throw pgErrors.create('STRATA_DB_SERIALIZATION_RETRIES_EXHAUSTED', {
             message: `Transaction failed ${attempt + 1} times (SQLSTATE ${state}); giving up`,
             details: { attempts: attempt + 1, code: state, ...(label ? { label } : {}) },
             cause: err,
           })
-        }
-        throw isDbOriginated(err) ? this.#wrap(err, undefined, label) : err
+        retry = { err, state }
       } finally {
         this.#release(client, broken)
       }
+      // Back off with the client returned to the pool, not held idle in our hands.
+      this.#retries.inc({ reason: retry.state, pool_name: this.options.name })
+      options.onRetry?.(retry.err, attempt + 1)
+      await sleep(backoffMs(attempt))
     }
   }
 
