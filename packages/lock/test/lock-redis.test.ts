@@ -1,9 +1,18 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
+import type { AddressInfo } from 'node:net'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisLock, lockErrors, RedisLockProvider } from '@strata/lock'
 import { deletePrefix, redisUrl, uniquePrefix } from '../../../test/support/redis.js'
 import { registerLockSuite } from './suites/lock-suite.js'
 
+const run = promisify(execFile)
 const prefixes: string[] = []
 afterAll(async () => {
   await Promise.all(prefixes.map((p) => deletePrefix(p)))
@@ -92,6 +101,60 @@ describe('Redis lock specifics', () => {
     expect(
       lockErrors.is(await locks.acquire('x', '1s').catch((e: unknown) => e), 'STRATA_LOCK_CLOSED'),
     ).toBe(true)
+  })
+
+  it('fails fast with STRATA_LOCK_BACKEND when Redis is unreachable (never hangs)', async () => {
+    const srv = createServer()
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()))
+    const port = (srv.address() as AddressInfo).port
+    await new Promise((r) => srv.close(r)) // nothing listens there any more
+    const locks = createRedisLock({ url: `redis://127.0.0.1:${port}`, prefix })
+    const t0 = Date.now()
+    const err = await locks.acquire('down', '1s').catch((e: unknown) => e)
+    expect(lockErrors.is(err, 'STRATA_LOCK_BACKEND')).toBe(true)
+    expect(Date.now() - t0).toBeLessThan(5000)
+    await locks.close()
+  })
+
+  it('a hung Redis (SIGSTOP) fails acquire within the command timeout; the lock then works again', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'strata-lock-hung-'))
+    const srv = createServer()
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()))
+    const port = (srv.address() as AddressInfo).port
+    await new Promise((r) => srv.close(r))
+    await run('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--daemonize', 'yes', '--save', '', '--appendonly', 'no', '--dir', dir, '--pidfile', join(dir, 'r.pid')]) // prettier-ignore
+    let pid = 0
+    for (let i = 0; i < 50 && !pid; i++) {
+      pid = Number.parseInt(await readFile(join(dir, 'r.pid'), 'utf8').catch(() => ''), 10) || 0
+      if (!pid) await sleep(50)
+    }
+    expect(pid).toBeGreaterThan(0)
+    const locks = createRedisLock({
+      url: `redis://127.0.0.1:${port}`,
+      prefix,
+      commandTimeoutMs: 300,
+    })
+    try {
+      const first = await locks.acquire('hung', '5s')
+      expect(first.fence).toBe(1)
+      process.kill(pid, 'SIGSTOP')
+      const t0 = Date.now()
+      const err = await locks.acquire('hung-2', '5s').catch((e: unknown) => e)
+      expect(lockErrors.is(err, 'STRATA_LOCK_BACKEND')).toBe(true)
+      expect(Date.now() - t0).toBeLessThan(2000)
+      process.kill(pid, 'SIGCONT')
+      const again = await locks.acquire('hung-3', '5s')
+      expect(again.fence).toBe(1)
+    } finally {
+      await locks.close()
+      try {
+        process.kill(pid, 'SIGCONT')
+        process.kill(pid, 'SIGKILL')
+      } catch {
+        /* already gone */
+      }
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('rejects a provider without a client or url', () => {
