@@ -45,7 +45,7 @@ interface Generated {
 
 const q = (s: string): string => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s)
 
-async function generate(dir: string, rows: number): Promise<Generated> {
+export async function generate(dir: string, rows: number): Promise<Generated> {
   const rnd = mulberry32(42)
   const clean = createWriteStream(join(dir, 'users.csv'))
   const dirty = createWriteStream(join(dir, 'users-dirty.csv'))

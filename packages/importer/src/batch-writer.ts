@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import copyStreams from 'pg-copy-streams'
-import type { Transaction } from '@strata/pg'
+import type { Queryable, Transaction } from '@strata/pg'
 import { quoteIdent, type ResolvedTarget } from './catalog.js'
 import { copyField } from './convert.js'
 import type { LookupResolver } from './lookup-resolver.js'
@@ -198,10 +198,16 @@ export class BatchWriter {
   }
 
   /** Resolves lookups and dedupes keys; returns the rows to stage plus row-level rejects/skips. */
-  async #prepare(
-    tx: Transaction,
+  /**
+   * Swaps each lookup column's source key for the parent's value (batched `= ANY($1)`, LRU
+   * cached), in place, and returns the rows without a parent as rejects. Runs before the write
+   * transaction, on another connection, so it overlaps with the previous batch's write; a parent
+   * deleted in between surfaces as an FK violation and is isolated by bisection.
+   */
+  async resolveLookups(
+    db: Queryable,
     rows: PreparedRow[],
-  ): Promise<{ rows: PreparedRow[]; rejects: Reject[]; skipped: number; superseded: number }> {
+  ): Promise<{ rows: PreparedRow[]; rejects: Reject[] }> {
     const rejects: Reject[] = []
     let live = rows
     for (const [idx, resolver] of this.#lookups) {
@@ -211,7 +217,7 @@ export class BatchWriter {
         if (v !== null && v !== undefined) keys.add(v)
       }
       if (keys.size === 0) continue
-      const found = await resolver.resolve(tx, keys)
+      const found = await resolver.resolve(db, keys)
       const next: PreparedRow[] = []
       const column = this.#columns[idx]!
       for (const r of live) {
@@ -220,7 +226,8 @@ export class BatchWriter {
           next.push(r)
           continue
         }
-        if (!found.has(v)) {
+        const parent = found.get(v)
+        if (parent === undefined) {
           rejects.push({
             line: r.line,
             column,
@@ -230,13 +237,23 @@ export class BatchWriter {
           })
           continue
         }
-        // Copy-on-write: a retried transaction must see the unresolved key again.
-        const values = r.values.slice()
-        values[idx] = found.get(v)!
-        next.push({ ...r, values })
+        r.values[idx] = parent
+        next.push(r)
       }
       live = next
     }
+    return { rows: live, rejects }
+  }
+
+  /** In-batch key dedupe per mode; returns the rows to write plus row-level rejects/skips. */
+  #prepare(rows: PreparedRow[]): {
+    rows: PreparedRow[]
+    rejects: Reject[]
+    skipped: number
+    superseded: number
+  } {
+    const rejects: Reject[] = []
+    let live = rows
     let skipped = 0
     let superseded = 0
     if (this.#keyIdx.length > 0) {
@@ -294,7 +311,7 @@ export class BatchWriter {
     rows: PreparedRow[],
     options: { purge?: boolean } = {},
   ): Promise<BatchOutcome> {
-    const prep = await this.#prepare(tx, rows)
+    const prep = this.#prepare(rows)
     const outcome: BatchOutcome = {
       loaded: prep.superseded,
       skipped: prep.skipped,

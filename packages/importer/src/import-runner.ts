@@ -83,6 +83,13 @@ export interface ImportResult {
   rejectFile: string | null
 }
 
+interface CommitResult {
+  requested: 'pause' | 'cancel' | null
+  rejects: Reject[]
+  loaded: number
+  skipped: number
+}
+
 interface Batch {
   rows: PreparedRow[]
   rejects: Reject[]
@@ -376,10 +383,17 @@ class ImportRun {
     let toSkip = this.#spec.source.format === 'postgres' ? 0 : this.#job.checkpoint.records
     let batch: Batch = { rows: [], rejects: [], records: 0, lastLine: 0, bytesRead: null }
     const memoryLimit = this.#opts.memoryLimitBytes ?? importDefaults.memoryLimitBytes
+    let sinceYield = 0
     for await (const rec of source.records()) {
       if (toSkip > 0) {
         toSkip--
         continue
+      }
+      // Buffered records resolve as microtasks, which starve I/O: without this the database's
+      // answers to the batch being written wait until parsing blocks on a file read.
+      if (++sinceYield === 256) {
+        sinceYield = 0
+        await new Promise<void>((r) => setImmediate(r))
       }
       batch.records++
       batch.lastLine = rec.line
@@ -411,16 +425,7 @@ class ImportRun {
     if (batch.records > 0) yield batch
   }
 
-  async #commit(
-    batch: Batch,
-    writer: BatchWriter,
-    first: boolean,
-  ): Promise<{
-    requested: 'pause' | 'cancel' | null
-    rejects: Reject[]
-    loaded: number
-    skipped: number
-  }> {
+  async #commit(batch: Batch, writer: BatchWriter, first: boolean): Promise<CommitResult> {
     const retry = { ...importDefaults.retry, ...this.#opts.retry }
     const purge = first && this.#spec.target.mode === 'purge' && this.#job.checkpoint.records === 0
     for (let attempt = 0; ; attempt++) {
@@ -487,20 +492,15 @@ class ImportRun {
   ): Promise<{ status: JobStatus; reason: string | null }> {
     const it = this.#batches(source, converter)
     let first = true
-    // One batch is parsed while the previous one is being written (the database works meanwhile).
-    let next = it.next()
-    for (;;) {
-      const n = await next
-      if (n.done) break
-      const batch = n.value
-      const t0 = performance.now()
-      const committing = this.#commit(batch, writer, first)
-      // Prefetch only after the write started; an error in the write surfaces first.
-      next = it.next()
-      // Keep an unhandled rejection of the prefetch from crashing the process if the write fails.
-      next.catch(() => {})
-      const res = await committing
-      first = false
+    // Pipeline: batch k+1 is parsed, converted and its lookups resolved while batch k is being
+    // written (the database works in its own process meanwhile). Only one write is in flight, so
+    // checkpoints advance strictly in file order.
+    let inFlight: { batch: Batch; t0: number; done: Promise<CommitResult> } | undefined
+    const settle = async (): Promise<{ status: JobStatus; reason: string | null } | undefined> => {
+      if (!inFlight) return undefined
+      const { batch, t0, done } = inFlight
+      inFlight = undefined
+      const res = await done
       this.#adapt(performance.now() - t0, batch.records)
       this.#readThisRun += batch.records
       this.#counts.read += batch.records
@@ -508,22 +508,40 @@ class ImportRun {
       this.#counts.rejected += res.rejects.length
       this.#counts.skipped += res.skipped
       await rejectWriter?.append(res.rejects)
-      if (res.requested === 'cancel') {
-        await it.return(undefined)
-        return { status: 'cancelled', reason: 'cancelled by request' }
-      }
-      if (res.requested === 'pause') {
-        await it.return(undefined)
-        return { status: 'paused', reason: 'paused by request' }
-      }
+      if (res.requested === 'cancel') return { status: 'cancelled', reason: 'cancelled by request' }
+      if (res.requested === 'pause') return { status: 'paused', reason: 'paused by request' }
       const rate = this.#counts.read > 0 ? this.#counts.rejected / this.#counts.read : 0
-      if (rate > this.#spec.errors.maxErrorRate) {
-        await it.return(undefined)
+      if (rate > this.#spec.errors.maxErrorRate)
         return {
           status: 'paused',
           reason: `error rate ${(rate * 100).toFixed(2)}% (${this.#counts.rejected} of ${this.#counts.read} rows rejected) is above maxErrorRate ${(this.#spec.errors.maxErrorRate * 100).toFixed(2)}%; fix the source or resume with a higher maxErrorRate`,
         }
+      return undefined
+    }
+    try {
+      for (;;) {
+        const n = await it.next()
+        if (n.done) break
+        const batch = n.value
+        if (batch.rows.length > 0) {
+          const looked = await writer.resolveLookups(this.#db, batch.rows)
+          batch.rows = looked.rows
+          batch.rejects.push(...looked.rejects)
+        }
+        const stop = await settle()
+        if (stop) return stop
+        const done = this.#commit(batch, writer, first)
+        // Awaited in settle(); this only keeps a failure from being reported as unhandled first.
+        done.catch(() => {})
+        inFlight = { batch, t0: performance.now(), done }
+        first = false
       }
+      const stop = await settle()
+      if (stop) return stop
+    } finally {
+      // Settles a write still in flight when parsing failed, so no transaction is left behind.
+      if (inFlight) await inFlight.done.catch(() => {})
+      await it.return(undefined)
     }
     return { status: 'completed', reason: null }
   }

@@ -41,15 +41,16 @@ export class LookupResolver {
   /** Returns value → parent value for every key found; keys absent from the map have no parent. */
   async resolve(db: Queryable, keys: Iterable<string>): Promise<Map<string, string | null>> {
     const out = new Map<string, string | null>()
-    const missing: string[] = []
+    const missingSet = new Set<string>()
     for (const k of keys) {
       if (out.has(k)) continue
       const hit = this.#cache.get(k)
       if (hit !== undefined) {
         this.hits++
         out.set(k, hit)
-      } else if (!missing.includes(k)) missing.push(k)
+      } else missingSet.add(k)
     }
+    const missing = [...missingSet]
     if (missing.length > 0) {
       this.misses += missing.length
       const isInt = /^(integer|bigint|smallint)$/.test(this.#lookup.column.sqlType)

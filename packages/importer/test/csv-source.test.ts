@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runImport } from '@strata/importer'
+import { listRejects, runImport } from '@strata/importer'
 import { importerTestEnv, type ImporterTestEnv } from './support/importer-db.js'
 
 let env: ImporterTestEnv
@@ -80,6 +80,22 @@ describe('CSV source quirks', () => {
     expect(lines[0]).toBe('line,column,code,message,id,name,note')
     expect(lines[1]).toMatch(/^5,id,STRATA_IMPORT_INVALID_VALUE,/)
     expect(lines[2]).toBe(`6,,STRATA_IMPORT_COLUMN_COUNT,"expected 3 fields, got 2",3,a`)
+  })
+
+  it('keeps stray quotes as characters and rejects an unclosed quote with its line', async () => {
+    await env.db.query('TRUNCATE people')
+    const path = env.file(
+      'quotes.csv',
+      'id,name,note\n1,a"b,"x"y\n2,ok,ok\n3,"never closed,z\n4,q,q\n',
+    )
+    const result = await runImport(env.db, { ...spec(path), errors: { maxErrorRate: 1 } })
+    expect(result.counts).toEqual({ read: 3, loaded: 2, rejected: 1, skipped: 0 })
+    expect(await env.rows('SELECT id, name, note FROM people ORDER BY id')).toEqual([
+      { id: 1, name: 'a"b', note: '"x"y' },
+      { id: 2, name: 'ok', note: 'ok' },
+    ])
+    const [reject] = await listRejects(env.db, result.jobId)
+    expect(reject).toMatchObject({ line: 4, code: 'STRATA_IMPORT_PARSE_ERROR' })
   })
 
   it('reads a last line without a trailing newline', async () => {

@@ -1,4 +1,4 @@
-import { parse, type CsvError, type Options } from 'csv-parse'
+import { parse, type CsvError } from 'csv-parse'
 import type { SourceRecord } from '../convert.js'
 import type { CsvSourceSpec } from '../spec.js'
 import { openFile, type ByteRange } from './open-file.js'
@@ -18,13 +18,6 @@ interface ParsedRecord {
   raw: string
 }
 
-interface Parsed {
-  line: number
-  fields: string[]
-  /** Unparsable records met just before this one. */
-  before?: SourceRecord[]
-}
-
 /**
  * Streams a CSV file through csv-parse with bounded memory (the parser pulls from the file
  * stream, and nothing is read ahead of the consumer beyond the stream buffers). Record-level
@@ -37,56 +30,62 @@ export async function openCsvSource(
   options: CsvOpenOptions = {},
 ): Promise<Source> {
   const input = await openFile(path, spec.gzip ?? 'auto', options.range)
-  // Line numbers are computed in on_record/on_skip, which csv-parse calls synchronously in file
-  // order (the stream may buffer records ahead of the consumer, so consumption order would not do).
-  let pendingSkips: SourceRecord[] = []
+  // Line numbers come from each record's raw text, counted in consumption order. A skipped
+  // (unparsable) record is placed by the number of records csv-parse had emitted before it,
+  // since the stream may hold parsed records the consumer has not taken yet.
+  const skips: { after: number; raw: string; message: string }[] = []
   let linesBefore = (options.firstLine ?? 1) - 1
-  const parserOptions: Options<Parsed, ParsedRecord> = {
+  let consumed = 0
+  const parser = parse({
     delimiter: spec.delimiter ?? ',',
     quote: spec.quote ?? '"',
     escape: spec.escape ?? spec.quote ?? '"',
     encoding: spec.encoding === 'latin1' ? 'latin1' : 'utf8',
     bom: true,
     raw: true,
+    // A stray quote inside an unquoted field is kept as a character (the value is then
+    // validated like any other) rather than swallowing the rest of the file.
+    relax_quotes: true,
     relax_column_count: true,
     skip_empty_lines: true,
     skip_records_with_error: true,
-    on_skip: (err: CsvError | undefined, raw?: string) => {
-      const text = typeof raw === 'string' ? raw : ''
-      const line = linesBefore + leadingLines(text) + 1
-      linesBefore += countLines(text)
-      pendingSkips.push({
-        line,
-        fields: text ? [text] : [],
-        error: { code: 'STRATA_IMPORT_PARSE_ERROR', message: err?.message ?? 'unparsable record' },
-      })
+    on_skip: (err: CsvError | undefined, raw: string | undefined) => {
+      const after = (err as { records?: number } | undefined)?.records ?? consumed
+      skips.push({ after, raw: raw ?? '', message: err?.message ?? 'unparsable record' })
       return undefined
     },
-    on_record: (r: ParsedRecord): Parsed => {
-      const line = linesBefore + leadingLines(r.raw) + 1
-      linesBefore += countLines(r.raw)
-      const rec: Parsed = { line, fields: r.record }
-      if (pendingSkips.length > 0) {
-        rec.before = pendingSkips
-        pendingSkips = []
-      }
-      return rec
-    },
-  }
-  const parser = parse(parserOptions as unknown as Options)
+  })
   input.on('error', (err) => parser.destroy(err))
   input.pipe(parser)
-  const it = parser[Symbol.asyncIterator]() as AsyncIterator<Parsed>
-  const toRecord = (r: Parsed): SourceRecord => ({ line: r.line, fields: r.fields })
+  const it = parser[Symbol.asyncIterator]() as AsyncIterator<ParsedRecord>
+
+  function* drainSkips(all: boolean): Generator<SourceRecord> {
+    while (skips.length > 0 && (all || skips[0]!.after <= consumed)) {
+      const sk = skips.shift()!
+      const line = linesBefore + leadingLines(sk.raw) + 1
+      linesBefore += countLines(sk.raw)
+      yield {
+        line,
+        fields: sk.raw ? [sk.raw] : [],
+        error: { code: 'STRATA_IMPORT_PARSE_ERROR', message: sk.message },
+      }
+    }
+  }
+  const toRecord = (r: ParsedRecord): SourceRecord => {
+    const line = linesBefore + leadingLines(r.raw) + 1
+    linesBefore += countLines(r.raw)
+    consumed++
+    return { line, fields: r.record }
+  }
 
   let header = options.header
   let first: SourceRecord | undefined
-  let firstBefore: SourceRecord[] = []
+  const firstBefore: SourceRecord[] = []
   const wantHeader = spec.header !== false && !options.header
   const next = await it.next()
   if (!next.done) {
+    firstBefore.push(...drainSkips(false))
     const rec = toRecord(next.value)
-    firstBefore = next.value.before ?? []
     if (wantHeader) header = (rec.fields as string[]).map((h) => h.trim())
     else first = rec
   }
@@ -109,11 +108,10 @@ export async function openCsvSource(
       for (;;) {
         const n = await it.next()
         if (n.done) break
-        if (n.value.before) yield* n.value.before
+        if (skips.length > 0) yield* drainSkips(false)
         yield check(toRecord(n.value))
       }
-      yield* pendingSkips
-      pendingSkips = []
+      yield* drainSkips(true)
     },
     async close() {
       input.destroy()
