@@ -42,7 +42,8 @@ export abstract class BaseLockProvider implements LockProvider {
     const retry = resolveRetry(this.#retry, opts)
     const signal = opts?.signal
     const owner = randomBytes(16).toString('base64url')
-    const deadline = Date.now() + retry.waitMs
+    const start = Date.now()
+    const deadline = start + retry.waitMs
     for (let attempt = 1; ; attempt++) {
       this.#assertOpen()
       if (signal?.aborted) throw aborted(key, signal)
@@ -74,7 +75,7 @@ export abstract class BaseLockProvider implements LockProvider {
       const now = Date.now()
       if (attempt >= retry.attempts || now >= deadline)
         throw lockErrors.create('STRATA_LOCK_NOT_ACQUIRED', {
-          message: `Lock ${JSON.stringify(key)} is held by another owner (gave up after ${attempt} attempt(s), ${now - deadline + retry.waitMs} ms)`,
+          message: `Lock ${JSON.stringify(key)} is held by another owner (gave up after ${attempt} attempt(s), ${now - start} ms)`,
           details: { key, attempts: attempt },
         })
       // Exponential back-off with "equal jitter" so contenders spread out instead of retrying in
