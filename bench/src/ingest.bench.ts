@@ -204,8 +204,8 @@ async function check(
 export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
   const quick = args.quick ?? false
   const duration = Number(args.options?.duration ?? (quick ? 5 : 20))
-  const connections = Number(args.options?.connections ?? 32)
-  const singleConnections = Number(args.options?.['single-connections'] ?? 64)
+  const connections = Number(args.options?.connections ?? 16)
+  const singleConnections = Number(args.options?.['single-connections'] ?? 32)
   const batchSize = 100
   const dbName = `strata_bench_ingest_${Date.now().toString(36)}`
   await adminQuery(`CREATE DATABASE ${dbName}`)

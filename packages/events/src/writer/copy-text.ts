@@ -16,10 +16,6 @@ export function copyJson(v: unknown): string {
   return v === null || v === undefined ? NULL : copyText(JSON.stringify(v))
 }
 
-export function copyTime(ms: number): string {
-  return new Date(ms).toISOString()
-}
-
 export function copyBool(b: boolean): string {
   return b ? 't' : 'f'
 }

@@ -16,6 +16,20 @@ export class FlushStatement {
     return `$${this.#params.length}::${cast}`
   }
 
+  /**
+   * Rows as ONE json parameter read with json_to_recordset: JSON.stringify is native and fast,
+   * where pg's array serialisation escapes every element in JavaScript.
+   */
+  #records<R>(rows: R[], fields: [name: string, type: string, get: (r: R) => unknown][]): string {
+    const objects = rows.map((r) => {
+      const o: Record<string, unknown> = {}
+      for (const [name, , get] of fields) o[name] = get(r)
+      return o
+    })
+    const ref = this.#p(JSON.stringify(objects), 'json')
+    return `json_to_recordset(${ref}) AS x(${fields.map(([n, t]) => `${n} ${t}`).join(', ')})`
+  }
+
   get empty(): boolean {
     return this.#parts.length === 0
   }
@@ -27,37 +41,65 @@ export class FlushStatement {
 
   logins(rows: LoginRow[]): this {
     if (!rows.length) return this
-    const c = (f: (r: LoginRow) => unknown, cast: string) => this.#p(rows.map(f), cast)
     this.#parts.push(
       `INSERT INTO login_events (project_id, ts, message_id, user_id, email, method, success, failure_reason, session_id, ip, device_type, browser, os, user_agent, received_at)
-       SELECT * FROM unnest(${c((r) => r.projectId, 'uuid[]')}, ${c((r) => iso(r.ts), 'timestamptz[]')}, ${c((r) => r.messageId, 'text[]')},
-         ${c((r) => r.userId, 'text[]')}, ${c((r) => r.email, 'text[]')}, ${c((r) => r.method, 'text[]')}, ${c((r) => r.success, 'boolean[]')},
-         ${c((r) => r.failureReason, 'text[]')}, ${c((r) => r.sessionId, 'text[]')}, ${c((r) => r.ip, 'inet[]')}, ${c((r) => r.deviceType, 'text[]')},
-         ${c((r) => r.browser, 'text[]')}, ${c((r) => r.os, 'text[]')}, ${c((r) => r.userAgent, 'text[]')}, ${c((r) => iso(r.receivedAt), 'timestamptz[]')})`,
+       SELECT * FROM ${this.#records(rows, [
+         ['project_id', 'uuid', (r) => r.projectId],
+         ['ts', 'timestamptz', (r) => iso(r.ts)],
+         ['message_id', 'text', (r) => r.messageId],
+         ['user_id', 'text', (r) => r.userId],
+         ['email', 'text', (r) => r.email],
+         ['method', 'text', (r) => r.method],
+         ['success', 'boolean', (r) => r.success],
+         ['failure_reason', 'text', (r) => r.failureReason],
+         ['session_id', 'text', (r) => r.sessionId],
+         ['ip', 'inet', (r) => r.ip],
+         ['device_type', 'text', (r) => r.deviceType],
+         ['browser', 'text', (r) => r.browser],
+         ['os', 'text', (r) => r.os],
+         ['user_agent', 'text', (r) => r.userAgent],
+         ['received_at', 'timestamptz', (r) => iso(r.receivedAt)],
+       ])}`,
     )
     return this
   }
 
   activities(rows: ActivityRow[]): this {
     if (!rows.length) return this
-    const c = (f: (r: ActivityRow) => unknown, cast: string) => this.#p(rows.map(f), cast)
     this.#parts.push(
       `INSERT INTO activity_logs (project_id, ts, message_id, user_id, session_id, action, entity_type, entity_id, metadata, received_at)
-       SELECT * FROM unnest(${c((r) => r.projectId, 'uuid[]')}, ${c((r) => iso(r.ts), 'timestamptz[]')}, ${c((r) => r.messageId, 'text[]')},
-         ${c((r) => r.userId, 'text[]')}, ${c((r) => r.sessionId, 'text[]')}, ${c((r) => r.action, 'text[]')}, ${c((r) => r.entityType, 'text[]')},
-         ${c((r) => r.entityId, 'text[]')}, ${c((r) => json(r.metadata), 'jsonb[]')}, ${c((r) => iso(r.receivedAt), 'timestamptz[]')})`,
+       SELECT * FROM ${this.#records(rows, [
+         ['project_id', 'uuid', (r) => r.projectId],
+         ['ts', 'timestamptz', (r) => iso(r.ts)],
+         ['message_id', 'text', (r) => r.messageId],
+         ['user_id', 'text', (r) => r.userId],
+         ['session_id', 'text', (r) => r.sessionId],
+         ['action', 'text', (r) => r.action],
+         ['entity_type', 'text', (r) => r.entityType],
+         ['entity_id', 'text', (r) => r.entityId],
+         ['metadata', 'jsonb', (r) => r.metadata ?? null],
+         ['received_at', 'timestamptz', (r) => iso(r.receivedAt)],
+       ])}`,
     )
     return this
   }
 
   events(rows: SegmentRow[]): this {
     if (!rows.length) return this
-    const c = (f: (r: SegmentRow) => unknown, cast: string) => this.#p(rows.map(f), cast)
     this.#parts.push(
       `INSERT INTO events (project_id, ts, message_id, type, name, user_id, anonymous_id, properties, context, received_at)
-       SELECT * FROM unnest(${c((r) => r.projectId, 'uuid[]')}, ${c((r) => iso(r.ts), 'timestamptz[]')}, ${c((r) => r.messageId, 'text[]')},
-         ${c((r) => r.type, 'text[]')}, ${c((r) => r.name, 'text[]')}, ${c((r) => r.userId, 'text[]')}, ${c((r) => r.anonymousId, 'text[]')},
-         ${c((r) => json(r.properties), 'jsonb[]')}, ${c((r) => json(r.context), 'jsonb[]')}, ${c((r) => iso(r.receivedAt), 'timestamptz[]')})`,
+       SELECT * FROM ${this.#records(rows, [
+         ['project_id', 'uuid', (r) => r.projectId],
+         ['ts', 'timestamptz', (r) => iso(r.ts)],
+         ['message_id', 'text', (r) => r.messageId],
+         ['type', 'text', (r) => r.type],
+         ['name', 'text', (r) => r.name],
+         ['user_id', 'text', (r) => r.userId],
+         ['anonymous_id', 'text', (r) => r.anonymousId],
+         ['properties', 'jsonb', (r) => r.properties ?? null],
+         ['context', 'jsonb', (r) => r.context ?? null],
+         ['received_at', 'timestamptz', (r) => iso(r.receivedAt)],
+       ])}`,
     )
     return this
   }
@@ -147,26 +189,36 @@ export class FlushStatement {
       if (r.success && r.sessionId) opened.set(`${r.projectId}\u0000${r.sessionId}`, r)
     if (opened.size === 0) return this
     const rows = [...opened.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map((x) => x[1])
-    const c = (f: (r: LoginRow) => unknown, cast: string) => this.#p(rows.map(f), cast)
     const ttl = this.#p(ttlMs, 'double precision')
     this.#parts.push(
       `INSERT INTO user_sessions (project_id, session_id, user_id, created_at, last_activity_at, expires_at, ip, user_agent, device_type, browser, os)
        SELECT p, s, u, t, t, t + make_interval(secs => ${ttl} / 1000), ip, ua, dt, b, o
-       FROM unnest(${c((r) => r.projectId, 'uuid[]')}, ${c((r) => r.sessionId, 'text[]')}, ${c((r) => r.userId, 'text[]')}, ${c((r) => iso(r.ts), 'timestamptz[]')},
-         ${c((r) => r.ip, 'inet[]')}, ${c((r) => r.userAgent, 'text[]')}, ${c((r) => r.deviceType, 'text[]')}, ${c((r) => r.browser, 'text[]')}, ${c((r) => r.os, 'text[]')})
-         AS x(p, s, u, t, ip, ua, dt, b, o)
+       FROM ${this.#records(rows, [
+         ['p', 'uuid', (r) => r.projectId],
+         ['s', 'text', (r) => r.sessionId],
+         ['u', 'text', (r) => r.userId],
+         ['t', 'timestamptz', (r) => iso(r.ts)],
+         ['ip', 'inet', (r) => r.ip],
+         ['ua', 'text', (r) => r.userAgent],
+         ['dt', 'text', (r) => r.deviceType],
+         ['b', 'text', (r) => r.browser],
+         ['o', 'text', (r) => r.os],
+       ])}
        ON CONFLICT (project_id, session_id) DO NOTHING`,
     )
     return this
   }
 }
 
+let lastMs = NaN
+let lastIso = ''
+/** ISO string of an epoch ms; memoised because a request's rows share receivedAt (and often ts). */
 export function iso(ms: number): string {
-  return new Date(ms).toISOString()
-}
-
-function json(v: unknown): string | null {
-  return v === null || v === undefined ? null : JSON.stringify(v)
+  if (ms !== lastMs) {
+    lastMs = ms
+    lastIso = new Date(ms).toISOString()
+  }
+  return lastIso
 }
 
 function hour(ms: number): string {

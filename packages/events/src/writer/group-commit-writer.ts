@@ -13,8 +13,8 @@ import { LRUCache } from 'lru-cache'
 import { from as copyFrom } from 'pg-copy-streams'
 import { eventsErrors } from '../errors.js'
 import type { ActivityRow, EventRow, LoginRow, SegmentRow } from '../types.js'
-import { copyBool, copyJson, copyText, copyTime, NULL } from './copy-text.js'
-import { FlushStatement, userDayKeys } from './flush-statement.js'
+import { copyBool, copyJson, copyText, NULL } from './copy-text.js'
+import { FlushStatement, iso, userDayKeys } from './flush-statement.js'
 import { monthKey, PartitionManager, type PartitionedTable } from './partitions.js'
 
 /** What happened to one row: stored, recognised as a repeat, or refused by Postgres. */
@@ -414,23 +414,32 @@ export class GroupCommitWriter {
       async (client) => {
         await client.query('BEGIN')
         try {
+          // Returns only the repeats (usually none), so the common case parses no rows.
           const res = await client.query<{ project_id: string; message_id: string }>(
-            `INSERT INTO event_dedup (project_id, message_id, ts)
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])
-             ON CONFLICT DO NOTHING
-             RETURNING project_id, message_id`,
+            `WITH input AS (
+               SELECT * FROM json_to_recordset($1::json) AS x(p uuid, m text, t timestamptz)
+             ), ins AS (
+               INSERT INTO event_dedup (project_id, message_id, ts) SELECT p, m, t FROM input
+               ON CONFLICT DO NOTHING
+               RETURNING project_id, message_id
+             )
+             SELECT i.p AS project_id, i.m AS message_id FROM input i
+             WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.project_id = i.p AND ins.message_id = i.m)`,
             [
-              unique.map((e) => e.row.projectId),
-              unique.map((e) => e.row.messageId),
-              unique.map((e) => copyTime(e.row.ts)),
+              JSON.stringify(
+                unique.map((e) => ({ p: e.row.projectId, m: e.row.messageId, t: iso(e.row.ts) })),
+              ),
             ],
           )
-          const fresh = new Set(res.rows.map((r) => `${r.project_id}\u0000${r.message_id}`))
+          const repeated = new Set(res.rows.map((r) => `${r.project_id}\u0000${r.message_id}`))
           const logins: LoginRow[] = []
           const activities: ActivityRow[] = []
           const events: SegmentRow[] = []
+          const fresh = new Set<string>()
           for (const e of unique) {
-            if (!fresh.has(`${e.row.projectId}\u0000${e.row.messageId}`)) continue
+            const key = `${e.row.projectId}\u0000${e.row.messageId}`
+            if (repeated.has(key)) continue
+            fresh.add(key)
             if (e.row.kind === 'login') logins.push(e.row)
             else if (e.row.kind === 'activity') activities.push(e.row)
             else events.push(e.row)
@@ -490,7 +499,7 @@ const EVENT_COPY =
 function loginLine(r: LoginRow): string {
   return [
     r.projectId,
-    copyTime(r.ts),
+    iso(r.ts),
     copyText(r.messageId),
     copyText(r.userId),
     copyText(r.email),
@@ -503,14 +512,14 @@ function loginLine(r: LoginRow): string {
     copyText(r.browser),
     copyText(r.os),
     copyText(r.userAgent),
-    copyTime(r.receivedAt),
+    iso(r.receivedAt),
   ].join('\t')
 }
 
 function activityLine(r: ActivityRow): string {
   return [
     r.projectId,
-    copyTime(r.ts),
+    iso(r.ts),
     copyText(r.messageId),
     copyText(r.userId),
     copyText(r.sessionId),
@@ -518,14 +527,14 @@ function activityLine(r: ActivityRow): string {
     copyText(r.entityType),
     copyText(r.entityId),
     copyJson(r.metadata),
-    copyTime(r.receivedAt),
+    iso(r.receivedAt),
   ].join('\t')
 }
 
 function eventLine(r: SegmentRow): string {
   return [
     r.projectId,
-    copyTime(r.ts),
+    iso(r.ts),
     copyText(r.messageId),
     r.type,
     copyText(r.name),
@@ -533,7 +542,7 @@ function eventLine(r: SegmentRow): string {
     copyText(r.anonymousId),
     copyJson(r.properties),
     copyJson(r.context),
-    copyTime(r.receivedAt),
+    iso(r.receivedAt),
   ].join('\t')
 }
 
