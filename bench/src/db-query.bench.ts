@@ -193,30 +193,35 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
   })
   const nullRaw = new pg.Pool({ Client: NullClient as unknown as typeof pg.Client, max })
   try {
-    const r = await compare(
-      'null_client_sequential',
-      (sql) => nullRaw.query(sql),
-      (sql) => nullDb.query(sql, undefined, { label: 'bench' }),
-      queries * 5,
-      1,
-    )
-    const extraUs = r.dbCpu - r.rawCpu
-    results.push(
-      {
-        metric: 'instrumentation_extra_cpu_per_query',
-        value: round(extraUs, 3),
+    let extraUs = 0
+    for (const [mode, conc] of [
+      ['sequential', 1],
+      ['concurrent', concurrency],
+    ] as const) {
+      const r = await compare(
+        `null_client_${mode}`,
+        (sql) => nullRaw.query(sql),
+        (sql) => nullDb.query(sql, undefined, { label: 'bench' }),
+        queries * 5,
+        conc,
+      )
+      results.push({
+        metric: `null_client_${mode}_extra_cpu_per_query`,
+        value: round(r.dbCpu - r.rawCpu, 3),
         unit: 'µs',
         baseline: 'raw pg Pool.query (null client)',
         baselineValue: round(r.rawCpu, 3),
-      },
-      {
-        metric: 'estimated_cpu_ratio_vs_raw_pg',
-        value: round((realRawCpu + extraUs) / realRawCpu, 4),
-        unit: 'ratio',
-        baseline: 'raw pg Pool.query (real server, lower of sequential/concurrent)',
-        baselineValue: round(realRawCpu),
-      },
-    )
+      })
+      extraUs = Math.max(extraUs, r.dbCpu - r.rawCpu)
+    }
+    results.push({
+      // Worst-case extra CPU of the two modes over the lower real per-query CPU: errs high.
+      metric: 'estimated_cpu_ratio_vs_raw_pg',
+      value: round((realRawCpu + extraUs) / realRawCpu, 4),
+      unit: 'ratio',
+      baseline: 'raw pg Pool.query (real server, lower of sequential/concurrent)',
+      baselineValue: round(realRawCpu),
+    })
   } finally {
     await nullDb.close()
     await nullRaw.end()
