@@ -275,6 +275,20 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
     })
     const singleCheck = await check(url, projectId, 's-')
     const singleAcked = singleRun['2xx']
+
+    // 4. Session validation (GET /v1/sessions/:id), served from the cache after the first read.
+    await fetch(`${base}/v1/sessions`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ userId: 'bench-user', sessionId: 'bench-session' }),
+    })
+    const sessionRun = await autocannon({
+      url: `${base}/v1/sessions/bench-session`,
+      method: 'GET',
+      connections: 8,
+      duration: Math.min(duration, 5),
+      headers: { authorization: headers.authorization },
+    })
     const rss = peakRssMiB(child.pid!)
 
     const batchRate = batchAcked / batchRun.duration
@@ -343,6 +357,21 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
         goal: '0',
         pass:
           batchCheck.stored === batchCheck.distinct && singleCheck.stored === singleCheck.distinct,
+      },
+      {
+        metric: 'session validation GET (cached, c=8)',
+        value: sessionRun.requests.average,
+        unit: 'req/s',
+      },
+      {
+        metric: 'session validation p50 (client-side, incl. HTTP)',
+        value: sessionRun.latency.p50,
+        unit: 'ms',
+      },
+      {
+        metric: 'session validation p99 (client-side, incl. HTTP)',
+        value: sessionRun.latency.p99,
+        unit: 'ms',
       },
       { metric: 'service RSS peak (after batch phase)', value: rssAfterBatch, unit: 'MiB' },
       { metric: 'service RSS peak (whole run)', value: rss, unit: 'MiB' },
