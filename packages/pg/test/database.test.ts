@@ -221,6 +221,48 @@ describe('pool resilience', () => {
     }
   })
 
+  it('survives the server ending a session idle in a transaction (idle_in_transaction_session_timeout)', async () => {
+    const local = await createDatabase({
+      url: tdb.url,
+      pool: { max: 1, idleInTransactionTimeoutMs: 150 },
+    })
+    try {
+      const err = await local
+        .withClient(async (client) => {
+          await client.query('BEGIN')
+          await new Promise((r) => setTimeout(r, 500)) // a leaked transaction
+          return client.query('SELECT 1')
+        })
+        .catch((e: unknown) => e)
+      expect(pgErrors.is(err, 'STRATA_DB_UNAVAILABLE')).toBe(true)
+      expect((await local.query('SELECT 5 AS x')).rows[0]).toEqual({ x: 5 })
+    } finally {
+      await local.close()
+    }
+  })
+
+  it('shares one registry between databases (series per pool_name)', async () => {
+    const registry = new Registry()
+    const a = await createDatabase({ url: tdb.url, name: 'pool_a', metrics: { registry } })
+    const b = await createDatabase({ url: tdb.url, name: 'pool_b', metrics: { registry } })
+    try {
+      await a.query('SELECT 1')
+      await b.query('SELECT 1')
+      const text = await registry.metrics()
+      for (const name of ['pool_a', 'pool_b']) {
+        expect(text).toContain(`db_client_connection_max{pool_name="${name}"} 10`)
+        expect(text).toMatch(
+          new RegExp(`db_client_operation_duration_seconds_count\\{[^}]*pool_name="${name}"\\} 1`),
+        )
+      }
+    } finally {
+      await a.close()
+      await b.close()
+    }
+    // A closed pool leaves the gauges.
+    expect(await registry.metrics()).not.toContain('db_client_connection_max{pool_name="pool_a"}')
+  })
+
   it('fails fast with STRATA_DB_UNAVAILABLE when nothing listens', async () => {
     const err = await createDatabase({ url: 'postgres://postgres@127.0.0.1:1/x' }).catch(
       (e: unknown) => e,

@@ -36,6 +36,10 @@ describe('parseSqlInfo', () => {
     expect(made).toBe(1)
     for (let i = 0; i < 10; i++) cache.get(`SELECT ${i} FROM t`)
     expect(cache.size).toBe(3)
+    // Huge texts are classified but not kept.
+    const huge = `INSERT INTO big VALUES ${Array.from({ length: 5000 }, (_, i) => `(${i})`).join(',')}`
+    expect(cache.get(huge)).toEqual({ operation: 'INSERT', collection: 'big' })
+    expect(cache.size).toBe(3)
   })
 })
 

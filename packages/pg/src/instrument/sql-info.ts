@@ -6,6 +6,9 @@ export interface SqlInfo {
   readonly collection: string
 }
 
+const PARSE_LIMIT = 8192
+/** Statements longer than this are classified but not cached (inlined-value SQL would churn it). */
+export const CACHE_TEXT_LIMIT = 16_384
 const VERB = /^[a-z]+/i
 // One regex per verb for the main table; quoted identifiers lose their quotes.
 const IDENT = String.raw`((?:"[^"]+"|[a-z_][\w$]*)(?:\s*\.\s*(?:"[^"]+"|[a-z_][\w$]*))?)`
@@ -49,7 +52,8 @@ function unquote(ident: string): string {
  * come first), which is right for the usual `WITH x AS (...) SELECT/INSERT ...` shapes.
  */
 export function parseSqlInfo(sql: string): SqlInfo {
-  const s = stripLeading(sql)
+  // The verb and main table sit near the start; bound the regex work on huge statements.
+  const s = stripLeading(sql.length > PARSE_LIMIT ? sql.slice(0, PARSE_LIMIT) : sql)
   let op = (VERB.exec(s)?.[0] ?? '').toUpperCase()
   let body = s
   if (op === 'WITH') {
@@ -87,6 +91,7 @@ export class SqlInfoCache<T extends SqlInfo = SqlInfo> {
     let v = this.#map.get(sql)
     if (v === undefined) {
       v = this.#make(parseSqlInfo(sql), sql)
+      if (sql.length > CACHE_TEXT_LIMIT) return v
       if (this.#map.size >= this.#max) this.#map.delete(this.#map.keys().next().value as string)
       this.#map.set(sql, v)
     }
