@@ -411,6 +411,7 @@ class ImportRun {
         else batch.rejects.push({ line: rec.line, ...r.reject, fields: fieldsOf(rec) })
       }
       if (batch.records >= this.#batchSize) {
+        this.#bytesRead = source.bytesRead?.() ?? null
         yield batch
         batch = { rows: [], rejects: [], records: 0, lastLine: 0, bytesRead: null }
         // Memory guard: stop pulling from the source while the process is above its budget.
@@ -422,6 +423,7 @@ class ImportRun {
         }
       }
     }
+    this.#bytesRead = source.bytesRead?.() ?? null
     if (batch.records > 0) yield batch
   }
 

@@ -29,7 +29,8 @@ export async function openCsvSource(
   path: string,
   options: CsvOpenOptions = {},
 ): Promise<Source> {
-  const input = await openFile(path, spec.gzip ?? 'auto', options.range)
+  const opened = await openFile(path, spec.gzip ?? 'auto', options.range)
+  const input = opened.stream
   // Line numbers come from each record's raw text, counted in consumption order. A skipped
   // (unparsable) record is placed by the number of records csv-parse had emitted before it,
   // since the stream may hold parsed records the consumer has not taken yet.
@@ -113,6 +114,7 @@ export async function openCsvSource(
       }
       yield* drainSkips(true)
     },
+    bytesRead: opened.bytesRead,
     async close() {
       input.destroy()
       parser.destroy()

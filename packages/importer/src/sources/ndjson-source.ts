@@ -19,7 +19,8 @@ export async function openNdjsonSource(
   path: string,
   options: NdjsonOpenOptions = {},
 ): Promise<Source> {
-  const input = await openFile(path, spec.gzip ?? 'auto', options.range)
+  const opened = await openFile(path, spec.gzip ?? 'auto', options.range)
+  const input = opened.stream
   const maxLine = spec.maxLineBytes ?? importDefaults.maxLineBytes
   const firstLine = options.firstLine ?? 1
 
@@ -104,6 +105,7 @@ export async function openNdjsonSource(
         if (rec) yield rec
       }
     },
+    bytesRead: opened.bytesRead,
     async close() {
       input.destroy()
     },

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { open, stat } from 'node:fs/promises'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { createGunzip } from 'node:zlib'
 import { importErrors } from '../errors.js'
 
@@ -25,12 +25,18 @@ export interface ByteRange {
   end: number
 }
 
+export interface OpenedFile {
+  stream: Readable
+  /** Bytes read from the file so far (compressed bytes for gzip), for progress and ETA. */
+  bytesRead(): number
+}
+
 /** Opens a (possibly gzip) file as a byte stream; a range applies to plain files only. */
 export async function openFile(
   path: string,
   gzip: boolean | 'auto' | undefined,
   range?: ByteRange,
-): Promise<Readable> {
+): Promise<OpenedFile> {
   try {
     await stat(path)
   } catch {
@@ -40,16 +46,13 @@ export async function openFile(
   }
   const gz = await isGzip(path, gzip)
   if (gz && range) throw new Error('byte ranges are not possible on gzip input')
+  if (range && range.end <= range.start) return { stream: Readable.from([]), bytesRead: () => 0 }
   // 1 MiB reads: fewer syscalls and parser calls than the 64 KiB default.
-  const opts = range
-    ? { start: range.start, end: range.end - 1, highWaterMark: 1 << 20 }
-    : { highWaterMark: 1 << 20 }
-  if (range && range.end <= range.start) {
-    const { Readable } = await import('node:stream')
-    return Readable.from([])
-  }
-  const file = createReadStream(path, opts)
-  return gz ? file.pipe(createGunzip()) : file
+  const file = createReadStream(path, {
+    highWaterMark: 1 << 20,
+    ...(range ? { start: range.start, end: range.end - 1 } : {}),
+  })
+  return { stream: gz ? file.pipe(createGunzip()) : file, bytesRead: () => file.bytesRead }
 }
 
 /**

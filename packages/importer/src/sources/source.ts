@@ -7,6 +7,8 @@ export interface Source {
   /** Records after the header, in source order, each exactly once. */
   records(): AsyncGenerator<SourceRecord>
   close(): Promise<void>
+  /** Bytes consumed from the underlying file (file sources), for progress. */
+  bytesRead?(): number
 }
 
 /** Counts line breaks (\r\n, \n or a lone \r) in `s`. */

@@ -1,12 +1,19 @@
 #!/usr/bin/env node
 import { isStrataError } from '@strata/core'
 import type { Command } from './command.js'
+import { importCommand } from './commands/import.js'
 import { migrateCommand } from './commands/migrate.js'
 import { keysCommand, projectsCommand } from './commands/projects.js'
 import { startCommand } from './commands/start.js'
 
 // Every subcommand, in `strata --help` order. A new command is a file in commands/ plus a line here.
-const COMMANDS: Command[] = [startCommand, migrateCommand, projectsCommand, keysCommand]
+const COMMANDS: Command[] = [
+  startCommand,
+  migrateCommand,
+  projectsCommand,
+  keysCommand,
+  importCommand,
+]
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length))
