@@ -38,6 +38,8 @@ export interface GroupCommitWriterOptions {
   sessionTtl?: Duration
   /** Flushes with more fresh rows than this COPY them; smaller ones use one INSERT statement. @defaultValue 500 */
   copyThreshold?: number
+  /** Raw event partitions entirely older than this are dropped by maintain(); keep it equal to the validator's maxPast. @defaultValue '730d' */
+  retention?: Duration
   /** Keep partitions this many months ahead. @defaultValue 2 */
   partitionsAhead?: number
   logger?: Logger
@@ -55,6 +57,7 @@ export const WRITER_DEFAULTS = Object.freeze({
   sessionTtl: '7d',
   partitionsAhead: 2,
   copyThreshold: 500,
+  retention: '730d',
 })
 
 export interface WriterStats {
@@ -138,6 +141,7 @@ export class GroupCommitWriter {
     sessionTtlMs: number
     partitionsAhead: number
     copyThreshold: number
+    retentionMs: number
   }
   readonly #log: Logger
   readonly #beforeCommit: ((client: PoolClient) => Promise<void>) | undefined
@@ -178,6 +182,7 @@ export class GroupCommitWriter {
       sessionTtlMs: parseDuration(o.sessionTtl, 'sessionTtl'),
       partitionsAhead: o.partitionsAhead,
       copyThreshold: o.copyThreshold,
+      retentionMs: parseDuration(o.retention, 'retention'),
     })
     this.#log = o.logger ?? silentLogger
     this.#beforeCommit = o.beforeCommit
@@ -193,10 +198,24 @@ export class GroupCommitWriter {
     }, 3_600_000).unref()
   }
 
-  /** One maintenance pass: partitions ahead. Safe on every instance at once. */
-  async maintain(now = Date.now()): Promise<void> {
+  /**
+   * One maintenance pass: partitions ahead, then retention (drop partitions older than
+   * `retention`, trim old dedup keys). Safe on every instance at once. Returns what it dropped.
+   */
+  async maintain(now = Date.now()): Promise<{ created: number; dropped: string[] }> {
     const created = await this.#partitions.ensureAhead(this.#db, now, this.#o.partitionsAhead)
     if (created) this.#log.info({ created }, 'created event partitions')
+    const res = await this.#db.query<{ dropped: string[] }>(
+      'SELECT strata_events_apply_retention($1) AS dropped',
+      [new Date(now - this.#o.retentionMs).toISOString()],
+      { label: 'events.retention' },
+    )
+    const dropped = res.rows[0]?.dropped ?? []
+    if (dropped.length) {
+      this.#partitions.reset()
+      this.#log.info({ dropped }, 'dropped event partitions past retention')
+    }
+    return { created, dropped }
   }
 
   /**
