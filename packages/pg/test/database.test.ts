@@ -147,19 +147,35 @@ describe('pool resilience', () => {
     })
     try {
       const busy = local.query('SELECT pg_sleep(3)').catch((e: unknown) => e)
+      let checkedOut!: () => void
+      const isCheckedOut = new Promise<void>((r) => (checkedOut = r))
+      let resume!: () => void
+      const resumed = new Promise<void>((r) => (resume = r))
       const held = local
         .withClient(async (client) => {
           await client.query('SELECT 1')
-          await new Promise((r) => setTimeout(r, 400)) // terminated while checked out and idle
+          checkedOut()
+          await resumed // terminated while checked out and idle between queries
           return client.query('SELECT 1')
         })
         .catch((e: unknown) => e)
-      await new Promise((r) => setTimeout(r, 200))
+      await isCheckedOut
+      // Wait until the sleeping query is running on the server.
+      for (let i = 0; i < 100; i++) {
+        const { rows } = await db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+           WHERE application_name = 'strata_busy' AND query = 'SELECT pg_sleep(3)' AND state = 'active'`,
+        )
+        if (rows[0]!.n === 1) break
+        await new Promise((r) => setTimeout(r, 20))
+      }
       const killed = await db.query<{ n: number }>(
         `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
          WHERE application_name = 'strata_busy'`,
       )
       expect(killed.rows[0]!.n).toBe(2)
+      await new Promise((r) => setTimeout(r, 100)) // let the 'error' events arrive
+      resume()
       const err = await busy
       expect(pgErrors.is(err, 'STRATA_DB_UNAVAILABLE')).toBe(true)
       expect(isTransientDbError(err)).toBe(true)
