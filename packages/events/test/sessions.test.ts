@@ -88,3 +88,21 @@ describe('SessionStore', () => {
     await store.close()
   })
 })
+
+describe('SessionStore with @strata/cache injected', () => {
+  it('serves hits from the cache, does not cache misses, and logout invalidates', async () => {
+    const { createCache } = await import('@strata/cache')
+    const cache = createCache({ namespace: `sess-${Date.now()}` })
+    const store = new SessionStore(counted, { cache, cacheTtl: '1m' })
+    expect(await store.validate(projectId, 'sc-1')).toBeNull()
+    await store.create({ projectId, userId: 'u', sessionId: 'sc-1' })
+    calls.clear()
+    for (let i = 0; i < 20; i++)
+      expect(await store.validate(projectId, 'sc-1')).toMatchObject({ userId: 'u' })
+    expect(calls.get('events.sessions.get')).toBe(1)
+    expect(await store.end(projectId, 'sc-1')).toBe(true)
+    expect(await store.validate(projectId, 'sc-1')).toBeNull()
+    await store.close()
+    await cache.close()
+  })
+})

@@ -206,7 +206,9 @@ export class SessionStore {
         { ttl: this.#o.cacheTtlMs },
       )
     } catch (err) {
-      if (err instanceof NotFound) return null
+      // Caches may wrap factory errors (@strata/cache does, keeping the original as cause).
+      for (let e: unknown = err; e instanceof Error; e = e.cause)
+        if (e instanceof NotFound) return null
       throw err
     }
     if (s.endedAt !== null || Date.parse(s.expiresAt) <= Date.now()) return null
