@@ -7,7 +7,6 @@
 // ratios (each ratio compares two back-to-back runs, so slow drift cancels out).
 import { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
-import os from 'node:os'
 import pg from 'pg'
 import { createDatabase } from '@strata/pg'
 import type { BenchArgs, BenchMetric, BenchResult } from './types.js'
@@ -83,7 +82,7 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
   const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
   const quick = args.quick ?? false
   const queries = Number(args.options?.queries ?? (quick ? 1000 : 2000))
-  const rounds = Number(args.options?.rounds ?? (quick ? 15 : 61))
+  const rounds = Number(args.options?.rounds ?? (quick ? 11 : 61))
   const concurrency = Number(args.options?.concurrency ?? 8)
   const max = 10
   const statementTimeoutMs = 30_000
@@ -214,13 +213,16 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
       })
       extraUs = Math.max(extraUs, r.dbCpu - r.rawCpu)
     }
+    const estimate = (realRawCpu + extraUs) / realRawCpu
     results.push({
       // Worst-case extra CPU of the two modes over the lower real per-query CPU: errs high.
       metric: 'estimated_cpu_ratio_vs_raw_pg',
-      value: round((realRawCpu + extraUs) / realRawCpu, 4),
+      value: round(estimate, 4),
       unit: 'ratio',
       baseline: 'raw pg Pool.query (real server, lower of sequential/concurrent)',
       baselineValue: round(realRawCpu),
+      goal: '<= 1.03',
+      pass: estimate <= 1.03,
     })
   } finally {
     await nullDb.close()
@@ -232,21 +234,17 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
     params: { sql: SQL, queries, rounds, concurrency, poolMax: max, goal: 'cpu ratio ≤ 1.03' },
     results,
     env: {
-      node: process.version,
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model,
       pg: (createRequire(import.meta.url)('pg/package.json') as { version: string }).version,
     },
+    notes: [
+      'Client CPU per query = process.cpuUsage (user + system) / queries; rounds alternate raw and instrumented, medians reported.',
+      'Against a real server the per-round ratio spreads by roughly ±10 % on a shared 2-core machine (see the p25/p75 rows), more than the effect being measured.',
+      'The null-client rows run both pools on a pg Client double that answers on the next macrotask: no socket or protocol work, so the difference is the wrapper and instrumentation alone; estimated_cpu_ratio_vs_raw_pg adds that extra CPU to raw pg’s real per-query CPU.',
+    ],
   }
 }
 
 function round(x: number, digits = 2): number {
   const f = 10 ** digits
   return Math.round(x * f) / f
-}
-
-// Direct run: `node bench/dist/db-query.bench.js [--quick]`.
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const out = await run({ quick: process.argv.includes('--quick') })
-  console.log(JSON.stringify(out, null, 2))
 }
