@@ -8,6 +8,7 @@ import errorsPlugin from './plugins/errors.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
 import eventsApi from './routes/v1/events-api.js'
+import importRoutes from './routes/v1/imports.js'
 
 /** A dependency `/readyz` checks; it must throw (or time out) when not ready. */
 export interface ReadinessCheck {
@@ -103,5 +104,6 @@ export async function buildApp(
   await app.register(healthRoutes)
   await app.register(metricsRoutes)
   await app.register(eventsApi)
+  await app.register(importRoutes)
   return app
 }

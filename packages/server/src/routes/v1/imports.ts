@@ -1,0 +1,214 @@
+import { randomUUID } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { mkdir, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { Transform } from 'node:stream'
+import { ProjectStore } from '@strata/events'
+import {
+  createImportJob,
+  getImportJob,
+  importDefaults,
+  importErrors,
+  listRejects,
+  rejectHeader,
+  rejectLine,
+  requestJobAction,
+  runImportJob,
+  validateSpec,
+  type ImportJob,
+  type ImportResult,
+} from '@strata/importer'
+import type { FastifyInstance } from 'fastify'
+import { serverErrors } from '../../errors.js'
+import { requirePrincipal } from '../../plugins/auth.js'
+
+export interface ImportRoutesOptions {
+  /** Largest accepted upload. @defaultValue importDefaults.maxUploadBytes (1 GiB) */
+  maxUploadBytes?: number
+}
+
+// Upload bodies are streamed to disk, never buffered: these types arrive as a raw stream.
+const UPLOAD_TYPES = [
+  'text/csv',
+  'application/x-ndjson',
+  'application/gzip',
+  'application/octet-stream',
+]
+const EXT: Record<string, string> = {
+  'text/csv': '.csv',
+  'application/x-ndjson': '.ndjson',
+  'application/gzip': '.gz',
+  'application/octet-stream': '.bin',
+}
+
+function view(job: ImportJob): Record<string, unknown> {
+  const { baseDir: _baseDir, ...rest } = job
+  return rest
+}
+
+/**
+ * `/v1/imports` (operator token: an import writes to any table). POST takes either a JSON body
+ * `{"spec": {...}}` whose source.path is a server-side file inside STRATA_IMPORT_DIR, or the file
+ * itself as the body (text/csv, application/x-ndjson, application/gzip,
+ * application/octet-stream) with the spec as the `spec` query parameter (JSON); the upload is
+ * streamed to STRATA_IMPORT_DIR/uploads with a size limit. The job runs in this process in the
+ * background; the answer (202) carries its id.
+ */
+export default async function importRoutes(
+  app: FastifyInstance,
+  opts: ImportRoutesOptions = {},
+): Promise<void> {
+  const auth = requirePrincipal(
+    { store: new ProjectStore(app.db), adminToken: app.config.adminToken },
+    { operator: true },
+  )
+  const importDir = app.config.importDir
+  const maxUpload = opts.maxUploadBytes ?? importDefaults.maxUploadBytes
+  const running = new Map<string, Promise<ImportResult | undefined>>()
+
+  for (const type of UPLOAD_TYPES)
+    app.addContentTypeParser(type, (_req, payload, done) => done(null, payload))
+
+  /** Runs the job in the background; resolves once it is claimed (status running) or ended. */
+  function start(jobId: string): Promise<void> {
+    if (running.has(jobId)) return Promise.resolve()
+    let claimed!: () => void
+    const started = new Promise<void>((r) => (claimed = r))
+    const p = runImportJob(app.db, jobId, { importDir, logger: app.log, onJob: () => claimed() })
+      .catch((err: unknown) => {
+        app.log.error({ err, jobId }, 'import job failed to run')
+        return undefined
+      })
+      .finally(() => {
+        running.delete(jobId)
+        claimed()
+      })
+    running.set(jobId, p)
+    return started
+  }
+
+  // On shutdown, running jobs pause at their next batch boundary (resumable), then we wait.
+  app.addHook('onClose', async () => {
+    await Promise.all(
+      [...running.keys()].map((id) => requestJobAction(app.db, id, 'pause').catch(() => {})),
+    )
+    await Promise.race([
+      Promise.all(running.values()),
+      new Promise((r) => setTimeout(r, 10_000).unref()),
+    ])
+  })
+
+  async function saveUpload(body: Readable, contentType: string): Promise<string> {
+    const dir = join(importDir, 'uploads')
+    await mkdir(dir, { recursive: true })
+    const name = `${randomUUID()}${EXT[contentType] ?? '.bin'}`
+    const path = join(dir, name)
+    let size = 0
+    const limiter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        size += chunk.length
+        if (size > maxUpload)
+          cb(
+            importErrors.create('STRATA_IMPORT_UPLOAD_TOO_LARGE', {
+              message: `The upload is larger than ${maxUpload} bytes`,
+            }),
+          )
+        else cb(null, chunk)
+      },
+    })
+    try {
+      await pipeline(body, limiter, createWriteStream(path))
+    } catch (err) {
+      await unlink(path).catch(() => {})
+      throw err
+    }
+    return join('uploads', name)
+  }
+
+  app.post<{ Querystring: { spec?: string }; Body: unknown }>(
+    '/v1/imports',
+    { preValidation: auth, bodyLimit: 1024 * 1024 },
+    async (request, reply) => {
+      const type = String(request.headers['content-type'] ?? '')
+        .split(';')[0]!
+        .trim()
+        .toLowerCase()
+      let spec: Record<string, unknown>
+      if (UPLOAD_TYPES.includes(type)) {
+        let parsed: unknown
+        try {
+          parsed = JSON.parse(request.query.spec ?? '')
+        } catch {
+          throw serverErrors.create('STRATA_BAD_REQUEST', {
+            message: 'An upload needs the import spec as the `spec` query parameter (JSON)',
+          })
+        }
+        // Validate before storing the file, so a bad spec does not cost an upload.
+        const source = (parsed as { source?: Record<string, unknown> })?.source
+        validateSpec({ ...(parsed as object), source: { ...source, path: 'upload' } })
+        const path = await saveUpload(request.body as Readable, type)
+        spec = { ...(parsed as object), source: { ...source, path } }
+      } else {
+        const body = request.body as { spec?: unknown } | undefined
+        if (!body || typeof body !== 'object' || typeof body.spec !== 'object')
+          throw serverErrors.create('STRATA_BAD_REQUEST', {
+            message: 'Body must be {"spec": {...}}',
+          })
+        spec = body.spec as Record<string, unknown>
+      }
+      const jobId = await createImportJob(app.db, spec, { importDir, baseDir: importDir })
+      await start(jobId)
+      return reply.code(202).send({ job: view(await getImportJob(app.db, jobId)) })
+    },
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/imports/:id',
+    { preValidation: auth },
+    async (request) => ({
+      job: view(await getImportJob(app.db, request.params.id)),
+    }),
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/imports/:id/rejects',
+    { preValidation: auth },
+    async (request, reply) => {
+      await getImportJob(app.db, request.params.id)
+      const rejects = await listRejects(app.db, request.params.id)
+      reply.type('text/csv; charset=utf-8')
+      return rejectHeader(undefined) + rejects.map(rejectLine).join('')
+    },
+  )
+
+  for (const action of ['pause', 'cancel'] as const)
+    app.post<{ Params: { id: string } }>(
+      `/v1/imports/:id/${action}`,
+      { preValidation: auth },
+      async (request, reply) =>
+        reply
+          .code(202)
+          .send({ job: view(await requestJobAction(app.db, request.params.id, action)) }),
+    )
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/imports/:id/resume',
+    { preValidation: auth },
+    async (request, reply) => {
+      let job = await getImportJob(app.db, request.params.id)
+      // A run that already recorded its pause may still be closing its source: let it finish.
+      if (job.status !== 'running' && running.has(job.id)) {
+        await running.get(job.id)
+        job = await getImportJob(app.db, request.params.id)
+      }
+      if (running.has(job.id) || !['paused', 'failed', 'queued', 'running'].includes(job.status))
+        throw importErrors.create('STRATA_IMPORT_JOB_NOT_RESUMABLE', {
+          message: `Import job ${job.id} is ${running.has(job.id) ? 'running in this instance' : job.status}`,
+        })
+      await start(job.id)
+      return reply.code(202).send({ job: view(await getImportJob(app.db, job.id)) })
+    },
+  )
+}

@@ -1,0 +1,194 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { importerMigrations } from '@strata/importer'
+import { createDatabase, migrate, type Database } from '@strata/pg'
+import type { FastifyInstance } from 'fastify'
+import pino from 'pino'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
+import { buildApp } from '../src/app.js'
+import { defaultConfig } from '../src/config.js'
+
+const TOKEN = 'operator-token-for-import-tests'
+let tdb: TestDatabase
+let db: Database
+let app: FastifyInstance
+let importDir: string
+let outside: string
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('imprt')
+  db = await createDatabase({ url: tdb.url })
+  await migrate(db, [importerMigrations])
+  await db.query(`CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL)`)
+  importDir = mkdtempSync(join(tmpdir(), 'strata-imprt-'))
+  outside = mkdtempSync(join(tmpdir(), 'strata-imprt-out-'))
+  writeFileSync(join(outside, 'secret.csv'), 'id,email\n1,a@x.io\n')
+  mkdirSync(join(importDir, 'in'))
+  symlinkSync(join(outside, 'secret.csv'), join(importDir, 'in', 'link.csv'))
+  app = await buildApp(defaultConfig({ databaseUrl: tdb.url, adminToken: TOKEN, importDir }), {
+    db,
+    logger: pino({ level: 'silent' }),
+  })
+  await app.ready()
+})
+afterAll(async () => {
+  await app?.close()
+  await db?.close()
+  await tdb?.drop()
+  rmSync(importDir, { recursive: true, force: true })
+  rmSync(outside, { recursive: true, force: true })
+})
+
+const auth = { authorization: `Bearer ${TOKEN}` }
+const spec = (path: string) => ({
+  source: { format: 'csv', path },
+  target: { table: 'people', key: ['id'] },
+  columns: { id: { type: 'int', required: true }, email: { type: 'email', required: true } },
+  errors: { maxErrorRate: 1 },
+})
+
+async function waitDone(id: string) {
+  for (let i = 0; i < 200; i++) {
+    const res = await app.inject({ method: 'GET', url: `/v1/imports/${id}`, headers: auth })
+    const job = res.json().job
+    if (!['queued', 'running'].includes(job.status)) return job
+    await sleep(25)
+  }
+  throw new Error('import did not finish')
+}
+
+describe('/v1/imports', () => {
+  it('needs the operator token', async () => {
+    expect((await app.inject({ method: 'GET', url: '/v1/imports/x' })).statusCode).toBe(401)
+    expect(
+      (
+        await app.inject({
+          method: 'GET',
+          url: '/v1/imports/x',
+          headers: { authorization: 'Bearer nope' },
+        })
+      ).statusCode,
+    ).toBe(401)
+  })
+
+  it('imports a server-side file, reports the job and serves the rejects as CSV', async () => {
+    writeFileSync(join(importDir, 'in', 'people.csv'), 'id,email\n1,a@x.io\n2,bad\n3,c@x.io\n')
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/imports',
+      headers: auth,
+      payload: { spec: spec('in/people.csv') },
+    })
+    expect(res.statusCode).toBe(202)
+    const job = await waitDone(res.json().job.id)
+    expect(job).toMatchObject({
+      status: 'completed',
+      counts: { read: 3, loaded: 2, rejected: 1, skipped: 0 },
+    })
+    const rejects = await app.inject({
+      method: 'GET',
+      url: `/v1/imports/${job.id}/rejects`,
+      headers: auth,
+    })
+    expect(rejects.headers['content-type']).toMatch(/^text\/csv/)
+    expect(rejects.body).toBe(
+      'line,column,code,message\n3,email,STRATA_IMPORT_INVALID_VALUE,"""bad"" is not an email address",2,bad\n',
+    )
+  })
+
+  it('streams an uploaded file to the import directory', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: `/v1/imports?spec=${encodeURIComponent(JSON.stringify(spec('ignored')))}`,
+      headers: { ...auth, 'content-type': 'text/csv' },
+      payload: 'id,email\n10,u@x.io\n11,v@x.io\n',
+    })
+    expect(res.statusCode).toBe(202)
+    expect(res.json().job.spec.source.path).toMatch(/\/uploads\/[0-9a-f-]{36}\.csv$/)
+    const job = await waitDone(res.json().job.id)
+    expect(job.counts.loaded).toBe(2)
+  })
+
+  it.each([
+    ['../secret.csv', 403],
+    [`${'/'}etc/passwd`, 403],
+    ['in/link.csv', 403],
+    ['in/missing.csv', 404],
+  ])('refuses source path %j', async (path, status) => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/imports',
+      headers: auth,
+      payload: { spec: spec(path) },
+    })
+    expect(res.statusCode).toBe(status)
+    expect(res.json().error.code).toMatch(/^STRATA_IMPORT_(PATH_NOT_ALLOWED|SOURCE_NOT_FOUND)$/)
+  })
+
+  it('answers 400 naming the field for a bad spec, 404 for an unknown job', async () => {
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/v1/imports',
+      headers: auth,
+      payload: { spec: { ...spec('x.csv'), workers: -1 } },
+    })
+    expect(bad.statusCode).toBe(400)
+    expect(bad.json().error).toMatchObject({
+      code: 'STRATA_IMPORT_INVALID_SPEC',
+      details: { field: 'workers' },
+    })
+    const missing = await app.inject({
+      method: 'GET',
+      url: '/v1/imports/00000000-0000-0000-0000-000000000000',
+      headers: auth,
+    })
+    expect(missing.statusCode).toBe(404)
+  })
+
+  it('pause and cancel a job; resume a paused one', async () => {
+    const lines = ['id,email']
+    for (let i = 100; i < 20_100; i++) lines.push(`${i},u${i}@x.io`)
+    writeFileSync(join(importDir, 'in', 'big.csv'), lines.join('\n') + '\n')
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/imports',
+      headers: auth,
+      payload: { spec: { ...spec('in/big.csv'), batch: { initial: 100, min: 100, max: 100 } } },
+    })
+    const id = res.json().job.id as string
+    const paused = await app.inject({
+      method: 'POST',
+      url: `/v1/imports/${id}/pause`,
+      headers: auth,
+    })
+    expect(paused.statusCode).toBe(202)
+    const job = await waitDone(id)
+    expect(job.status).toBe('paused')
+    expect(job.counts.read).toBeLessThan(20_000)
+    const resumed = await app.inject({
+      method: 'POST',
+      url: `/v1/imports/${id}/resume`,
+      headers: auth,
+    })
+    expect(resumed.statusCode).toBe(202)
+    expect(await waitDone(id)).toMatchObject({
+      status: 'completed',
+      counts: { read: 20_000, loaded: 20_000 },
+    })
+    const cancel = await app.inject({
+      method: 'POST',
+      url: `/v1/imports/${id}/cancel`,
+      headers: auth,
+    })
+    expect(cancel.json().job.status).toBe('completed') // nothing to cancel any more
+    const again = await app.inject({
+      method: 'POST',
+      url: `/v1/imports/${id}/resume`,
+      headers: auth,
+    })
+    expect(again.statusCode).toBe(409)
+  })
+})
