@@ -174,6 +174,12 @@ class Report {
   }
 }
 
+/** `BENCH_DEBUG=1` prints where a scenario spends its time. */
+const phase = (name: string, t0: number) => {
+  if (process.env.BENCH_DEBUG) console.log(`    [${name}] ${Math.round(performance.now() - t0)} ms`)
+  return performance.now()
+}
+
 /** Every contender must really return the stored value before its speed means anything. */
 async function expectHit(name: string, got: Promise<unknown> | unknown): Promise<void> {
   const v = await got
@@ -246,6 +252,7 @@ function cacheManagerL1L2(namespace: string, redisUrl: string, coldL1: boolean):
 
 async function l1Hit(report: Report, cfg: Config, bytes: number, id: string): Promise<void> {
   const label = `L1 hit ${sizeLabel(bytes)}`
+  let t = performance.now()
   const keys = Array.from({ length: 100 }, (_, i) => `k${i}`)
   const values = keys.map((_, i) => makeValue(bytes, i))
   const key = (i: number) => keys[i % keys.length]!
@@ -265,6 +272,7 @@ async function l1Hit(report: Report, cfg: Config, bytes: number, id: string): Pr
       await cm.set(keys[i]!, values[i], 600_000)
       await strata.set(keys[i]!, values[i])
     }
+    t = phase('setup', t)
     const peek = typeof strata.peek === 'function' ? strata.peek.bind(strata) : undefined
     await expectHit('strata get', strata.get(key(1)))
     await expectHit('bentocache get', bento.get({ key: key(1) }))
@@ -288,11 +296,16 @@ async function l1Hit(report: Report, cfg: Config, bytes: number, id: string): Pr
       },
       { warmup: true },
     )
+    t = phase('rates', t)
     const floorLat = await latencyAsync((i) => asyncGet(key(i)), { samples: cfg.samples })
+    t = phase('floor latency', t)
     const sLat = await latencyAsync((i) => strata.get(key(i)), { samples: cfg.samples })
+    t = phase('strata latency', t)
     const bentoLat = await latencyAsync((i) => bento.get({ key: key(i) }), {
-      samples: Math.min(cfg.samples, 50_000),
+      samples: cfg.samples,
+      maxMs: cfg.ms * 2,
     })
+    t = phase('latencies', t)
     const v = (n: string) => r[n]!.opsPerSec
     report.rate(`${label}: lru-cache get (L1 ceiling)`, v('lru'))
     report.rate(`${label}: async function over lru-cache (async floor)`, v('floor'), {

@@ -142,7 +142,12 @@ export async function interleave(
   const all: Record<string, Rate[]> = Object.fromEntries(names.map((n) => [n, []]))
   for (let r = opts.warmup ? -1 : 0; r < rounds; r++) {
     for (const n of names) {
+      const t0 = performance.now()
       const rate = await contenders[n]!()
+      if (process.env.BENCH_DEBUG)
+        console.log(
+          `    ${n}: ${Math.round(rate.opsPerSec)} ops/s (${Math.round(performance.now() - t0)} ms)`,
+        )
       if (r >= 0) all[n]!.push(rate)
     }
   }
