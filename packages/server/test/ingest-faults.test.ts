@@ -1,7 +1,8 @@
 import pg from 'pg'
 import type { PoolClient } from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { count, ingestFixture, type IngestFixture } from './ingest-support.js'
+import { deletePrefix, redisUrl, uniquePrefix } from '../../../test/support/redis.js'
+import { buildTestApp, count, ingestFixture, type IngestFixture } from './ingest-support.js'
 
 // Faults injected at the real seams: the writer's connection is terminated by Postgres itself
 // (pg_terminate_backend) right before COMMIT, as if the server restarted mid-flush.
@@ -128,6 +129,39 @@ describe('overload and rate limit', () => {
       expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0)
     } finally {
       await g.close()
+    }
+  })
+})
+
+describe('rate limit shared through Redis', () => {
+  it('counts one project across two instances', async () => {
+    const { Redis } = await import('ioredis')
+    const redis = new Redis(redisUrl())
+    const nameSpace = uniquePrefix('ingest-rl')
+    const options = { rateLimit: { max: 3, timeWindow: '20s', nameSpace }, redis }
+    const a = await ingestFixture('ingrl2', options)
+    // A second instance: same database, same Redis, its own process state.
+    const b = await buildTestApp(a.db, a.app.config, options)
+    await b.ready()
+    try {
+      const hit = (app: typeof b) =>
+        app.inject({
+          method: 'POST',
+          url: '/v1/sessions',
+          headers: { authorization: `Bearer ${a.writeKey}` },
+          payload: { userId: 'u' },
+        })
+      expect((await hit(a.app)).statusCode).toBe(201)
+      expect((await hit(b)).statusCode).toBe(201)
+      expect((await hit(a.app)).statusCode).toBe(201)
+      const limited = await hit(b)
+      expect(limited.statusCode).toBe(429)
+      expect(limited.headers['retry-after']).toBeDefined()
+    } finally {
+      await b.close()
+      await a.close()
+      redis.disconnect()
+      await deletePrefix(nameSpace)
     }
   })
 })

@@ -35,17 +35,7 @@ export async function ingestFixture(
     adminToken: ADMIN_TOKEN,
     ...configOverrides,
   })
-  let app: FastifyInstance
-  if (options) {
-    // Same error handler and decorations as buildApp, with the events plugin's options exposed.
-    app = Fastify({ logger: false, bodyLimit: 512_000 })
-    app.decorate('config', config)
-    app.decorate('db', db)
-    await app.register(errorsPlugin)
-    await app.register(eventsApi, options)
-  } else {
-    app = await buildApp(config, { db, logger: pino({ level: 'silent' }) })
-  }
+  const app = await buildTestApp(db, config, options)
   beforeReady?.(app)
   await app.ready()
   const res = await app.inject({
@@ -74,4 +64,20 @@ export async function ingestFixture(
 export async function count(db: Database, sql: string, params: unknown[] = []): Promise<number> {
   const res = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${sql}`, params)
   return res.rows[0]!.n
+}
+
+/** The app on an existing database: buildApp, or (with options) the events plugin alone. */
+export async function buildTestApp(
+  db: Database,
+  config: StrataConfig,
+  options?: EventsApiOptions,
+): Promise<FastifyInstance> {
+  if (!options) return buildApp(config, { db, logger: pino({ level: 'silent' }) })
+  // Same error handler and decorations as buildApp, with the events plugin's options exposed.
+  const app = Fastify({ logger: false, bodyLimit: 512_000 })
+  app.decorate('config', config)
+  app.decorate('db', db)
+  await app.register(errorsPlugin)
+  await app.register(eventsApi, options)
+  return app
 }

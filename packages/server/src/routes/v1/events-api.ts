@@ -32,9 +32,9 @@ export interface EventsApiOptions {
   validator?: EventValidatorOptions
   writer?: GroupCommitWriterOptions
   sessions?: SessionStoreOptions
-  /** Requests per project per window. @defaultValue 20000 per '1s' */
-  rateLimit?: { max: number; timeWindow: string | number } | false
-  /** Shared rate-limit counters across instances (an ioredis client). */
+  /** Requests per project per window; `nameSpace` prefixes the counters' keys. @defaultValue 20000 per '1s' */
+  rateLimit?: { max: number; timeWindow: string | number; nameSpace?: string } | false
+  /** Shared rate-limit counters across instances (an ioredis client); default `app.redis` when decorated. */
   redis?: unknown
   /** Test seam: receives the services once built. */
   onServices?: (services: EventsServices) => void
@@ -143,6 +143,7 @@ export default async function eventsApi(
 
   if (options.rateLimit !== false) {
     const rl = options.rateLimit ?? { max: 20_000, timeWindow: '1s' }
+    const redis = options.redis ?? (app as unknown as { redis?: unknown }).redis
     await app.register(rateLimit, {
       global: true,
       max: rl.max,
@@ -153,8 +154,10 @@ export default async function eventsApi(
         const p = request.principal
         return p?.type === 'key' ? `project:${p.projectId}` : `ip:${request.ip}`
       },
-      nameSpace: 'strata-rl-',
-      ...(options.redis ? { redis: options.redis } : {}),
+      nameSpace: rl.nameSpace ?? 'strata-rl-',
+      // Counters shared by every instance when a Redis client is given (or decorated as app.redis);
+      // if Redis fails, requests are let through rather than refused (skipOnError).
+      ...(redis ? { redis, skipOnError: true } : {}),
       errorResponseBuilder: (_request, context) =>
         serverErrors.create('STRATA_RATE_LIMITED', {
           message: `Rate limit of ${context.max} requests per ${context.after} exceeded for this project`,
