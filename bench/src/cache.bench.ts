@@ -305,7 +305,7 @@ async function l1Hit(report: Report, cfg: Config, bytes: number, id: string): Pr
       samples: cfg.samples,
       maxMs: cfg.ms * 2,
     })
-    t = phase('latencies', t)
+    phase('latencies', t)
     const v = (n: string) => r[n]!.opsPerSec
     report.rate(`${label}: lru-cache get (L1 ceiling)`, v('lru'))
     report.rate(`${label}: async function over lru-cache (async floor)`, v('floor'), {
