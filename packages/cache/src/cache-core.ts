@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { CircuitBreaker } from './breaker.js'
-import { VersionClock } from './clock.js'
+import { VersionClock, coarseNow } from './clock.js'
 import { cacheErrors } from './errors.js'
 import { CacheEmitter } from './events.js'
 import { CacheMetrics } from './metrics.js'
 import type { Duration } from '@strata/core'
 import { duration } from './options.js'
 import type { ResolvedOptions } from './options.js'
-import { IoRedisDriver, lockKeyFor } from './redis-driver.js'
+import { IoRedisDriver, escapeGlob } from './redis-driver.js'
 import type { L2Driver } from './redis-driver.js'
 import { Serializer } from './serializer.js'
 import type { DecodedEntry } from './serializer.js'
@@ -99,13 +99,10 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`, 's')
 }
 
-export function escapeGlob(s: string): string {
-  return s.replace(/[*?[\]\\]/g, '\\$&')
-}
-
 /**
  * The engine shared by a cache and all its namespace views: tiers, bus, breaker, single-flight,
- * stats. Everything here works on full keys; views add prefixes and defaults.
+ * stats. Keys here are relative to the root namespace (the driver adds `<namespace>:`), so
+ * the root view's L1 lookups use the caller's key string as is: no concatenation, no re-hash.
  */
 export class CacheCore {
   readonly opts: Readonly<ResolvedOptions>
@@ -122,6 +119,7 @@ export class CacheCore {
   readonly #clock = new VersionClock()
   readonly #tags = new Map<string, TagState>()
   readonly #flights = new Map<string, Flight>()
+  readonly #pendingWrites = new Set<Promise<void>>()
   readonly #waiters = new Map<string, Set<() => void>>()
   readonly #top = new TopKeys(64)
   readonly #l1c = new TierCounters()
@@ -162,8 +160,10 @@ export class CacheCore {
     this.#sketch = opts.admission === 'tinylfu' ? new FrequencySketch(opts.maxEntries) : undefined
     if (opts.l2) {
       this.#driver = new IoRedisDriver(opts.l2.redis, {
+        keyPrefix: this.rootPrefix,
         commandTimeout: opts.commandTimeout,
         maxOfflineQueue: opts.maxOfflineQueue,
+        autoPipelining: opts.autoPipelining,
         logger: opts.logger,
       })
       this.#breaker = new CircuitBreaker(opts.breakerThreshold, opts.breakerResetAfter, (state) => {
@@ -174,11 +174,17 @@ export class CacheCore {
     // Without Redis the in-process bus is always "connected"; with Redis it is until proven up.
     this.#busConnected = this.#driver === undefined
     if (this.#driver && opts.bus) {
-      this.#ready = this.#driver.subscribe(
-        this.channel,
-        (msg) => this.#onBusMessage(msg),
-        (up) => this.#onBusState(up),
-      )
+      const wait = Math.max(1000, opts.commandTimeout * 4)
+      this.#ready = Promise.all([
+        this.#driver.subscribe(
+          this.channel,
+          (msg) => this.#onBusMessage(msg),
+          (up) => this.#onBusState(up),
+        ),
+        this.#driver.waitReady(wait),
+      ]).then(noop)
+    } else if (this.#driver) {
+      this.#ready = this.#driver.waitReady(Math.max(1000, opts.commandTimeout * 4))
     } else {
       this.#ready = Promise.resolve()
       if (!this.#driver) {
@@ -228,7 +234,7 @@ export class CacheCore {
   freshL1(full: string): L1Entry | undefined {
     const e = this.#l1.get(full)
     if (e === undefined) return undefined
-    if (e.expiresAt <= Date.now()) return undefined
+    if (e.expiresAt <= coarseNow()) return undefined
     if (e.tags !== undefined && this.#tagState(e) !== OK) return undefined
     return e
   }
@@ -365,7 +371,6 @@ export class CacheCore {
       const driver = this.#driver
       if (driver === undefined)
         return await this.#produce(full, key, factory, s, stale, undefined, tagPrefix)
-      const lockKey = lockKeyFor(full)
       const token = `${this.origin}:${++this.#tokenSeq}`
       const deadline = s.hard === undefined ? Infinity : Date.now() + s.hard
       let known: Buffer | undefined
@@ -373,7 +378,7 @@ export class CacheCore {
       for (;;) {
         const wake = this.#waitFor(full)
         const r = await this.#l2('getOrLock', () =>
-          driver.getOrLock(full, lockKey, token, this.opts.lockTtl, known),
+          driver.getOrLock(full, token, this.opts.lockTtl, known),
         )
         if (r === FAILED) {
           wake.cancel()
@@ -414,15 +419,7 @@ export class CacheCore {
         resolveStale(stale)
         if (r.kind === 'acquired') {
           wake.cancel()
-          return await this.#produce(
-            full,
-            key,
-            factory,
-            s,
-            stale,
-            { key: lockKey, token },
-            tagPrefix,
-          )
+          return await this.#produce(full, key, factory, s, stale, token, tagPrefix)
         }
         // Busy: another instance is producing. Its PUBLISH wakes us; the timer is only a fallback
         // (short while the bus is down, since then nothing will wake us).
@@ -494,7 +491,7 @@ export class CacheCore {
     factory: Factory<T>,
     s: EntrySettings,
     stale: L1Entry | undefined,
-    lock: { key: string; token: string } | undefined,
+    lock: string | undefined,
     tagPrefix: string,
   ): Promise<T> {
     let ttl = s.ttl
@@ -513,12 +510,21 @@ export class CacheCore {
     try {
       value = await this.#runFactory(key, factory, ctx, s.hard)
     } catch (err) {
-      if (lock) void this.#l2('unlock', () => this.#driver!.unlock(lock.key, lock.token))
+      if (lock) void this.#l2('unlock', () => this.#driver!.unlock(full, lock))
       if (this.events.has('cache:factory-error'))
         this.events.emit('cache:factory-error', { key: full, error: err })
       throw err
     }
-    await this.write(full, value, { ...s, ttl, tags }, lock)
+    // L1 is filled synchronously inside write(); callers need not wait for the L2 round trip
+    // (peers are woken by its PUBLISH, and the returned promise never rejects).
+    try {
+      const pending = this.write(full, value, { ...s, ttl, tags }, lock)
+      this.#pendingWrites.add(pending)
+      void pending.finally(() => this.#pendingWrites.delete(pending))
+    } catch (err) {
+      if (lock) void this.#l2('unlock', () => this.#driver!.unlock(full, lock))
+      throw err
+    }
     return value
   }
 
@@ -588,12 +594,11 @@ export class CacheCore {
     return e
   }
 
-  async write(
-    full: string,
-    value: unknown,
-    s: EntrySettings,
-    lock?: { key: string; token: string },
-  ): Promise<void> {
+  /**
+   * Fills L1 synchronously (serialization errors throw here, synchronously) and returns the L2
+   * write, which never rejects.
+   */
+  write(full: string, value: unknown, s: EntrySettings, lockToken?: string): Promise<void> {
     const now = Date.now()
     const version = this.#clock.next()
     const { expiresAt, staleUntil } = this.#lifetime(s, now)
@@ -613,13 +618,24 @@ export class CacheCore {
     this.#setL1(full, this.#capForOutage(entry, now))
     if (this.events.has('cache:set')) this.events.emit('cache:set', { key: full })
     const msg: BusMessage = { o: this.origin, t: 'set', v: version, k: [full] }
-    if (!driver) return this.#localPublish(msg)
-    const r = await this.#l2('set', () =>
-      driver.setAndPublish(full, buf!, staleUntil - now, this.channel, JSON.stringify(msg), lock),
-    )
-    if (r !== FAILED) this.#busPublished++
-    // A write Redis never saw must not outlive the outage in L1 either.
-    else this.#capForOutage(entry, now)
+    if (!driver) {
+      this.#localPublish(msg)
+      return Promise.resolve()
+    }
+    return this.#l2('set', () =>
+      driver.setAndPublish(
+        full,
+        buf!,
+        staleUntil - now,
+        this.channel,
+        JSON.stringify(msg),
+        lockToken,
+      ),
+    ).then((r) => {
+      if (r !== FAILED) this.#busPublished++
+      // A write Redis never saw must not outlive the outage in L1 either.
+      else this.#capForOutage(entry, now)
+    })
   }
 
   async writeMany(items: { full: string; value: unknown; s: EntrySettings }[]): Promise<void> {
@@ -875,7 +891,6 @@ export class CacheCore {
         if (data.length)
           l2n += await driver.deleteAndPublish(data, this.channel, JSON.stringify(msg))
       })
-      await driver.publish(this.channel, JSON.stringify(msg))
     })
     if (r !== FAILED) {
       this.#busPublished++
@@ -922,7 +937,7 @@ export class CacheCore {
   // ---------------------------------------------------------------- tags
 
   #tagState(e: { version: number; tags: string[] | undefined }): number {
-    const now = Date.now()
+    const now = coarseNow()
     let state = OK
     for (const t of e.tags!) {
       const s = this.#tags.get(t)
@@ -1160,7 +1175,9 @@ export class CacheCore {
     localBus.get(this.opts.namespace)?.delete(this)
     // Let in-flight refreshes settle briefly so their writes are not cut mid-way.
     await Promise.race([
-      Promise.allSettled([...this.#flights.values()].map((f) => f.fresh)),
+      Promise.allSettled([...this.#flights.values()].map((f) => f.fresh)).then(() =>
+        Promise.allSettled([...this.#pendingWrites]),
+      ),
       new Promise((r) => setTimeout(r, 100).unref()),
     ])
     await this.#driver?.close()

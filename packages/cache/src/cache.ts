@@ -32,9 +32,9 @@ export class Cache {
     this.#settings = { ...defaults, tags: undefined }
   }
 
-  /** Full key prefix of this view in Redis and L1 (`<namespace>:[<view>:]...`). */
+  /** Full key prefix of this view in Redis (`<namespace>:[<view>:]...`). */
   get prefix(): string {
-    return this.#prefix
+    return this.#core.rootPrefix + this.#prefix
   }
 
   /** The prom-client Registry holding this cache's metrics (undefined with `metrics: false`). */
@@ -48,9 +48,10 @@ export class Cache {
     return { ...r, tags: opts.tags?.map((t) => this.#core.tagKey(this.#prefix, t)) }
   }
 
+  /** Key relative to the root namespace; the root view uses the caller's string as is. */
   #full(key: string): string {
     CacheCore.validateKey(key)
-    return this.#prefix + key
+    return this.#prefix === '' ? key : this.#prefix + key
   }
 
   /**
@@ -58,7 +59,7 @@ export class Cache {
    * Redis) and caches its result. An L1 hit is a direct LRU lookup, no promise chain.
    */
   getOrSet<T>(key: string, factory: Factory<T>, opts?: EntryOptions): Promise<T> {
-    const full = this.#prefix + key
+    const full = this.#prefix === '' ? key : this.#prefix + key
     const e = this.#core.freshL1(full)
     if (e !== undefined) {
       this.#core.countL1Hit(full)
@@ -99,7 +100,7 @@ export class Cache {
 
   /** Synchronous L1-only read of a fresh value; never touches Redis. */
   peek<T>(key: string): T | undefined {
-    const e = this.#core.freshL1(this.#prefix + key)
+    const e = this.#core.freshL1(this.#prefix === '' ? key : this.#prefix + key)
     return e === undefined ? undefined : this.#core.out<T>(e.value)
   }
 
@@ -204,5 +205,5 @@ export class Cache {
 export function createCache(options: CacheOptions = {}): Cache {
   const opts = resolveOptions(options)
   const core = new CacheCore(opts)
-  return new Cache(core, core.rootPrefix, opts.entry)
+  return new Cache(core, '', opts.entry)
 }

@@ -16,6 +16,8 @@ export interface L2Driver {
   readonly isCluster: boolean
   /** True while the command connection is ready (cheap, no I/O). */
   ready(): boolean
+  /** Resolves when the command connection is ready, or after `ms` (never rejects). */
+  waitReady(ms: number): Promise<void>
   get(key: string): Promise<Buffer | null>
   mget(keys: string[]): Promise<(Buffer | null)[]>
   /**
@@ -28,15 +30,14 @@ export interface L2Driver {
     px: number,
     channel: string,
     msg: string,
-    lock?: { key: string; token: string },
+    lockToken?: string,
   ): Promise<void>
   /**
    * Single-flight step, one round trip: returns the stored value when it differs from
-   * `knownVersion` (8 raw bytes, '' for none); otherwise tries SET NX PX on the lock.
+   * `knownVersion` (8 raw bytes, '' for none); otherwise tries SET NX PX on the key's lock.
    */
   getOrLock(
     key: string,
-    lockKey: string,
     token: string,
     px: number,
     knownVersion: Buffer | undefined,
@@ -58,11 +59,9 @@ export interface L2Driver {
   ): Promise<void>
   getVersions(keys: string[]): Promise<number[]>
   publish(channel: string, msg: string): Promise<void>
-  /** SET NX PX: true when the lock was taken. */
-  lock(key: string, token: string, px: number): Promise<boolean>
-  /** Deletes the lock only if we still hold it. */
+  /** Releases the key's lock only if we still hold it. */
   unlock(key: string, token: string): Promise<void>
-  /** SCAN every master for `match`; calls onKeys per batch (off the hot path). */
+  /** SCAN every master for `match` (relative to the key prefix); onKeys gets relative keys. */
   scan(match: string, onKeys: (keys: string[]) => Promise<void>): Promise<void>
   /** Dedicated subscriber connection; onState(false) when it drops, onState(true) when re-subscribed. */
   subscribe(
@@ -76,7 +75,10 @@ export interface L2Driver {
 export type LockResult = { kind: 'value'; value: Buffer } | { kind: 'acquired' } | { kind: 'busy' }
 
 export interface DriverOptions {
+  /** Prepended to every key (the cache's root namespace); callers use relative keys. */
+  keyPrefix: string
   commandTimeout: number
+  autoPipelining: boolean
   maxOfflineQueue: number
   logger: Logger
 }
@@ -133,14 +135,17 @@ export class IoRedisDriver implements L2Driver {
   readonly #client: Client
   readonly #owned: boolean
   readonly #opts: DriverOptions
+  readonly #prefix: string
   #sub: Redis | Cluster | undefined
   #offline = 0
   #closed = false
 
   constructor(input: RedisInput, opts: DriverOptions) {
     this.#opts = opts
+    this.#prefix = opts.keyPrefix
     const redisOptions: RedisOptions = {
       commandTimeout: opts.commandTimeout,
+      enableAutoPipelining: opts.autoPipelining,
       // Fail queued commands at the first connection loss instead of replaying them 20 times.
       maxRetriesPerRequest: 0,
       connectTimeout: Math.max(1000, opts.commandTimeout * 4),
@@ -173,14 +178,33 @@ export class IoRedisDriver implements L2Driver {
     return this.#client.status === 'ready'
   }
 
+  /** Resolves when the command connection is ready, or after `ms` (never rejects). */
+  waitReady(ms: number): Promise<void> {
+    if (this.#client.status === 'ready') return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.#client.off('ready', done)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.#client.once('ready', done)
+    })
+  }
+
   /**
    * Bounds what waits while disconnected: ioredis queues without limit, so past maxOfflineQueue
    * we reject at once. A Cluster's own offline queue is not covered by commandTimeout, so a
    * timer guards commands issued while it is not ready.
    */
   #run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#client.status === 'ready') return fn()
+    const status = this.#client.status
+    if (status === 'ready') return fn()
     if (this.#closed) return Promise.reject(new Error('strata cache: driver closed'))
+    // A connection that failed or dropped is known to be down: fail now (the breaker counts it)
+    // rather than queue for commandTimeout. Commands at start-up ('connecting') still queue.
+    if (status === 'reconnecting' || status === 'end' || status === 'close')
+      return Promise.reject(new Error(`strata cache: redis ${status}`))
     if (this.#offline >= this.#opts.maxOfflineQueue)
       return Promise.reject(new Error('strata cache: redis offline queue full'))
     this.#offline++
@@ -189,15 +213,20 @@ export class IoRedisDriver implements L2Driver {
     return p.finally(() => this.#offline--)
   }
 
+  #k(key: string): string {
+    return this.#prefix + key
+  }
+
   get(key: string): Promise<Buffer | null> {
-    return this.#run(() => this.#client.getBuffer(key))
+    const k = this.#k(key)
+    return this.#run(() => this.#client.getBuffer(k))
   }
 
   async mget(keys: string[]): Promise<(Buffer | null)[]> {
     if (keys.length === 0) return []
     // Cluster MGET must stay in one slot; per-key GETs to each node are the portable path.
     if (this.isCluster) return Promise.all(keys.map((k) => this.get(k)))
-    return this.#run(() => this.#client.mgetBuffer(keys))
+    return this.#run(() => this.#client.mgetBuffer(keys.map((k) => this.#k(k))))
   }
 
   async setAndPublish(
@@ -206,38 +235,42 @@ export class IoRedisDriver implements L2Driver {
     px: number,
     channel: string,
     msg: string,
-    lock?: { key: string; token: string },
+    lockToken?: string,
   ): Promise<void> {
     const ms = Math.max(1, Math.ceil(px))
-    if (lock && this.isCluster && !sameSlot(key, lock.key)) {
-      await this.#run(() => this.#client.strataSetPub(1, key, value, ms, channel, msg))
-      await this.unlock(lock.key, lock.token)
-    } else if (lock) {
+    const k = this.#k(key)
+    const lockKey = lockKeyFor(k)
+    if (lockToken !== undefined && this.isCluster && !sameSlot(k, lockKey)) {
+      await this.#run(() => this.#client.strataSetPub(1, k, value, ms, channel, msg))
+      await this.unlock(key, lockToken)
+    } else if (lockToken !== undefined) {
       await this.#run(() =>
-        this.#client.strataSetPub(2, key, lock.key, value, ms, channel, msg, lock.token),
+        this.#client.strataSetPub(2, k, lockKey, value, ms, channel, msg, lockToken),
       )
     } else {
-      await this.#run(() => this.#client.strataSetPub(1, key, value, ms, channel, msg))
+      await this.#run(() => this.#client.strataSetPub(1, k, value, ms, channel, msg))
     }
   }
 
   async getOrLock(
     key: string,
-    lockKey: string,
     token: string,
     px: number,
     knownVersion: Buffer | undefined,
   ): Promise<LockResult> {
     const ms = Math.max(1, Math.ceil(px))
-    if (this.isCluster && !sameSlot(key, lockKey)) {
+    const k = this.#k(key)
+    const lockKey = lockKeyFor(k)
+    if (this.isCluster && !sameSlot(k, lockKey)) {
       // Cross-slot: two round trips (lock, then re-read), same outcome.
       const current = await this.get(key)
       if (current && (!knownVersion || !current.subarray(2, 10).equals(knownVersion)))
         return { kind: 'value', value: current }
-      return (await this.lock(lockKey, token, ms)) ? { kind: 'acquired' } : { kind: 'busy' }
+      const ok = await this.#run(() => this.#client.set(lockKey, token, 'PX', ms, 'NX'))
+      return ok === 'OK' ? { kind: 'acquired' } : { kind: 'busy' }
     }
     const [code, value] = await this.#run(() =>
-      this.#client.strataGetOrLockBuffer(key, lockKey, token, ms, knownVersion ?? ''),
+      this.#client.strataGetOrLockBuffer(k, lockKey, token, ms, knownVersion ?? ''),
     )
     if (Number(code) === 0 && value) return { kind: 'value', value }
     return Number(code) === 1 ? { kind: 'acquired' } : { kind: 'busy' }
@@ -252,7 +285,9 @@ export class IoRedisDriver implements L2Driver {
     if (this.isCluster) {
       await Promise.all(
         items.map((i) =>
-          this.#run(() => this.#client.set(i.key, i.value, 'PX', Math.max(1, Math.ceil(i.px)))),
+          this.#run(() =>
+            this.#client.set(this.#k(i.key), i.value, 'PX', Math.max(1, Math.ceil(i.px))),
+          ),
         ),
       )
       await this.publish(channel, msg)
@@ -260,7 +295,7 @@ export class IoRedisDriver implements L2Driver {
     }
     await this.#run(async () => {
       const p = (this.#client as Redis).pipeline()
-      for (const i of items) p.set(i.key, i.value, 'PX', Math.max(1, Math.ceil(i.px)))
+      for (const i of items) p.set(this.#k(i.key), i.value, 'PX', Math.max(1, Math.ceil(i.px)))
       p.publish(channel, msg)
       const res = await p.exec()
       const failed = res?.find(([err]) => err)
@@ -270,12 +305,13 @@ export class IoRedisDriver implements L2Driver {
 
   async deleteAndPublish(keys: string[], channel: string, msg: string): Promise<number> {
     if (keys.length === 0) return 0
+    const ks = keys.map((k) => this.#k(k))
     if (this.isCluster) {
-      const counts = await Promise.all(keys.map((k) => this.#run(() => this.#client.unlink(k))))
+      const counts = await Promise.all(ks.map((k) => this.#run(() => this.#client.unlink(k))))
       await this.publish(channel, msg)
       return counts.reduce((a, b) => a + b, 0)
     }
-    return this.#run(() => this.#client.strataDelPub(keys.length, ...keys, channel, msg))
+    return this.#run(() => this.#client.strataDelPub(ks.length, ...ks, channel, msg))
   }
 
   async setVersionsAndPublish(
@@ -285,23 +321,25 @@ export class IoRedisDriver implements L2Driver {
     channel: string,
     msg: string,
   ): Promise<void> {
+    const ks = keys.map((k) => this.#k(k))
     if (this.isCluster) {
       await Promise.all(
-        keys.map((k) => this.#run(() => this.#client.set(k, String(version), 'PX', px))),
+        ks.map((k) => this.#run(() => this.#client.set(k, String(version), 'PX', px))),
       )
       await this.publish(channel, msg)
       return
     }
     await this.#run(() =>
-      this.#client.strataVersionsPub(keys.length, ...keys, version, px, channel, msg),
+      this.#client.strataVersionsPub(ks.length, ...ks, version, px, channel, msg),
     )
   }
 
   async getVersions(keys: string[]): Promise<number[]> {
     if (keys.length === 0) return []
+    const ks = keys.map((k) => this.#k(k))
     const raw = this.isCluster
-      ? await Promise.all(keys.map((k) => this.#run(() => this.#client.get(k))))
-      : await this.#run(() => this.#client.mget(keys))
+      ? await Promise.all(ks.map((k) => this.#run(() => this.#client.get(k))))
+      : await this.#run(() => this.#client.mget(ks))
     return raw.map((v) => (v === null ? 0 : Number(v)))
   }
 
@@ -309,27 +347,23 @@ export class IoRedisDriver implements L2Driver {
     await this.#run(() => this.#client.publish(channel, msg))
   }
 
-  async lock(key: string, token: string, px: number): Promise<boolean> {
-    const res = await this.#run(() =>
-      this.#client.set(key, token, 'PX', Math.max(1, Math.ceil(px)), 'NX'),
-    )
-    return res === 'OK'
-  }
-
   async unlock(key: string, token: string): Promise<void> {
-    await this.#run(() => this.#client.strataUnlock(key, token))
+    const lockKey = lockKeyFor(this.#k(key))
+    await this.#run(() => this.#client.strataUnlock(lockKey, token))
   }
 
   async scan(match: string, onKeys: (keys: string[]) => Promise<void>): Promise<void> {
     const nodes = this.isCluster
       ? (this.#client as Cluster).nodes('master')
       : [this.#client as Redis]
+    const full = escapeGlob(this.#prefix) + match
+    const n = this.#prefix.length
     for (const node of nodes) {
       let cursor = '0'
       do {
-        const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 500)
+        const [next, keys] = await node.scan(cursor, 'MATCH', full, 'COUNT', 500)
         cursor = next
-        if (keys.length) await onKeys(keys)
+        if (keys.length) await onKeys(keys.map((k) => k.slice(n)))
       } while (cursor !== '0')
     }
   }
@@ -404,6 +438,10 @@ export function lockKeyFor(key: string): string {
 
 function sameSlot(key: string, lockKey: string): boolean {
   return lockKey === lockKeyFor(key) && !key.includes('{') && !key.includes('}')
+}
+
+export function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, '\\$&')
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
