@@ -213,6 +213,14 @@ export function toDbError(err: unknown, ctx: ErrorContext = {}): Error {
       cause: err,
     })
   }
+  if (/unsupported startup parameter/i.test(message(err))) {
+    // PgBouncer refuses the session settings we send as startup parameters.
+    return pgErrors.create('STRATA_DB_INVALID_CONFIG', {
+      message: `${message(err)}: connecting through PgBouncer? Set pgbouncer: true (or ?pgbouncer=true in the URL)`,
+      details: { ...where, ...fields },
+      cause: err,
+    })
+  }
   if (isConnectionError(err) || rawCode(err) === '53300') {
     return pgErrors.create('STRATA_DB_UNAVAILABLE', {
       message: `Database is unavailable: ${message(err)}`,
