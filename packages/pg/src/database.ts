@@ -78,6 +78,7 @@ export class PgDatabase implements Database {
   readonly #metrics: PgMetrics
   readonly #instrument: QueryInstrument
   readonly #acquireWaits = new LogHistogram()
+  readonly #errorCounts = { acquireFailed: 0, connectionLost: 0, discarded: 0 }
   readonly #waitSeries: Series
   readonly #retries: Counter<'reason' | 'pool_name'>
   readonly #brokenClients = new WeakSet<PoolClient>()
@@ -144,6 +145,7 @@ export class PgDatabase implements Database {
     this.#pool.on('connect', (client) => {
       client.on('error', (err) => {
         this.#brokenClients.add(client)
+        this.#errorCounts.connectionLost++
         log.warn(
           { err: err.message, code: (err as { code?: string }).code },
           'database connection failed',
@@ -161,6 +163,7 @@ export class PgDatabase implements Database {
       }),
     })
     const waits = this.#acquireWaits
+    const errorCounts = this.#errorCounts
     this.pool = {
       stats(): PoolStats {
         const total = pool.totalCount
@@ -180,6 +183,7 @@ export class PgDatabase implements Database {
             p99: waits.quantile(0.99),
             max: waits.max,
           },
+          errors: { ...errorCounts },
         }
       },
     }
@@ -243,7 +247,10 @@ export class PgDatabase implements Database {
       this.#pool.connect((err, client) => {
         const waited = performance.now() - t0
         this.#acquireWaits.record(waited)
-        if (err || client === undefined) return reject(err ?? new Error('pool returned no client'))
+        if (err || client === undefined) {
+          this.#errorCounts.acquireFailed++
+          return reject(err ?? new Error('pool returned no client'))
+        }
         this.#waitSeries.observe(waited / 1000)
         const done = (qerr: Error | null, res: QueryResult<R>): void => {
           if (qerr) {
@@ -360,6 +367,7 @@ export class PgDatabase implements Database {
       return client
     } catch (err) {
       this.#acquireWaits.record(performance.now() - t)
+      this.#errorCounts.acquireFailed++
       throw toDbError(err, this.#errCtx)
     }
   }
@@ -373,6 +381,7 @@ export class PgDatabase implements Database {
           timeoutKind(err) === 'query' ||
           // withClient passes its failure; anything but a plain statement error is suspect.
           !(err instanceof pg.DatabaseError)))
+    if (destroy) this.#errorCounts.discarded++
     client.release(
       destroy ? (err instanceof Error ? err : new Error('client discarded')) : undefined,
     )

@@ -47,6 +47,8 @@ export interface PoolStats {
   max: number
   /** Time callers waited to acquire a client, in ms. */
   acquireWait: { count: number; p50: number; p95: number; p99: number; max: number }
+  /** Since creation: failed acquisitions (timeouts, refused), connections lost (error events), clients discarded instead of reused. */
+  errors: { acquireFailed: number; connectionLost: number; discarded: number }
 }
 
 export interface PoolHandle {

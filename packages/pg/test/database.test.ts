@@ -129,9 +129,12 @@ describe('pool resilience', () => {
            AND backend_type = 'client backend' AND state = 'idle'`,
       )
       expect(pids.rows[0]!.n).toBeGreaterThanOrEqual(3)
-      await new Promise((r) => setTimeout(r, 100))
+      // The 'error' events arrive asynchronously; the process must simply survive them.
+      for (let i = 0; i < 100 && local.pool.stats().errors.connectionLost < 3; i++)
+        await new Promise((r) => setTimeout(r, 20))
       const { rows } = await local.query<{ ok: number }>('SELECT 1 AS ok')
       expect(rows[0]!.ok).toBe(1)
+      expect(local.pool.stats().errors.connectionLost).toBe(3)
     } finally {
       await local.close()
     }
@@ -181,6 +184,7 @@ describe('pool resilience', () => {
       expect(isTransientDbError(err)).toBe(true)
       expect(pgErrors.is(await held, 'STRATA_DB_UNAVAILABLE')).toBe(true)
       expect((await local.query('SELECT 4 AS x')).rows[0]).toEqual({ x: 4 })
+      expect(local.pool.stats().errors).toMatchObject({ connectionLost: 2, discarded: 2 })
       expect(local.pool.stats().total).toBeLessThanOrEqual(2)
     } finally {
       await local.close()
@@ -196,6 +200,11 @@ describe('pool resilience', () => {
       expect(pgErrors.is(err, 'STRATA_DB_TIMEOUT')).toBe(true)
       expect((err as { details: { kind: string } }).details.kind).toBe('acquire')
       expect(isTransientDbError(err)).toBe(true)
+      expect(local.pool.stats().errors).toEqual({
+        acquireFailed: 1,
+        connectionLost: 0,
+        discarded: 0,
+      })
       await hold
     } finally {
       await local.close()
