@@ -117,7 +117,8 @@ export class CacheCore {
   readonly #driver: L2Driver | undefined
   readonly #breaker: CircuitBreaker | undefined
   readonly #clock = new VersionClock()
-  readonly #tags = new Map<string, TagState>()
+  /** Tag invalidation states, bounded (an evicted state is simply re-fetched from Redis). */
+  readonly #tags: LRUCache<string, TagState>
   readonly #flights = new Map<string, Flight>()
   readonly #pendingWrites = new Set<Promise<void>>()
   readonly #waiters = new Map<string, Set<() => void>>()
@@ -157,6 +158,7 @@ export class CacheCore {
         if (reason === 'evict') this.#l1c.evictions++
       },
     })
+    this.#tags = new LRUCache<string, TagState>({ max: Math.max(1000, opts.maxEntries) })
     this.#sketch = opts.admission === 'tinylfu' ? new FrequencySketch(opts.maxEntries) : undefined
     if (opts.l2) {
       this.#driver = new IoRedisDriver(opts.l2.redis, {

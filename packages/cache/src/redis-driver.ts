@@ -3,12 +3,13 @@ import type { ClusterNode, RedisOptions } from 'ioredis'
 import type { Logger } from '@strata/core'
 
 /**
- * Client choice: ioredis 6. Measured on this 2-core box (1 KB values, 1.5 s per cell, see
- * bench/src/redis-clients.bench.ts): GET c=1 ioredis 9.6k vs node-redis 6.4k ops/s; GET c=64
- * ioredis 120k vs node-redis 52k ops/s (SET: 109k vs 60k). ioredis also has a per-command
- * `commandTimeout` (armed even for offline-queued commands), Cluster with the same API, and
- * `duplicate()` for the subscriber, so the driver stays small. Everything else in the cache talks
- * to this interface only, so swapping clients means writing one more class.
+ * Client choice: ioredis 6. `bench/src/redis-clients.bench.ts` (1 KB values, medians of
+ * interleaved rounds on this 2-core box, load ~8): GET c=1 ioredis 22.7k vs node-redis 10.3k
+ * ops/s, GET c=64 47.7k vs 25.6k, SET c=64 53.1k vs 25.3k (ioredis auto-pipelining was not
+ * faster, so it stays an option). ioredis also has a per-command `commandTimeout` (armed even
+ * for offline-queued commands), Cluster with the same API, and `duplicate()` for the
+ * subscriber. Everything else in the cache talks to the L2Driver interface only, so another
+ * client means one more class.
  */
 export type RedisInput = string | Redis | Cluster
 
