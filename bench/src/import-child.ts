@@ -2,10 +2,10 @@
 import { createDatabase } from '@strata/pg'
 import { runImport } from '@strata/importer'
 
-const [url, specJson] = process.argv.slice(2) as [string, string]
+const [url, specJson, optsJson] = process.argv.slice(2) as [string, string, string | undefined]
 const db = await createDatabase({ url, pool: { max: 4 } })
 const t0 = performance.now()
-const result = await runImport(db, JSON.parse(specJson))
+const result = await runImport(db, JSON.parse(specJson), optsJson ? JSON.parse(optsJson) : {})
 const elapsedMs = performance.now() - t0
 await db.close()
 process.send?.({

@@ -146,11 +146,11 @@ interface ChildResult {
   maxRssBytes: number
 }
 
-function runStrata(url: string, spec: unknown): Promise<ChildResult> {
+function runStrata(url: string, spec: unknown, options: unknown = {}): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const child = fork(
       fileURLToPath(new URL('./import-child.js', import.meta.url)),
-      [url, JSON.stringify(spec)],
+      [url, JSON.stringify(spec), JSON.stringify(options)],
       {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       },
@@ -251,6 +251,16 @@ export default async function run(args: BenchArgs): Promise<BenchResult> {
       `  strata clean ${cleanRps.toFixed(0)} rows/s, peak RSS ${(clean.maxRssBytes / 2 ** 20).toFixed(0)} MiB`,
     )
 
+    // The same load with parsing/conversion in a piscina worker thread ("use it when it pays").
+    await db.query('TRUNCATE legacy_users')
+    const inWorker = await runStrata(url, spec(gen.clean, join(dir, 'worker.rejects.csv')), {
+      parseWorker: true,
+    })
+    if (inWorker.status !== 'completed' || inWorker.counts.loaded !== rows)
+      throw new Error(`strata worker load: ${JSON.stringify(inWorker)}`)
+    const workerRps = (rows * 1000) / inWorker.elapsedMs
+    console.log(`  strata clean, parse worker ${workerRps.toFixed(0)} rows/s`)
+
     let dirtyRps: number | undefined
     let dirtyOk = false
     if (args.options?.['skip-dirty'] !== true) {
@@ -304,6 +314,14 @@ export default async function run(args: BenchArgs): Promise<BenchResult> {
         ratio: cleanRps / copyPlainRps,
       },
     )
+    results.push({
+      metric: 'strata import, clean file, parse/convert in a piscina worker thread',
+      value: workerRps,
+      unit: 'rows/s',
+      baseline: 'strata, parsing in the main thread',
+      baselineValue: cleanRps,
+      ratio: workerRps / cleanRps,
+    })
     if (pgloaderRps !== undefined)
       results.push({
         metric: 'strata import vs pgloader',

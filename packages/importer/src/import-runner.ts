@@ -5,9 +5,9 @@ import { resolve as resolvePath } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { silentLogger, type Logger } from '@strata/core'
 import { isTransientDbError, type Database } from '@strata/pg'
-import { BatchWriter, type ArchiveSink, type PreparedRow } from './batch-writer.js'
+import { BatchWriter, type ArchiveSink } from './batch-writer.js'
 import { resolveTarget } from './catalog.js'
-import { compileConverter, type SourceRecord } from './convert.js'
+import { compileConverter } from './convert.js'
 import { importErrors } from './errors.js'
 import {
   advanceCheckpoint,
@@ -17,19 +17,17 @@ import {
   insertJob,
   insertRejects,
   listRejects,
-  type ChunkInfo,
   type ImportJob,
   type JobStatus,
 } from './job-store.js'
 import { LookupResolver } from './lookup-resolver.js'
 import { importDefaults } from './options.js'
 import { RejectFileWriter, rejectHeader, type Reject } from './reject-file.js'
+import { openSource } from './open-source.js'
+import { readBatches, type Batch } from './read-batches.js'
 import { resolveImportPath } from './resolve-import-path.js'
-import { openCsvSource } from './sources/csv-source.js'
-import { openNdjsonSource } from './sources/ndjson-source.js'
+import { openWorkerBatches } from './worker-batches.js'
 import { fileFingerprint } from './sources/open-file.js'
-import { openPostgresSource } from './sources/postgres-source.js'
-import type { Source } from './sources/source.js'
 import { serializableSpec, validateSpec, type ImportSpec, type ResolvedSpec } from './spec.js'
 
 export interface ImportProgress {
@@ -69,6 +67,11 @@ export interface ImportOptions {
   retry?: { attempts?: number; baseMs?: number; maxMs?: number }
   /** Resume only: replaces the stored spec (needed when it had custom transform functions). */
   spec?: ImportSpec
+  /**
+   * Parse and convert in a worker thread (piscina), overlapping with the database work; not for
+   * postgres sources or specs with custom transform functions. @defaultValue importDefaults.parseWorker
+   */
+  parseWorker?: boolean
   /** Resume only: a new error threshold (a job paused on errors continues with a higher one). */
   maxErrorRate?: number
 }
@@ -88,18 +91,6 @@ interface CommitResult {
   rejects: Reject[]
   loaded: number
   skipped: number
-}
-
-interface Batch {
-  rows: PreparedRow[]
-  rejects: Reject[]
-  records: number
-  lastLine: number
-  bytesRead: number | null
-}
-
-function fieldsOf(rec: SourceRecord): string[] {
-  return Array.isArray(rec.fields) ? rec.fields : [JSON.stringify(rec.fields)]
 }
 
 function backoff(attempt: number, baseMs: number, maxMs: number): number {
@@ -266,21 +257,6 @@ class ImportRun {
     }
   }
 
-  async #openSource(paths: Paths): Promise<Source> {
-    const s = this.#spec.source
-    const chunk: ChunkInfo | null = this.#job.chunk
-    if (s.format === 'postgres')
-      return openPostgresSource(s, this.#db, { skip: this.#job.checkpoint.records })
-    const range = chunk ? { start: chunk.start, end: chunk.end } : undefined
-    const common = { ...(range ? { range } : {}), ...(chunk ? { firstLine: chunk.firstLine } : {}) }
-    if (s.format === 'csv')
-      return openCsvSource(s, paths.source!, {
-        ...common,
-        ...(chunk?.header ? { header: chunk.header } : {}),
-      })
-    return openNdjsonSource(s, paths.source!, common)
-  }
-
   async run(): Promise<ImportResult> {
     const timer = setInterval(
       () => this.#opts.onProgress?.(this.#progress()),
@@ -289,7 +265,7 @@ class ImportRun {
     timer.unref()
     let reason: string | null = null
     let rejectWriter: RejectFileWriter | undefined
-    let source: Source | undefined
+    let closeSource: (() => Promise<void>) | undefined
     try {
       const paths = resolvePaths(
         this.#spec,
@@ -305,8 +281,44 @@ class ImportRun {
           message: `The source of import job ${this.#job.id} changed since it started (${this.#job.sourceFingerprint} → ${fp}); refusing to resume`,
         })
       const { target, lookups } = await resolveTarget(this.#db, this.#spec)
-      source = await this.#openSource(paths)
-      const converter = compileConverter(this.#spec, source.header)
+      const skip = this.#job.checkpoint.records
+      let header: string[] | undefined
+      let batches: AsyncGenerator<Batch>
+      const useWorker =
+        (this.#opts.parseWorker ?? importDefaults.parseWorker) &&
+        this.#spec.source.format !== 'postgres' &&
+        !Object.values(this.#spec.columns).some((c) =>
+          c.transforms.some((t) => typeof t === 'function'),
+        )
+      if (useWorker) {
+        const wb = await openWorkerBatches(
+          {
+            spec: this.#spec,
+            path: paths.source!,
+            chunk: this.#job.chunk,
+            skip,
+            batchSize: this.#batchSize,
+            credits: 2,
+          },
+          () => this.#batchSize,
+        )
+        closeSource = wb.close
+        header = wb.header
+        batches = wb.batches
+      } else {
+        const src = await openSource(this.#spec, paths.source, this.#job.chunk, {
+          db: this.#db,
+          skip,
+        })
+        closeSource = () => src.close()
+        header = src.header
+        const converter = compileConverter(this.#spec, header)
+        // A postgres source skips by itself (MOVE); file sources are re-read up to the checkpoint.
+        batches = readBatches(src, converter, {
+          skip: this.#spec.source.format === 'postgres' ? 0 : skip,
+          batchSize: () => this.#batchSize,
+        })
+      }
       const resolvers = new Map<string, LookupResolver>()
       for (const [name, l] of lookups)
         resolvers.set(name, new LookupResolver(l, importDefaults.lookupCacheEntries))
@@ -325,7 +337,7 @@ class ImportRun {
       const writer = new BatchWriter({
         spec: this.#spec,
         target,
-        columnNames: converter.columnNames,
+        columnNames: Object.keys(this.#spec.columns),
         lookups: resolvers,
         ...(archive ? { archive } : {}),
       })
@@ -335,11 +347,11 @@ class ImportRun {
         // Rewritten from the database: it then matches the committed state even after a kill -9.
         rejectWriter = new RejectFileWriter(
           paths.rejectFile,
-          rejectHeader(source.header),
+          rejectHeader(header),
           await listRejects(this.#db, this.#job.id),
         )
       }
-      const outcome = await this.#loop(source, converter, writer, rejectWriter)
+      const outcome = await this.#loop(batches, writer, rejectWriter)
       this.#status = outcome.status
       reason = outcome.reason
     } catch (err) {
@@ -354,7 +366,7 @@ class ImportRun {
       this.#log.error({ err, jobId: this.#job.id }, 'import failed')
     } finally {
       clearInterval(timer)
-      await source?.close().catch(() => {})
+      await closeSource?.().catch(() => {})
       await rejectWriter?.close().catch(() => {})
     }
     await finishRun(this.#db, this.#job.id, this.#token, this.#status, reason)
@@ -373,58 +385,6 @@ class ImportRun {
       rowsPerSec: elapsedMs > 0 ? (this.#readThisRun * 1000) / elapsedMs : 0,
       rejectFile: this.#rejectFilePath,
     }
-  }
-
-  async *#batches(
-    source: Source,
-    converter: ReturnType<typeof compileConverter>,
-  ): AsyncGenerator<Batch> {
-    // A postgres source skips by itself (MOVE); file sources are re-read up to the checkpoint.
-    let toSkip = this.#spec.source.format === 'postgres' ? 0 : this.#job.checkpoint.records
-    let batch: Batch = { rows: [], rejects: [], records: 0, lastLine: 0, bytesRead: null }
-    const memoryLimit = this.#opts.memoryLimitBytes ?? importDefaults.memoryLimitBytes
-    let sinceYield = 0
-    for await (const rec of source.records()) {
-      if (toSkip > 0) {
-        toSkip--
-        continue
-      }
-      // Buffered records resolve as microtasks, which starve I/O: without this the database's
-      // answers to the batch being written wait until parsing blocks on a file read.
-      if (++sinceYield === 256) {
-        sinceYield = 0
-        await new Promise<void>((r) => setImmediate(r))
-      }
-      batch.records++
-      batch.lastLine = rec.line
-      if (rec.error) {
-        batch.rejects.push({
-          line: rec.line,
-          column: null,
-          code: rec.error.code,
-          message: rec.error.message,
-          fields: fieldsOf(rec),
-        })
-      } else {
-        const r = converter.convert(rec)
-        if (r.ok) batch.rows.push({ line: rec.line, values: r.values, fields: fieldsOf(rec) })
-        else batch.rejects.push({ line: rec.line, ...r.reject, fields: fieldsOf(rec) })
-      }
-      if (batch.records >= this.#batchSize) {
-        this.#bytesRead = source.bytesRead?.() ?? null
-        yield batch
-        batch = { rows: [], rejects: [], records: 0, lastLine: 0, bytesRead: null }
-        // Memory guard: stop pulling from the source while the process is above its budget.
-        for (let waited = 0; process.memoryUsage.rss() > memoryLimit; waited++) {
-          if (waited === 0)
-            this.#log.warn({ jobId: this.#job.id }, 'import paused intake: memory above limit')
-          await sleep(50)
-          if (waited > 200) break
-        }
-      }
-    }
-    this.#bytesRead = source.bytesRead?.() ?? null
-    if (batch.records > 0) yield batch
   }
 
   async #commit(batch: Batch, writer: BatchWriter, first: boolean): Promise<CommitResult> {
@@ -487,12 +447,12 @@ class ImportRun {
   }
 
   async #loop(
-    source: Source,
-    converter: ReturnType<typeof compileConverter>,
+    source: AsyncGenerator<Batch>,
     writer: BatchWriter,
     rejectWriter: RejectFileWriter | undefined,
   ): Promise<{ status: JobStatus; reason: string | null }> {
-    const it = this.#batches(source, converter)
+    const memoryLimit = this.#opts.memoryLimitBytes ?? importDefaults.memoryLimitBytes
+    const it = source
     let first = true
     // Pipeline: batch k+1 is parsed, converted and its lookups resolved while batch k is being
     // written (the database works in its own process meanwhile). Only one write is in flight, so
@@ -522,9 +482,16 @@ class ImportRun {
     }
     try {
       for (;;) {
+        // Memory guard: stop pulling from the source while the process is above its budget.
+        for (let waited = 0; process.memoryUsage.rss() > memoryLimit && waited < 200; waited++) {
+          if (waited === 0)
+            this.#log.warn({ jobId: this.#job.id }, 'import paused intake: memory above limit')
+          await sleep(50)
+        }
         const n = await it.next()
         if (n.done) break
         const batch = n.value
+        this.#bytesRead = batch.bytesRead
         if (batch.rows.length > 0) {
           const looked = await writer.resolveLookups(this.#db, batch.rows)
           batch.rows = looked.rows

@@ -17,6 +17,8 @@ export const importDefaults = Object.freeze({
   maxLineBytes: 16 * 1024 * 1024,
   /** Rows fetched per round trip from a Postgres cursor source. */
   cursorFetchRows: 5000,
+  /** Parse/convert CSV and NDJSON in a worker thread (see bench: import). */
+  parseWorker: false,
   /** Uploads through the API larger than this are refused. */
   maxUploadBytes: 1024 * 1024 * 1024,
 })

@@ -1,0 +1,68 @@
+import type { ImportErrorCode } from './errors.js'
+import type { PreparedRow } from './batch-writer.js'
+import type { RowConverter, SourceRecord } from './convert.js'
+import type { Reject } from './reject-file.js'
+import type { Source } from './sources/source.js'
+
+/** A batch of source records: converted rows plus the records rejected before the database. */
+export interface Batch {
+  rows: PreparedRow[]
+  rejects: Reject[]
+  /** Source records consumed (rows + rejects). */
+  records: number
+  lastLine: number
+  bytesRead: number | null
+}
+
+function fieldsOf(rec: SourceRecord): string[] {
+  return Array.isArray(rec.fields) ? rec.fields : [JSON.stringify(rec.fields)]
+}
+
+/**
+ * Groups a source's records into batches: skips the first `skip` records (a resume), converts
+ * each record, and yields every `batchSize()` records. Used in the main thread and in the parse
+ * worker alike.
+ */
+export async function* readBatches(
+  source: Source,
+  converter: RowConverter,
+  options: { skip: number; batchSize: () => number },
+): AsyncGenerator<Batch> {
+  let toSkip = options.skip
+  let batch: Batch = { rows: [], rejects: [], records: 0, lastLine: 0, bytesRead: null }
+  let sinceYield = 0
+  for await (const rec of source.records()) {
+    if (toSkip > 0) {
+      toSkip--
+      continue
+    }
+    // Buffered records resolve as microtasks, which starve I/O: without this the database's
+    // answers to the batch being written wait until parsing blocks on a file read.
+    if (++sinceYield === 256) {
+      sinceYield = 0
+      await new Promise<void>((r) => setImmediate(r))
+    }
+    batch.records++
+    batch.lastLine = rec.line
+    if (rec.error) {
+      batch.rejects.push({
+        line: rec.line,
+        column: null,
+        code: rec.error.code as ImportErrorCode,
+        message: rec.error.message,
+        fields: fieldsOf(rec),
+      })
+    } else {
+      const r = converter.convert(rec)
+      if (r.ok) batch.rows.push({ line: rec.line, values: r.values, fields: fieldsOf(rec) })
+      else batch.rejects.push({ line: rec.line, ...r.reject, fields: fieldsOf(rec) })
+    }
+    if (batch.records >= options.batchSize()) {
+      batch.bytesRead = source.bytesRead?.() ?? null
+      yield batch
+      batch = { rows: [], rejects: [], records: 0, lastLine: 0, bytesRead: null }
+    }
+  }
+  batch.bytesRead = source.bytesRead?.() ?? null
+  if (batch.records > 0) yield batch
+}
