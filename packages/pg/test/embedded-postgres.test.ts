@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -87,6 +88,28 @@ describe('startEmbeddedPostgres', () => {
     expect((await c3.query('SELECT count(*)::int AS n FROM kept')).rows[0]).toEqual({ n: 1 })
     await c3.end()
     await third.stop()
+  })
+
+  it('moves to a free port when the remembered one is taken; an explicit busy port is an error', async () => {
+    const dataDir = join(root, 'pg') // initialised by the first test
+    const remembered = Number(await readFile(join(dataDir, 'strata-port'), 'utf8'))
+    const blocker = createServer()
+    await new Promise<void>((r) => blocker.listen(remembered, '127.0.0.1', r))
+    try {
+      const err = await startEmbeddedPostgres({ dataDir, port: remembered }).catch(
+        (e: unknown) => e,
+      )
+      expect(pgErrors.is(err, 'STRATA_DB_EMBEDDED_START_FAILED')).toBe(true)
+      expect((err as Error).message).toMatch(/in use/)
+      const moved = await start(dataDir)
+      expect(moved.port).not.toBe(remembered)
+      const c = new pg.Client({ connectionString: moved.url })
+      await c.connect()
+      await c.end()
+      await moved.stop()
+    } finally {
+      await new Promise((r) => blocker.close(r))
+    }
   })
 
   it('refuses a non-empty directory that is not a cluster', async () => {
