@@ -509,14 +509,29 @@ export class CacheCore {
       },
     }
     let value: T
+    // While we hold the lock, keep it alive so a slow-but-alive factory is not run twice; a
+    // crashed holder stops extending and waiters take over after one lockTtl.
+    const keepAlive =
+      lock === undefined
+        ? undefined
+        : setInterval(
+            () =>
+              void this.#l2('extendLock', () =>
+                this.#driver!.extendLock(full, lock, this.opts.lockTtl),
+              ),
+            Math.max(10, this.opts.lockTtl / 2),
+          )
+    keepAlive?.unref()
     try {
       value = await this.#runFactory(key, factory, ctx, s.hard)
     } catch (err) {
+      clearInterval(keepAlive)
       if (lock) void this.#l2('unlock', () => this.#driver!.unlock(full, lock))
       if (this.events.has('cache:factory-error'))
         this.events.emit('cache:factory-error', { key: full, error: err })
       throw err
     }
+    clearInterval(keepAlive)
     // L1 is filled synchronously inside write(); callers need not wait for the L2 round trip
     // (peers are woken by its PUBLISH, and the returned promise never rejects).
     try {

@@ -62,6 +62,8 @@ export interface L2Driver {
   publish(channel: string, msg: string): Promise<void>
   /** Releases the key's lock only if we still hold it. */
   unlock(key: string, token: string): Promise<void>
+  /** Extends the key's lock only if we still hold it. */
+  extendLock(key: string, token: string, px: number): Promise<void>
   /** SCAN every master for `match` (relative to the key prefix); onKeys gets relative keys. */
   scan(match: string, onKeys: (keys: string[]) => Promise<void>): Promise<void>
   /** Dedicated subscriber connection; onState(false) when it drops, onState(true) when re-subscribed. */
@@ -99,6 +101,8 @@ return n`
 const VERSIONS_PUB = `for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) end
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1`
+const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`
 const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
 
@@ -108,6 +112,7 @@ interface Scripts {
   strataDelPub(...args: (string | number)[]): Promise<number>
   strataVersionsPub(...args: (string | number)[]): Promise<unknown>
   strataUnlock(key: string, token: string): Promise<unknown>
+  strataExtend(key: string, token: string, px: number): Promise<unknown>
 }
 type Client = (Redis | Cluster) & Scripts
 
@@ -117,6 +122,7 @@ function defineScripts(c: Redis | Cluster): Client {
   c.defineCommand('strataDelPub', { lua: DEL_PUB })
   c.defineCommand('strataVersionsPub', { lua: VERSIONS_PUB })
   c.defineCommand('strataUnlock', { numberOfKeys: 1, lua: UNLOCK })
+  c.defineCommand('strataExtend', { numberOfKeys: 1, lua: EXTEND })
   return c as Client
 }
 
@@ -351,6 +357,11 @@ export class IoRedisDriver implements L2Driver {
   async unlock(key: string, token: string): Promise<void> {
     const lockKey = lockKeyFor(this.#k(key))
     await this.#run(() => this.#client.strataUnlock(lockKey, token))
+  }
+
+  async extendLock(key: string, token: string, px: number): Promise<void> {
+    const lockKey = lockKeyFor(this.#k(key))
+    await this.#run(() => this.#client.strataExtend(lockKey, token, Math.max(1, Math.ceil(px))))
   }
 
   async scan(match: string, onKeys: (keys: string[]) => Promise<void>): Promise<void> {

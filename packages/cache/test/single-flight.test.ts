@@ -70,3 +70,22 @@ describe('single-flight', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(150)
   })
 })
+
+describe('lock keep-alive', () => {
+  it('a factory slower than the lock TTL still runs once across instances', async () => {
+    h = harness('keepalive')
+    const opts = { l2: { redis: redisUrl(), lockTtl: 100 } }
+    const [a, b] = await Promise.all([h.make(opts), h.make(opts)])
+    let calls = 0
+    const factory = async (): Promise<string> => {
+      calls++
+      await sleep(400)
+      return 'slow'
+    }
+    const res = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).getOrSet('slow', factory)),
+    )
+    expect(calls).toBe(1)
+    expect(new Set(res)).toEqual(new Set(['slow']))
+  })
+})
