@@ -163,7 +163,16 @@ export async function resumeChunkedImport(
  * file (all chunks, in line order) when the job completes.
  */
 export async function refreshChunkedJob(db: Database, jobId: string): Promise<void> {
-  const res = await db.query<{ status: string }>(
+  // The reject file is written before the parent is marked completed, so whoever sees
+  // 'completed' also finds the complete file.
+  const { rows: agg } = await db.query<{ pending: string }>(
+    `SELECT count(*) FILTER (WHERE status <> 'completed') AS pending FROM data_import_jobs WHERE parent_id = $1`,
+    [jobId],
+    { label: 'importer.jobs' },
+  )
+  if (Number(agg[0]?.pending ?? 1) === 0) await writeParentRejectFile(db, jobId)
+
+  await db.query(
     `UPDATE data_import_jobs p
         SET rows_read = s.read, rows_loaded = s.loaded, rows_rejected = s.rejected, rows_skipped = s.skipped,
             checkpoint_records = s.read, batches = s.batches,
@@ -193,7 +202,9 @@ export async function refreshChunkedJob(db: Database, jobId: string): Promise<vo
     [jobId],
     { label: 'importer.jobs' },
   )
-  if (res.rows[0]?.status !== 'completed') return
+}
+
+async function writeParentRejectFile(db: Database, jobId: string): Promise<void> {
   const job = await getImportJob(db, jobId)
   const spec = job.spec as ImportSpec
   if (!spec.errors?.rejectFile) return
