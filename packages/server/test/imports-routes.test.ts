@@ -1,15 +1,17 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { importerMigrations } from '@strata/importer'
 import { createDatabase, migrate, type Database } from '@strata/pg'
-import type { FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import pino from 'pino'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
 import { buildApp } from '../src/app.js'
 import { defaultConfig } from '../src/config.js'
+import errorsPlugin from '../src/plugins/errors.js'
+import importRoutes from '../src/routes/v1/imports.js'
 
 const TOKEN = 'operator-token-for-import-tests'
 let tdb: TestDatabase
@@ -190,5 +192,25 @@ describe('/v1/imports', () => {
       headers: auth,
     })
     expect(again.statusCode).toBe(409)
+  })
+
+  it('refuses an upload above the size limit and keeps no partial file', async () => {
+    const small = Fastify()
+    small.decorate('config', defaultConfig({ adminToken: TOKEN, importDir }))
+    small.decorate('db', db)
+    await small.register(errorsPlugin)
+    await small.register(importRoutes, { maxUploadBytes: 64 })
+    const uploads = join(importDir, 'uploads')
+    const before = readdirSync(uploads).length
+    const res = await small.inject({
+      method: 'POST',
+      url: `/v1/imports?spec=${encodeURIComponent(JSON.stringify(spec('ignored')))}`,
+      headers: { ...auth, 'content-type': 'text/csv' },
+      payload: 'id,email\n' + '1,a@x.io\n'.repeat(20),
+    })
+    expect(res.statusCode).toBe(413)
+    expect(res.json().error.code).toBe('STRATA_IMPORT_UPLOAD_TOO_LARGE')
+    expect(readdirSync(uploads)).toHaveLength(before)
+    await small.close()
   })
 })
