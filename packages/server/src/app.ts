@@ -60,7 +60,8 @@ export async function buildApp(
     keepAliveTimeout: HTTP_DEFAULTS.keepAliveTimeout,
     routerOptions: { maxParamLength: HTTP_DEFAULTS.maxParamLength },
     // A hop count trusts the nearest n proxies (what proxy-addr does for a number).
-    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
+    trustProxy:
+      typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     return503OnClosing: true,
     // Fastify's two info lines per request are too much at ingestion rates; onResponse logs instead.
     logController: new LogController({ disableRequestLogging: true }),

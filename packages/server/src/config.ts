@@ -28,10 +28,6 @@ export interface StrataConfig {
   dataDir: string
   /** Apply pending migrations on start. @defaultValue true */
   migrateOnStart: boolean
-  /** @defaultValue 20 */
-  dbPoolMax: number
-  /** @defaultValue 30000 */
-  dbStatementTimeoutMs: number
   /** Trusted proxies for the client IP (Fastify trustProxy): false, true, a hop count or a CIDR list. */
   trustProxy: boolean | number | string[]
   /** Server-side import sources must live under this directory. @defaultValue `${dataDir}/imports` */
@@ -103,8 +99,6 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   STRATA_DATA_DIR: z.string().min(1).default('./.strata'),
   STRATA_MIGRATE_ON_START: bool.default(true),
-  DB_POOL_MAX: int(1, 1000).default(20),
-  DB_STATEMENT_TIMEOUT_MS: int(0, 86_400_000).default(30_000),
   TRUST_PROXY: z.string().optional(),
   STRATA_IMPORT_DIR: z.string().min(1).optional(),
 })
@@ -159,8 +153,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
     logLevel: e.LOG_LEVEL,
     dataDir,
     migrateOnStart: e.STRATA_MIGRATE_ON_START,
-    dbPoolMax: e.DB_POOL_MAX,
-    dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     importDir: e.STRATA_IMPORT_DIR ?? `${dataDir}/imports`,
     cacheTtls,

@@ -53,7 +53,8 @@ export async function openDatabase(
   try {
     const db = await createDatabase({
       url: handle.url,
-      pool: { max: config.dbPoolMax, statementTimeoutMs: config.dbStatementTimeoutMs },
+      // Pool sizing and timeouts come from DATABASE_POOL_MAX, DATABASE_STATEMENT_TIMEOUT, ...
+      // which @strata/pg reads and validates itself (see packages/pg/README.md).
       logger,
     })
     return {

@@ -28,9 +28,7 @@ its own transaction under an advisory lock, so concurrent runs apply each migrat
       if (values.status) {
         const status = await migrationStatus(database.db, migrationSets)
         for (const m of status)
-          process.stdout.write(
-            `${m.applied ? 'applied' : 'pending'}  ${m.set}/${m.version}_${m.name}\n`,
-          )
+          process.stdout.write(`${m.state.padEnd(7)}  ${m.set}/${m.version}_${m.name}\n`)
         return 0
       }
       const applied = await migrate(database.db, migrationSets, { logger })
