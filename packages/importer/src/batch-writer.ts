@@ -262,7 +262,10 @@ export class BatchWriter {
       const seen = new Map<string, number>()
       const out: (PreparedRow | undefined)[] = []
       for (const r of live) {
-        const k = this.#keyIdx.map((i) => r.values[i] ?? '\u0001null').join('\u0000')
+        const k =
+          this.#keyIdx.length === 1
+            ? (r.values[this.#keyIdx[0]!] ?? '\u0001null')
+            : this.#keyIdx.map((i) => r.values[i] ?? '\u0001null').join('\u0000')
         const prev = seen.get(k)
         if (prev === undefined) {
           seen.set(k, out.length)

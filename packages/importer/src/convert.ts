@@ -250,7 +250,10 @@ function normalizerFor(col: ColumnSpec & { type: ColumnType }): Normalizer {
     case 'json':
       return (v) => {
         try {
-          return JSON.stringify(JSON.parse(v))
+          // Validated, then passed through as written: re-serialising would only cost time
+          // (jsonb normalises it anyway).
+          JSON.parse(v)
+          return v
         } catch {
           return bad('not valid JSON')
         }
