@@ -109,6 +109,40 @@ describe('GroupCommitWriter', () => {
     })
   }
 
+  it('large flushes: optimistic COPY of keys and sessions, falling back on a repeat', async () => {
+    const w = new GroupCommitWriter(t.db, { copyThreshold: 1 })
+    const first = await w.write([
+      login('opt-1', { sessionId: 'opt-s1' }),
+      login('opt-2', { sessionId: 'opt-s2' }),
+      login('opt-3'),
+    ])
+    expect(first.map((r) => r.status)).toEqual(['inserted', 'inserted', 'inserted'])
+    // A repeated message id and an existing session id: the COPY fails, the safe path runs.
+    const second = await w.write([
+      login('opt-2', { userId: 'changed' }),
+      login('opt-4', { sessionId: 'opt-s1' }),
+      login('opt-5', { sessionId: 'opt-s5' }),
+    ])
+    expect(second.map((r) => r.status)).toEqual(['duplicate', 'inserted', 'inserted'])
+    const rows = await t.db.query(
+      `SELECT message_id, user_id FROM login_events WHERE message_id LIKE 'opt-%' ORDER BY message_id`,
+    )
+    expect(rows.rows.map((r) => r.message_id)).toEqual([
+      'opt-1',
+      'opt-2',
+      'opt-3',
+      'opt-4',
+      'opt-5',
+    ])
+    expect(rows.rows[1]).toEqual({ message_id: 'opt-2', user_id: 'u1' })
+    const sessions = await t.db.query(
+      `SELECT session_id, expires_at - created_at AS ttl FROM user_sessions WHERE session_id LIKE 'opt-%' ORDER BY session_id`,
+    )
+    expect(sessions.rows.map((r) => r.session_id)).toEqual(['opt-s1', 'opt-s2', 'opt-s5'])
+    expect(sessions.rows[0]!.ttl).toMatchObject({ days: 7 })
+    await w.close()
+  })
+
   it('groups concurrent writers into few transactions', async () => {
     const w = new GroupCommitWriter(t.db)
     const before = w.stats().flushes

@@ -184,11 +184,8 @@ export class FlushStatement {
 
   /** A successful login carrying a sessionId opens that session (first login wins). */
   sessions(logins: LoginRow[], ttlMs: number): this {
-    const opened = new Map<string, LoginRow>()
-    for (const r of logins)
-      if (r.success && r.sessionId) opened.set(`${r.projectId}\u0000${r.sessionId}`, r)
-    if (opened.size === 0) return this
-    const rows = [...opened.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map((x) => x[1])
+    const rows = openedSessions(logins)
+    if (rows.length === 0) return this
     const ttl = this.#p(ttlMs, 'double precision')
     this.#parts.push(
       `INSERT INTO user_sessions (project_id, session_id, user_id, created_at, last_activity_at, expires_at, ip, user_agent, device_type, browser, os)
@@ -208,6 +205,16 @@ export class FlushStatement {
     )
     return this
   }
+}
+
+/** Logins that open a session: successful, with a sessionId; first per session, sorted. */
+export function openedSessions(logins: LoginRow[]): LoginRow[] {
+  const opened = new Map<string, LoginRow>()
+  for (const r of logins) {
+    const k = `${r.projectId}\u0000${r.sessionId}`
+    if (r.success && r.sessionId && !opened.has(k)) opened.set(k, r)
+  }
+  return [...opened.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map((x) => x[1])
 }
 
 let lastMs = NaN
