@@ -36,6 +36,19 @@ describe('serialization and compression', () => {
     }
   }
 
+  it('by default only values of 64 KiB and more are compressed', async () => {
+    h = harness('defcomp')
+    const a = await h.make()
+    const small = { rows: big.rows.slice(0, 100) } // ~4 KB
+    const large = { rows: Array.from({ length: 4000 }, (_, i) => ({ id: i, name: `user ${i}` })) }
+    await a.set('small', small)
+    await a.set('large', large)
+    expect(await rawLength(`${a.prefix}small`)).toBeGreaterThan(JSON.stringify(small).length)
+    expect(await rawLength(`${a.prefix}large`)).toBeLessThan(JSON.stringify(large).length / 3)
+    const b = await h.make()
+    expect(await b.get('large')).toEqual(large)
+  })
+
   it('compression can be disabled', async () => {
     h = harness('nocomp')
     const a = await h.make({ serializer: 'json', compress: false })
@@ -45,12 +58,12 @@ describe('serialization and compression', () => {
 
   it('msgpack keeps Dates; L1 returns live objects; clone:true returns copies', async () => {
     h = harness('clone')
-    const live = await h.make()
+    const live = await h.make({ serializer: 'msgpack' })
     const obj = { at: new Date(0), list: [1] }
     await live.set('o', obj)
     const got = await live.get<typeof obj>('o')
     expect(got).toBe(obj)
-    const other = await h.make()
+    const other = await h.make({ serializer: 'msgpack' })
     const viaL2 = await other.get<typeof obj>('o')
     expect(viaL2?.at).toBeInstanceOf(Date)
     const cloning = await h.make({ clone: true })
