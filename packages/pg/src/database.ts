@@ -2,7 +2,12 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import type { PoolClient, QueryResult, QueryResultRow } from 'pg'
 import { Counter, Registry } from 'prom-client'
+import { IndexAdvisor } from './advisor/index-advisor.js'
 import { isConnectionError, pgErrors, timeoutKind, toDbError, type ErrorContext } from './errors.js'
+import { explainStatement, serverVersion } from './explain/explain.js'
+import type { ExplainOptions, ExplainResult } from './explain/explain.js'
+import { LeakTracker } from './health/leak-tracker.js'
+import { SessionHealth } from './health/session-health.js'
 import type { Series } from './instrument/fast-histogram.js'
 import { LogHistogram } from './instrument/log-histogram.js'
 import { pgMetrics, type PgMetrics } from './instrument/metrics.js'
@@ -11,7 +16,10 @@ import {
   type QueryObserver,
   type StatementEntry,
 } from './instrument/query-instrument.js'
+import { LockMonitor } from './locks/lock-monitor.js'
+import { QueryMonitor } from './monitor/query-monitor.js'
 import { redactUrl, resolveOptions, type DatabaseOptions, type ResolvedOptions } from './options.js'
+import { StatementStats } from './statements/statement-stats.js'
 import type {
   Database,
   PoolHandle,
@@ -74,6 +82,13 @@ export class PgDatabase implements Database {
   readonly metrics: Registry
   readonly displayUrl: string
   readonly pool: PoolHandle
+  readonly monitor: QueryMonitor
+  readonly statements: StatementStats
+  readonly advisor: IndexAdvisor
+  readonly health: SessionHealth
+  readonly locks: LockMonitor
+  readonly #leaks: LeakTracker
+  #version: number | undefined
   readonly #pool: pg.Pool
   readonly #metrics: PgMetrics
   readonly #instrument: QueryInstrument
@@ -107,6 +122,41 @@ export class PgDatabase implements Database {
       queryTimeoutMs: options.queryTimeoutMs,
       acquireTimeoutMs: options.acquireTimeoutMs,
     }
+
+    // Observability (issue 7): the monitor observes the query path; the rest query on demand.
+    const obs = options.observability
+    this.monitor = new QueryMonitor(obs.monitor, options.logger)
+    if (obs.monitor.enabled) this.#instrument.addObserver(this.monitor)
+    this.#leaks = new LeakTracker(obs.health.leakThresholdMs, obs.health.leakStacks)
+    this.health = new SessionHealth(
+      this,
+      this.#leaks,
+      options.applicationName,
+      obs.health,
+      options.logger,
+    )
+    this.health.start()
+    this.locks = new LockMonitor(this)
+    this.statements = new StatementStats(this, obs.statements, options.logger)
+    this.advisor = new IndexAdvisor(
+      (fn) => this.withClient(fn, { label: 'strata:advisor' }),
+      {
+        candidates: async (limit) => {
+          const fromStats = await this.statements
+            .top({ orderBy: 'total', limit })
+            .then((r) => (r.available ? r.items.map((i) => i.query) : []))
+            .catch(() => [] as string[])
+          const fromMonitor = [
+            ...this.monitor.stats({ top: limit }).topSlow,
+            ...this.monitor.statements({ orderBy: 'total', limit }),
+          ].map((s) => s.sql)
+          return [...new Set([...fromMonitor, ...fromStats])].slice(0, limit * 2)
+        },
+      },
+      obs.advisor,
+      obs.statements.createExtension,
+      options.logger,
+    )
 
     const url = new URL(options.url)
     for (const p of OWN_URL_PARAMS) url.searchParams.delete(p)
@@ -291,7 +341,7 @@ export class PgDatabase implements Database {
     const label = options.label ?? ''
     const begin = this.#beginSql(options)
     for (let attempt = 0; ; attempt++) {
-      const client = await this.#acquire()
+      const client = await this.#acquire(label)
       let broken: unknown
       let retry: { err: unknown; state: string } | undefined
       try {
@@ -335,7 +385,7 @@ export class PgDatabase implements Database {
     fn: (client: PoolClient) => Promise<T>,
     options: { label?: string } = {},
   ): Promise<T> {
-    const client = await this.#acquire()
+    const client = await this.#acquire(options.label ?? '')
     try {
       const result = await fn(client)
       this.#release(client)
@@ -348,8 +398,24 @@ export class PgDatabase implements Database {
     }
   }
 
+  async explain(
+    sql: string,
+    params?: readonly unknown[],
+    options?: ExplainOptions,
+  ): Promise<ExplainResult> {
+    return this.withClient(
+      async (client) => {
+        this.#version ??= await serverVersion(client)
+        return explainStatement(client, this.#version, sql, params, options)
+      },
+      { label: 'strata:explain' },
+    )
+  }
+
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.health.stop()
+      this.statements.stop()
       this.#unregisterGauges()
       await this.#pool.end()
     })()
@@ -357,13 +423,16 @@ export class PgDatabase implements Database {
   }
 
   /** Checks out a client; `t` = when the caller started (saves a clock read on the hot path). */
-  async #acquire(t = performance.now()): Promise<PoolClient> {
+  async #acquire(label = '', t = performance.now()): Promise<PoolClient> {
     if (this.#closing) throw pgErrors.create('STRATA_DB_CLOSED')
+    // Taken before the first await, so the stack holds the caller's synchronous frames.
+    const site = this.#leaks.stacks ? new Error('client acquired here') : undefined
     try {
       const client = await this.#pool.connect()
       const waited = performance.now() - t
       this.#acquireWaits.record(waited)
       this.#waitSeries.observe(waited / 1000)
+      this.#leaks.acquired(client, label, site)
       return client
     } catch (err) {
       this.#acquireWaits.record(performance.now() - t)
@@ -382,6 +451,7 @@ export class PgDatabase implements Database {
           // withClient passes its failure; anything but a plain statement error is suspect.
           !(err instanceof pg.DatabaseError)))
     if (destroy) this.#errorCounts.discarded++
+    this.#leaks.released(client)
     client.release(
       destroy ? (err instanceof Error ? err : new Error('client discarded')) : undefined,
     )

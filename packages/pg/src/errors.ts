@@ -17,6 +17,18 @@ export const pgErrors = defineErrors('pg', {
     message: 'An applied migration file was changed after it was applied',
   },
   STRATA_DB_EMBEDDED_START_FAILED: { status: 500, message: 'Embedded PostgreSQL failed to start' },
+  STRATA_DB_EXPLAIN_REJECTED: {
+    status: 400,
+    message: 'This statement cannot be explained here (one read-only statement expected)',
+  },
+  STRATA_DB_NOT_OUR_SESSION: {
+    status: 403,
+    message: 'That session does not belong to this application; it was not touched',
+  },
+  STRATA_DB_EXTENSION_MISSING: {
+    status: 503,
+    message: 'A PostgreSQL extension this feature needs is not installed',
+  },
 })
 
 export type PgErrorCode = keyof typeof pgErrors.definitions

@@ -2,7 +2,11 @@ import { parseDuration, silentLogger } from '@strata/core'
 import type { Duration, Logger } from '@strata/core'
 import type pg from 'pg'
 import type { Registry } from 'prom-client'
+import type { AdvisorOptions } from './advisor/index-advisor.js'
 import { pgErrors } from './errors.js'
+import type { AutoTerminateOptions, HealthOptions } from './health/session-health.js'
+import type { MonitorOptions } from './monitor/query-monitor.js'
+import type { StatementsOptions } from './statements/statement-stats.js'
 
 export interface PoolOptions {
   /** Most connections the pool opens. @defaultValue 10 */
@@ -51,6 +55,14 @@ export interface DatabaseOptions {
     /** Registry for the db_client_* metrics; shared registries are fine (metrics are reused). @defaultValue a new Registry */
     registry?: Registry
   }
+  /** The query monitor (`db.monitor`); `false` turns it off. */
+  monitor?: MonitorOptions | false
+  /** Leak detection, long-running sessions, optional automatic cancel/terminate (`db.health`). */
+  health?: HealthOptions
+  /** pg_stat_statements reading and history (`db.statements`). */
+  statements?: StatementsOptions
+  /** Index advisor (`db.advisor`). */
+  advisor?: AdvisorOptions
   logger?: Logger
   /** Environment to read from (tests). @defaultValue process.env */
   env?: Record<string, string | undefined>
@@ -72,6 +84,50 @@ export const DEFAULTS = Object.freeze({
   url: 'postgres://postgres@127.0.0.1:5432/postgres',
 })
 
+/** Defaults of the observability parts (monitor, health, statements, advisor); ms. */
+export const OBSERVABILITY_DEFAULTS = Object.freeze({
+  monitor: Object.freeze({
+    slowQueryMs: 100,
+    maxStatements: 500,
+    maxLabels: 200,
+    recentSize: 100,
+    slowLogSize: 100,
+    windowMs: 60_000,
+  }),
+  health: Object.freeze({
+    leakThresholdMs: 30_000,
+    leakStacks: false,
+    longRunningMs: 5_000,
+    autoTerminate: Object.freeze({
+      longRunningMs: 0,
+      idleInTransactionMs: 0,
+      action: 'cancel' as 'cancel' | 'terminate',
+      intervalMs: 10_000,
+    }),
+  }),
+  statements: Object.freeze({
+    createExtension: true,
+    sampleIntervalMs: 60_000,
+    regressionFactor: 2,
+  }),
+  advisor: Object.freeze({
+    minCost: 100,
+    minImprovement: 2,
+    minTableRows: 10_000,
+    indexUsageTarget: 0.95,
+    maxStatements: 20,
+  }),
+})
+
+export interface ResolvedObservability {
+  monitor: Required<Omit<MonitorOptions, 'enabled'>> & { enabled: boolean }
+  health: Required<Omit<HealthOptions, 'autoTerminate'>> & {
+    autoTerminate: Required<AutoTerminateOptions>
+  }
+  statements: Required<StatementsOptions>
+  advisor: Required<AdvisorOptions>
+}
+
 export interface ResolvedOptions {
   url: string
   applicationName: string
@@ -89,6 +145,7 @@ export interface ResolvedOptions {
   logger: Logger
   registry: Registry | undefined
   Client: typeof pg.Client | undefined
+  observability: ResolvedObservability
 }
 
 /**
@@ -105,6 +162,9 @@ export const ENV = Object.freeze({
   statementTimeoutMs: 'DATABASE_STATEMENT_TIMEOUT',
   idleInTransactionTimeoutMs: 'DATABASE_IDLE_IN_TRANSACTION_TIMEOUT',
   queryTimeoutMs: 'DATABASE_QUERY_TIMEOUT',
+  slowQueryMs: 'SLOW_QUERY_THRESHOLD_MS',
+  leakThresholdMs: 'DATABASE_LEAK_THRESHOLD',
+  leakStacks: 'DATABASE_LEAK_STACKS',
 })
 
 // URL query parameter names (libpq / pg-connection-string spelling) for each option.
@@ -216,7 +276,92 @@ export function resolveOptions(options: DatabaseOptions = {}): Readonly<Resolved
     logger: options.logger ?? silentLogger,
     registry: options.metrics?.registry,
     Client: options.Client,
+    observability: resolveObservability(options, env),
   })
+}
+
+function resolveObservability(
+  options: DatabaseOptions,
+  env: Record<string, string | undefined>,
+): ResolvedObservability {
+  const D = OBSERVABILITY_DEFAULTS
+  const fromEnv = (name: string): string | undefined =>
+    env[name] !== undefined && env[name] !== '' ? env[name] : undefined
+  const msOf = (name: string, v: Duration | undefined, def: number): number =>
+    v === undefined ? def : toMs(name, v)
+  const m = options.monitor === false ? {} : (options.monitor ?? {})
+  const slowEnv = fromEnv(ENV.slowQueryMs)
+  const h = options.health ?? {}
+  const at = h.autoTerminate ?? {}
+  const stacksEnv = fromEnv(ENV.leakStacks)
+  if (stacksEnv !== undefined && !/^(true|false|1|0)$/i.test(stacksEnv))
+    invalid(ENV.leakStacks, stacksEnv, 'true or false')
+  const leakEnv = fromEnv(ENV.leakThresholdMs)
+  const action = at.action ?? D.health.autoTerminate.action
+  if (action !== 'cancel' && action !== 'terminate')
+    invalid('health.autoTerminate.action', action, "'cancel' or 'terminate'")
+  const st = options.statements ?? {}
+  const ad = options.advisor ?? {}
+  return {
+    monitor: {
+      enabled: options.monitor !== false && m.enabled !== false,
+      slowQueryMs:
+        m.slowQueryMs !== undefined
+          ? toMs('monitor.slowQueryMs', m.slowQueryMs)
+          : slowEnv !== undefined
+            ? toMs(ENV.slowQueryMs, slowEnv)
+            : D.monitor.slowQueryMs,
+      maxStatements: toInt('monitor.maxStatements', m.maxStatements ?? D.monitor.maxStatements, 1),
+      maxLabels: toInt('monitor.maxLabels', m.maxLabels ?? D.monitor.maxLabels, 1),
+      recentSize: toInt('monitor.recentSize', m.recentSize ?? D.monitor.recentSize, 1),
+      slowLogSize: toInt('monitor.slowLogSize', m.slowLogSize ?? D.monitor.slowLogSize, 1),
+      windowMs: msOf('monitor.windowMs', m.windowMs, D.monitor.windowMs),
+    },
+    health: {
+      leakThresholdMs:
+        h.leakThresholdMs !== undefined
+          ? toMs('health.leakThresholdMs', h.leakThresholdMs)
+          : leakEnv !== undefined
+            ? toMs(ENV.leakThresholdMs, leakEnv)
+            : D.health.leakThresholdMs,
+      leakStacks: h.leakStacks ?? (stacksEnv ? /^(true|1)$/i.test(stacksEnv) : D.health.leakStacks),
+      longRunningMs: msOf('health.longRunningMs', h.longRunningMs, D.health.longRunningMs),
+      autoTerminate: {
+        longRunningMs: msOf(
+          'health.autoTerminate.longRunningMs',
+          at.longRunningMs,
+          D.health.autoTerminate.longRunningMs,
+        ),
+        idleInTransactionMs: msOf(
+          'health.autoTerminate.idleInTransactionMs',
+          at.idleInTransactionMs,
+          D.health.autoTerminate.idleInTransactionMs,
+        ),
+        action,
+        intervalMs: msOf(
+          'health.autoTerminate.intervalMs',
+          at.intervalMs,
+          D.health.autoTerminate.intervalMs,
+        ),
+      },
+    },
+    statements: {
+      createExtension: st.createExtension ?? D.statements.createExtension,
+      sampleIntervalMs: msOf(
+        'statements.sampleIntervalMs',
+        st.sampleIntervalMs,
+        D.statements.sampleIntervalMs,
+      ),
+      regressionFactor: st.regressionFactor ?? D.statements.regressionFactor,
+    },
+    advisor: {
+      minCost: ad.minCost ?? D.advisor.minCost,
+      minImprovement: ad.minImprovement ?? D.advisor.minImprovement,
+      minTableRows: ad.minTableRows ?? D.advisor.minTableRows,
+      indexUsageTarget: ad.indexUsageTarget ?? D.advisor.indexUsageTarget,
+      maxStatements: ad.maxStatements ?? D.advisor.maxStatements,
+    },
+  }
 }
 
 /** The URL with its password replaced by `***`, safe for logs. */

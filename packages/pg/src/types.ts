@@ -1,6 +1,12 @@
 import type { PoolClient, QueryResult, QueryResultRow } from 'pg'
 import type { Registry } from 'prom-client'
+import type { IndexAdvisor } from './advisor/index-advisor.js'
+import type { ExplainOptions, ExplainResult } from './explain/explain.js'
+import type { SessionHealth } from './health/session-health.js'
 import type { QueryObserver } from './instrument/query-instrument.js'
+import type { LockMonitor } from './locks/lock-monitor.js'
+import type { QueryMonitor } from './monitor/query-monitor.js'
+import type { StatementStats } from './statements/statement-stats.js'
 
 /** Per-call options of `db.query`. */
 export interface QueryOptions {
@@ -71,6 +77,25 @@ export interface Database extends Queryable {
    * Returns the unsubscribe function.
    */
   observe(observer: QueryObserver): () => void
+  /** Client-side statistics of every `db.query` (normalized statements, percentiles, slow log). */
+  readonly monitor: QueryMonitor
+  /** pg_stat_statements by snapshot and diff, history and regressions. */
+  readonly statements: StatementStats
+  /** Index suggestions (verified with hypopg when available), unused and duplicate indexes. */
+  readonly advisor: IndexAdvisor
+  /** Leaks, long-running and idle-in-transaction sessions of this application; cancel/terminate. */
+  readonly health: SessionHealth
+  /** Blocked/blocking pairs and the deadlock counter. */
+  readonly locks: LockMonitor
+  /**
+   * EXPLAIN (FORMAT JSON) of one statement with findings. `analyze` runs it inside a transaction
+   * that is rolled back (READ ONLY for SELECTs); `$n` without params gives a generic plan.
+   */
+  explain(
+    sql: string,
+    params?: readonly unknown[],
+    options?: ExplainOptions,
+  ): Promise<ExplainResult>
   /** Ends the pool (idempotent). */
   close(): Promise<void>
 }

@@ -44,6 +44,13 @@ export class LogHistogram {
     return this.#max
   }
 
+  /** Adds another histogram's counts into this one. */
+  merge(other: LogHistogram): void {
+    for (let i = 0; i <= BUCKETS; i++) this.#counts[i]! += other.#counts[i]!
+    this.#count += other.#count
+    if (other.#max > this.#max) this.#max = other.#max
+  }
+
   reset(): void {
     this.#counts.fill(0)
     this.#count = 0
