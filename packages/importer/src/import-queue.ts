@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises'
 import { resolve as resolvePath } from 'node:path'
-import { Queue, Worker, type ConnectionOptions } from 'bullmq'
+import { Queue, Worker, type ConnectionOptions, type WorkerOptions } from 'bullmq'
 import { silentLogger, type Logger } from '@strata/core'
 import type { Database } from '@strata/pg'
 import { resolveTarget } from './catalog.js'
@@ -220,6 +220,8 @@ export interface ImportWorkerOptions extends QueueOptions {
   logger?: Logger
   /** Passed to runImportJob. */
   importOptions?: Omit<ImportOptions, 'spec'>
+  /** Extra BullMQ worker options (e.g. lockDuration / stalledInterval: how fast a chunk of a dead worker is redelivered). */
+  workerOptions?: Partial<Omit<WorkerOptions, 'connection' | 'prefix' | 'concurrency'>>
 }
 
 /** A BullMQ worker that runs queued chunks (call `close()` to stop it). */
@@ -246,6 +248,7 @@ export function createImportWorker(
       return result.counts
     },
     {
+      ...options.workerOptions,
       connection: options.connection,
       ...(options.prefix ? { prefix: options.prefix } : {}),
       concurrency: options.concurrency ?? 1,

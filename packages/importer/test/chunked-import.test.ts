@@ -134,4 +134,80 @@ describe('chunked import on BullMQ', () => {
       for (const w of workers) w.p.kill('SIGKILL')
     }
   }, 60_000)
+
+  it('a worker killed mid-chunk: the chunk is redelivered and resumes from its checkpoint', async () => {
+    await env.db.query('TRUNCATE t')
+    const ROWS = 24_000
+    const lines = ['id,email,note']
+    for (let i = 1; i <= ROWS; i++) lines.push(`${i},u${i}@x.io,n${i}`)
+    const path = env.file('kill.csv', lines.join('\n') + '\n')
+    const r = new URL(redisUrl())
+    const connection = {
+      host: r.hostname,
+      port: Number(r.port || 6379),
+      maxRetriesPerRequest: null,
+    }
+    const workers = Array.from({ length: 3 }, () => {
+      const p = spawn(
+        process.execPath,
+        [...tsNodeArgs, workerScript, env.tdb.url, redisUrl(), prefix],
+        {
+          cwd: repoRoot,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      )
+      let out = ''
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()))
+      p.stderr.on('data', (d: Buffer) => (out += d.toString()))
+      return { p, out: () => out, exited: new Promise((res) => p.on('exit', res)) }
+    })
+    try {
+      for (let i = 0; i < 600 && !workers.every((w) => w.out().includes('ready')); i++)
+        await sleep(50)
+      const { jobId } = await enqueueChunkedImport(
+        env.db,
+        {
+          source: { format: 'csv', path },
+          target: { table: 't' },
+          columns: { id: { type: 'int' }, email: { type: 'email', required: true }, note: {} },
+          batch: { initial: 200, min: 200, max: 200 },
+          workers: 3,
+        },
+        { connection, prefix },
+      )
+      // Kill the process running a chunk that has committed a few batches.
+      let killed: { chunk: string; records: number } | undefined
+      for (let i = 0; i < 400 && !killed; i++) {
+        for (const c of await listChildJobs(env.db, jobId)) {
+          if (c.status !== 'running' || c.checkpoint.records < 1000) continue
+          const w = workers.find((x) => x.out().includes(`start ${c.id} ${x.p.pid}`))
+          if (!w) continue
+          w.p.kill('SIGKILL')
+          await w.exited
+          killed = { chunk: c.id, records: (await getImportJob(env.db, c.id)).checkpoint.records }
+          break
+        }
+        if (!killed) await sleep(25)
+      }
+      expect(killed, workers.map((w) => w.out()).join('\n')).toBeDefined()
+      expect(killed!.records).toBeLessThan(8000)
+      let job = await getImportJob(env.db, jobId)
+      for (let i = 0; i < 1200 && job.status === 'running'; i++) {
+        await sleep(50)
+        job = await getImportJob(env.db, jobId)
+      }
+      expect(job.status, workers.map((w) => w.out()).join('\n')).toBe('completed')
+      expect(job.counts).toEqual({ read: ROWS, loaded: ROWS, rejected: 0, skipped: 0 })
+      const [stats] = await env.rows<{ n: number; d: number }>(
+        'SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM t',
+      )
+      expect(stats).toEqual({ n: ROWS, d: ROWS })
+      const chunk = await getImportJob(env.db, killed!.chunk)
+      expect(chunk.runs).toBeGreaterThanOrEqual(2)
+    } finally {
+      for (const w of workers) w.p.kill('SIGTERM')
+      await Promise.all(workers.map((w) => Promise.race([w.exited, sleep(5000)])))
+      for (const w of workers) w.p.kill('SIGKILL')
+    }
+  }, 90_000)
 })
