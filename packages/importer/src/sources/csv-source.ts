@@ -2,7 +2,7 @@ import { parse, type CsvError } from 'csv-parse'
 import type { SourceRecord } from '../convert.js'
 import type { CsvSourceSpec } from '../spec.js'
 import { openFile, type ByteRange } from './open-file.js'
-import { countLines, leadingLines, type Source } from './source.js'
+import { countLines, type Source } from './source.js'
 
 export interface CsvOpenOptions {
   /** Read only these bytes (a chunk aligned on record boundaries). */
@@ -11,11 +11,6 @@ export interface CsvOpenOptions {
   firstLine?: number
   /** Header known from elsewhere (chunks after the first); the range then holds no header. */
   header?: string[]
-}
-
-interface ParsedRecord {
-  record: string[]
-  raw: string
 }
 
 /**
@@ -31,10 +26,12 @@ export async function openCsvSource(
 ): Promise<Source> {
   const opened = await openFile(path, spec.gzip ?? 'auto', options.range)
   const input = opened.stream
-  // Line numbers come from each record's raw text, counted in consumption order. A skipped
-  // (unparsable) record is placed by the number of records csv-parse had emitted before it,
-  // since the stream may hold parsed records the consumer has not taken yet.
-  const skips: { after: number; raw: string; message: string }[] = []
+  // Physical lines are counted without csv-parse's `raw` option (which copies every character
+  // into a second buffer): a record spans one line plus the line breaks inside its quoted
+  // fields, and blank lines arrive as [''] records (skip_empty_lines off) that we skip here. A
+  // skipped (unparsable) record is placed by the number of records csv-parse had emitted
+  // before it, since the stream may hold parsed records the consumer has not taken yet.
+  const skips: { after: number; message: string }[] = []
   let linesBefore = (options.firstLine ?? 1) - 1
   let consumed = 0
   const parser = parse({
@@ -43,47 +40,54 @@ export async function openCsvSource(
     escape: spec.escape ?? spec.quote ?? '"',
     encoding: spec.encoding === 'latin1' ? 'latin1' : 'utf8',
     bom: true,
-    raw: true,
     // A stray quote inside an unquoted field is kept as a character (the value is then
     // validated like any other) rather than swallowing the rest of the file.
     relax_quotes: true,
     relax_column_count: true,
-    skip_empty_lines: true,
+    skip_empty_lines: false,
     skip_records_with_error: true,
-    on_skip: (err: CsvError | undefined, raw: string | undefined) => {
+    on_skip: (err: CsvError | undefined) => {
       const after = (err as { records?: number } | undefined)?.records ?? consumed
-      skips.push({ after, raw: raw ?? '', message: err?.message ?? 'unparsable record' })
+      skips.push({ after, message: err?.message ?? 'unparsable record' })
       return undefined
     },
   })
   input.on('error', (err) => parser.destroy(err))
   input.pipe(parser)
-  const it = parser[Symbol.asyncIterator]() as AsyncIterator<ParsedRecord>
+  const it = parser[Symbol.asyncIterator]() as AsyncIterator<string[]>
 
   function* drainSkips(all: boolean): Generator<SourceRecord> {
     while (skips.length > 0 && (all || skips[0]!.after <= consumed)) {
       const sk = skips.shift()!
-      const line = linesBefore + leadingLines(sk.raw) + 1
-      linesBefore += countLines(sk.raw)
+      // With relax_quotes the only unparsable record is an unclosed quote, which runs to the
+      // end of the input: its start is the next line.
       yield {
-        line,
-        fields: sk.raw ? [sk.raw] : [],
+        line: linesBefore + 1,
+        fields: [],
         error: { code: 'STRATA_IMPORT_PARSE_ERROR', message: sk.message },
       }
     }
   }
-  const toRecord = (r: ParsedRecord): SourceRecord => {
-    const line = linesBefore + leadingLines(r.raw) + 1
-    linesBefore += countLines(r.raw)
+  const isBlank = (r: string[]): boolean => r.length === 1 && r[0] === ''
+  const toRecord = (r: string[]): SourceRecord => {
+    const line = linesBefore + 1
+    let lines = 1
+    for (const f of r) if (f.includes('\n') || f.includes('\r')) lines += countLines(f)
+    linesBefore += lines
     consumed++
-    return { line, fields: r.record }
+    return { line, fields: r }
   }
 
   let header = options.header
   let first: SourceRecord | undefined
   const firstBefore: SourceRecord[] = []
   const wantHeader = spec.header !== false && !options.header
-  const next = await it.next()
+  let next = await it.next()
+  while (!next.done && isBlank(next.value)) {
+    linesBefore++
+    consumed++
+    next = await it.next()
+  }
   if (!next.done) {
     firstBefore.push(...drainSkips(false))
     const rec = toRecord(next.value)
@@ -110,6 +114,11 @@ export async function openCsvSource(
         const n = await it.next()
         if (n.done) break
         if (skips.length > 0) yield* drainSkips(false)
+        if (isBlank(n.value)) {
+          linesBefore++
+          consumed++
+          continue
+        }
         yield check(toRecord(n.value))
       }
       yield* drainSkips(true)
