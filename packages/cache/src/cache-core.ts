@@ -1059,6 +1059,14 @@ export class CacheCore {
         this.#applyPattern(msg.p ?? '', msg.m ?? '*', msg.v)
         break
     }
+    if (this.events.has('cache:invalidated'))
+      this.events.emit('cache:invalidated', {
+        kind: msg.t === 'del' ? 'delete' : msg.t,
+        keys: msg.k,
+        tags: msg.g,
+        prefix: msg.p,
+        origin: msg.o,
+      })
   }
 
   #onBusState(up: boolean): void {

@@ -11,6 +11,14 @@ export interface CacheEventMap {
   'cache:error': { op: string; error: unknown }
   'cache:breaker': { state: BreakerState }
   'cache:bus': { connected: boolean }
+  /** A peer's change was applied to this instance's L1 (emitted after the eviction). */
+  'cache:invalidated': {
+    kind: 'set' | 'delete' | 'tag' | 'clear' | 'pattern'
+    keys?: string[]
+    tags?: string[]
+    prefix?: string
+    origin: string
+  }
   'cache:factory-error': { key: string; error: unknown }
   'cache:stale-served': { key: string; reason: 'swr' | 'soft-timeout' | 'factory-error' }
   'cache:hit-rate-low': { hitRate: number; threshold: number; requests: number }

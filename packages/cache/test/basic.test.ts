@@ -58,8 +58,17 @@ describe('cache API on real Redis', () => {
     await a.set('k', 1)
     expect(await b.get('k')).toBe(1)
     expect(b.peek('k')).toBe(1)
+    const seen = new Promise<{ kind: string; keys?: string[] }>((resolve) => {
+      const fn = (e: { kind: string; keys?: string[] }): void => {
+        if (e.kind !== 'delete') return
+        b.off('cache:invalidated', fn)
+        resolve(e)
+      }
+      b.on('cache:invalidated', fn)
+    })
     await a.delete('k')
-    await until(() => b.peek('k') === undefined)
+    expect(await seen).toMatchObject({ kind: 'delete', keys: ['k'] })
+    expect(b.peek('k')).toBeUndefined() // the event fires after the eviction
     await a.set('k', 2)
     await until(() => b.peek('k') === undefined) // a newer set evicts the old L1 copy
     expect(await b.get('k')).toBe(2)
