@@ -1,0 +1,122 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createDatabase, type Database, type IndexAdvice } from '@strata/pg'
+import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
+
+const SQL = 'SELECT * FROM orders WHERE customer_id = $1'
+let tdb: TestDatabase
+let db: Database
+let advice: IndexAdvice
+
+async function medianExecMs(sql: string, params: unknown[]): Promise<number> {
+  const xs: number[] = []
+  for (let i = 0; i < 5; i++)
+    xs.push((await db.explain(sql, params, { analyze: true })).executionMs!)
+  return xs.sort((a, b) => a - b)[2]!
+}
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('adv')
+  db = await createDatabase({ url: tdb.url, monitor: { slowQueryMs: 1 } })
+  // 1 M rows in one INSERT … generate_series (about a second); UNLOGGED skips WAL.
+  await db.query(
+    `CREATE UNLOGGED TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL, status text NOT NULL, total int NOT NULL)`,
+  )
+  await db.query(
+    `INSERT INTO orders SELECT g, (g::bigint * 7919) % 100000, CASE WHEN g % 10 = 0 THEN 'open' ELSE 'done' END, g % 1000
+       FROM generate_series(1, 1000000) g`,
+  )
+  await db.query('ANALYZE orders')
+  // The slow statement the advisor should pick up from the query monitor.
+  for (const c of [42, 7, 99]) await db.query(SQL, [c], { label: 'GET /orders' })
+  advice = await db.advisor.indexSuggestions()
+}, 120_000)
+afterAll(async () => {
+  await db?.close()
+  await tdb?.drop()
+})
+
+describe('index advisor', () => {
+  it('suggests the index for the seq-scanning statement seen by the monitor', () => {
+    const s = advice.suggestions.find((x) => x.table === 'orders')
+    expect(s, JSON.stringify(advice)).toBeDefined()
+    expect(s!.columns).toEqual(['customer_id'])
+    expect(s!.create).toBe(
+      'CREATE INDEX CONCURRENTLY orders_customer_id_idx ON public.orders (customer_id)',
+    )
+    expect(s!.queries).toContain(SQL)
+    expect(s!.costBefore).toBeGreaterThan(100)
+    if (advice.method === 'hypopg') {
+      expect(s!.costAfter! * 2).toBeLessThanOrEqual(s!.costBefore)
+      expect(advice.notice).toBeUndefined()
+    } else {
+      expect(s!.costAfter).toBeNull()
+      expect(advice.notice).toMatch(/hypopg/)
+    }
+  })
+
+  it('falls back to the pg_stats heuristic, and says so', async () => {
+    const h = await db.advisor.indexSuggestions({ statements: [SQL], method: 'heuristic' })
+    expect(h.method).toBe('heuristic')
+    expect(h.notice).toMatch(/not verified/)
+    expect(h.suggestions.map((s) => [s.table, s.columns, s.costAfter])).toEqual([
+      ['orders', ['customer_id'], null],
+    ])
+  })
+
+  it('ignores cheap statements (cost < 100) and indexes that do not halve the cost', async () => {
+    const cheap = await db.advisor.indexSuggestions({
+      statements: [
+        'SELECT * FROM orders WHERE id = $1',
+        "SELECT count(*) FROM orders WHERE status = 'done'",
+      ],
+    })
+    expect(cheap.suggestions).toEqual([])
+    expect(cheap.statementsAnalyzed).toBe(2)
+  })
+
+  it('with hypopg: the real index costs within ±10 % of the hypothetical one and the query runs ≥ 5× faster', async (ctx) => {
+    if (advice.method !== 'hypopg')
+      ctx.skip(
+        'hypopg is not installed here (apt-get install postgresql-15-hypopg); CI installs it',
+      )
+    const s = advice.suggestions.find((x) => x.table === 'orders')!
+    const before = await medianExecMs(SQL, [42])
+    await db.query(s.create)
+    const real = await db.explain(SQL)
+    expect(Math.abs(real.totalCost - s.costAfter!) / s.costAfter!).toBeLessThanOrEqual(0.1)
+    const after = await medianExecMs(SQL, [42])
+    expect(before / after).toBeGreaterThanOrEqual(5)
+    // Now covered by an existing index: no longer suggested.
+    const again = await db.advisor.indexSuggestions({ statements: [SQL] })
+    expect(again.suggestions).toEqual([])
+    await db.query('DROP INDEX orders_customer_id_idx')
+  }, 60_000)
+
+  it('reports duplicate and unused indexes and tables mostly read by sequential scans', async () => {
+    await db.query('CREATE INDEX orders_status_idx ON orders (status)')
+    await db.query('CREATE INDEX orders_status_total_idx ON orders (status, total)')
+    const r = await db.advisor.indexSuggestions({ statements: [] })
+    expect(r.duplicateIndexes).toEqual([
+      expect.objectContaining({
+        table: 'orders',
+        index: 'orders_status_idx',
+        coveredBy: 'orders_status_total_idx',
+        drop: 'DROP INDEX CONCURRENTLY public.orders_status_idx',
+      }),
+    ])
+    expect(r.unusedIndexes.map((u) => u.index).sort()).toEqual([
+      'orders_status_idx',
+      'orders_status_total_idx',
+    ])
+    // Table statistics reach pg_stat_user_tables when the scanning backends flush them.
+    let low = r.lowIndexUsageTables
+    for (let i = 0; i < 60 && !low.some((t) => t.table === 'orders'); i++) {
+      await sleep(200)
+      low = (await db.advisor.indexSuggestions({ statements: [] })).lowIndexUsageTables
+    }
+    const orders = low.find((t) => t.table === 'orders')!
+    expect(orders.seqScans).toBeGreaterThan(0)
+    expect(orders.indexUsage).toBeLessThan(0.95)
+  }, 30_000)
+})
