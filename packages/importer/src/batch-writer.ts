@@ -60,6 +60,9 @@ function fieldOf(err: unknown, name: string): string | undefined {
   return undefined
 }
 
+/** Internal signal: the first duplicate key met by a direct insert. */
+class DuplicateSeen extends Error {}
+
 const STAGE = 'strata_import_stage'
 const N = '__strata_n'
 
@@ -84,6 +87,7 @@ export class BatchWriter {
   readonly #direct: boolean
   readonly #probeSql: string | undefined
   readonly #keyTypes: string[]
+  #probing = false
   /** Bisection steps taken (savepoint rollbacks), for stats. */
   bisections = 0
 
@@ -125,6 +129,30 @@ export class BatchWriter {
         `SELECT ${key.map((k) => `t.${quoteIdent(k)}::text`).join(" || E'\\x01' || ")} AS k FROM ${this.#target.sql} t ` +
         `JOIN unnest(${arr.join(', ')}) AS u(${names.join(', ')}) ON ${key.map((k, i) => `t.${quoteIdent(k)} = u.${names[i]}`).join(' AND ')}`
     }
+  }
+
+  /** Drops the rows whose key already exists in the target, rejecting them as duplicates. */
+  async #withoutExisting(
+    tx: Transaction,
+    rows: PreparedRow[],
+    outcome: BatchOutcome,
+  ): Promise<PreparedRow[]> {
+    const existing = await this.#probe(tx, rows)
+    if (existing.size === 0) return rows
+    const live: PreparedRow[] = []
+    for (const row of rows) {
+      const k = this.#keyIdx.map((i) => row.values[i]).join('\x01')
+      if (!existing.has(k)) live.push(row)
+      else
+        outcome.rejects.push({
+          line: row.line,
+          column: this.#spec.target.key.join(','),
+          code: 'STRATA_IMPORT_DUPLICATE_KEY',
+          message: `a row with key (${this.#spec.target.key.join(', ')}) = (${this.#keyIdx.map((i) => row.values[i]).join(', ')}) already exists`,
+          fields: row.fields,
+        })
+    }
+    return live
   }
 
   /** Rows whose key already exists in the target (direct inserts: rejected as duplicates). */
@@ -325,24 +353,23 @@ export class BatchWriter {
       await tx.query(`DELETE FROM ${this.#target.sql}`, [], { label: 'importer.purge' })
     if (prep.rows.length === 0) return outcome
     if (this.#direct) {
-      let live = prep.rows
-      const existing = await this.#probe(tx, live)
-      if (existing.size > 0) {
-        live = []
-        for (const row of prep.rows) {
-          const k = this.#keyIdx.map((i) => row.values[i]).join('\x01')
-          if (!existing.has(k)) live.push(row)
-          else
-            outcome.rejects.push({
-              line: row.line,
-              column: this.#spec.target.key.join(','),
-              code: 'STRATA_IMPORT_DUPLICATE_KEY',
-              message: `a row with key (${this.#spec.target.key.join(', ')}) = (${this.#keyIdx.map((i) => row.values[i]).join(', ')}) already exists`,
-              fields: row.fields,
-            })
-        }
+      // Keys are probed only once a duplicate has been seen: a clean load pays nothing, and
+      // the first unique violation switches probing on (see below) instead of bisecting.
+      const live = this.#probing ? await this.#withoutExisting(tx, prep.rows, outcome) : prep.rows
+      if (live.length === 0) return outcome
+      await tx.query('SAVEPOINT strata_probe', [], { label: 'importer.write' })
+      try {
+        await this.#attempt(tx, live, 0, outcome, true)
+        await tx.query('RELEASE SAVEPOINT strata_probe', [], { label: 'importer.write' })
+      } catch (err) {
+        if (!(err instanceof DuplicateSeen)) throw err
+        // First duplicate key: from now on probe, and redo this batch with the probe.
+        await tx.query('ROLLBACK TO SAVEPOINT strata_probe', [], { label: 'importer.write' })
+        await tx.query('RELEASE SAVEPOINT strata_probe', [], { label: 'importer.write' })
+        this.#probing = true
+        const rest = await this.#withoutExisting(tx, live, outcome)
+        if (rest.length > 0) await this.#attempt(tx, rest, 0, outcome, true)
       }
-      if (live.length > 0) await this.#attempt(tx, live, 0, outcome, true)
       return outcome
     }
     await tx.query(
@@ -405,6 +432,10 @@ export class BatchWriter {
         })
       await tx.query('RELEASE SAVEPOINT strata_batch', [], { label: 'importer.write' })
       if (!isDataError(err)) throw err
+      // Direct insert, no probing yet, a unique violation on the first try: let write() switch
+      // probing on and redo the batch (cheaper than bisecting around every duplicate).
+      if (fresh && this.#direct && !this.#probing && this.#probeSql && sqlState(err) === '23505')
+        throw new DuplicateSeen()
       this.bisections++
       if (rows.length === 1) {
         const row = rows[0]!

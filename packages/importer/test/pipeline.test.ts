@@ -177,6 +177,26 @@ describe('validate → transform → lookup → write', () => {
     ])
   })
 
+  it('rejects duplicates of keys loaded by earlier batches (probing starts at the first one)', async () => {
+    const path = env.file(
+      'xdups.csv',
+      `${HEADER}\n1,a@x.io,,,,,,,,,\n2,b@x.io,,,,,,,,,\n3,c@x.io,,,,,,,,,\n1,d@x.io,,,,,,,,,\n5,e@x.io,,,,,,,,,\n2,f@x.io,,,,,,,,,\n7,g@x.io,,,,,,,,,\n`,
+    )
+    const r = await runImport(
+      env.db,
+      csvSpec(path, {
+        target: { table: 'users', key: ['id'] },
+        batch: { initial: 2, min: 1, max: 2 },
+      }),
+    )
+    expect(r.counts).toEqual({ read: 7, loaded: 5, rejected: 2, skipped: 0 })
+    const rejects = await listRejects(env.db, r.jobId)
+    expect(rejects.map((x) => [x.line, x.code, x.message])).toEqual([
+      [5, 'STRATA_IMPORT_DUPLICATE_KEY', 'a row with key (id) = (1) already exists'],
+      [7, 'STRATA_IMPORT_DUPLICATE_KEY', 'a row with key (id) = (2) already exists'],
+    ])
+  })
+
   it('upsert: the last occurrence of a key in file order wins, within and across batches', async () => {
     await env.db.query(`INSERT INTO users (id, email, name) VALUES (1, 'one@x.io', 'old')`)
     const path = env.file(
