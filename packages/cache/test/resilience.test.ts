@@ -92,6 +92,34 @@ describe('failure behaviour', () => {
     expect(await c.get('k')).toBe('v')
   })
 
+  it('Redis killed and restarted: calls keep answering; breaker closes and the bus re-syncs after', async () => {
+    spare = await startSpareRedis()
+    const port = spare.port
+    const a = make(spare.url)
+    const b = make(spare.url)
+    await Promise.all([a.ready(), b.ready()])
+    const busEvents: boolean[] = []
+    b.on('cache:bus', (e) => busEvents.push(e.connected))
+    await a.set('k', 'v1', { ttl: '1h' })
+    expect(await b.get('k')).toBe('v1')
+    await spare.kill()
+    spare = undefined
+    const res = await timed(a.getOrSet('other', () => 'f'))
+    expect(res.value).toBe('f')
+    expect(res.ms).toBeLessThan(1000)
+    expect(await exerciseAll(a)).toBeLessThan(1000)
+    await until(() => busEvents.includes(false))
+    spare = await startSpareRedis(port) // an empty Redis comes back on the same port
+    await until(() => busEvents.at(-1) === true, 8000)
+    expect(b.peek('k')).toBeUndefined() // L1 dropped on re-sync
+    await until(async () => {
+      await a.get('x')
+      return a.stats().l2?.breaker === 'closed'
+    }, 5000)
+    await a.set('k', 'v2')
+    expect(await b.get('k')).toBe('v2')
+  })
+
   it('CLIENT PAUSE: calls answer within the command timeout', async () => {
     spare = await startSpareRedis()
     const c = make(spare.url)

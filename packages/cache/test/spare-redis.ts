@@ -29,8 +29,8 @@ export interface SpareRedis {
   kill(): Promise<void>
 }
 
-export async function startSpareRedis(): Promise<SpareRedis> {
-  const port = await freePort()
+export async function startSpareRedis(onPort?: number): Promise<SpareRedis> {
+  const port = onPort ?? (await freePort())
   const pidfile = `/tmp/strata-cache-test-${port}.pid`
   await run('redis-server', [
     '--port',
