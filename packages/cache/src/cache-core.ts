@@ -121,6 +121,9 @@ export class CacheCore {
   readonly #tags: LRUCache<string, TagState>
   readonly #flights = new Map<string, Flight>()
   readonly #pendingWrites = new Set<Promise<void>>()
+  /** Locks held while their factory runs: key → token. */
+  readonly #held = new Map<string, string>()
+  #keepAlive: NodeJS.Timeout | undefined
   readonly #waiters = new Map<string, Set<() => void>>()
   readonly #top = new TopKeys(64)
   readonly #l1c = new TierCounters()
@@ -509,29 +512,17 @@ export class CacheCore {
       },
     }
     let value: T
-    // While we hold the lock, keep it alive so a slow-but-alive factory is not run twice; a
-    // crashed holder stops extending and waiters take over after one lockTtl.
-    const keepAlive =
-      lock === undefined
-        ? undefined
-        : setInterval(
-            () =>
-              void this.#l2('extendLock', () =>
-                this.#driver!.extendLock(full, lock, this.opts.lockTtl),
-              ),
-            Math.max(10, this.opts.lockTtl / 2),
-          )
-    keepAlive?.unref()
+    if (lock !== undefined) this.#holdLock(full, lock)
     try {
       value = await this.#runFactory(key, factory, ctx, s.hard)
     } catch (err) {
-      clearInterval(keepAlive)
+      this.#held.delete(full)
       if (lock) void this.#l2('unlock', () => this.#driver!.unlock(full, lock))
       if (this.events.has('cache:factory-error'))
         this.events.emit('cache:factory-error', { key: full, error: err })
       throw err
     }
-    clearInterval(keepAlive)
+    this.#held.delete(full)
     // L1 is filled synchronously inside write(); callers need not wait for the L2 round trip
     // (peers are woken by its PUBLISH, and the returned promise never rejects).
     try {
@@ -543,6 +534,30 @@ export class CacheCore {
       throw err
     }
     return value
+  }
+
+  /**
+   * While we hold a key's lock its factory is running: keep the lock alive so a slow-but-alive
+   * factory is not run twice. One shared timer (not one per miss) extends every held lock each
+   * lockTtl/2 and stops itself when nothing is held; a crashed holder stops extending, so
+   * waiters take over after one lockTtl.
+   */
+  #holdLock(full: string, token: string): void {
+    this.#held.set(full, token)
+    if (this.#keepAlive !== undefined) return
+    this.#keepAlive = setInterval(
+      () => {
+        if (this.#held.size === 0) {
+          clearInterval(this.#keepAlive)
+          this.#keepAlive = undefined
+          return
+        }
+        for (const [k, t] of this.#held)
+          void this.#l2('extendLock', () => this.#driver!.extendLock(k, t, this.opts.lockTtl))
+      },
+      Math.max(10, this.opts.lockTtl / 2),
+    )
+    this.#keepAlive.unref()
   }
 
   #runFactory<T>(
@@ -1197,6 +1212,7 @@ export class CacheCore {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#alertTimer)
+    clearInterval(this.#keepAlive)
     localBus.get(this.opts.namespace)?.delete(this)
     // Let in-flight refreshes settle briefly so their writes are not cut mid-way.
     await Promise.race([
