@@ -449,6 +449,28 @@ describe('Segment-compatible routes', () => {
     expect(anon.json().error.message).toBe('userId or anonymousId is required')
   })
 
+  it('/v1/batch applies the batch-level context to messages without one', async () => {
+    const res = await post(
+      '/v1/batch',
+      {
+        context: { library: { name: 'http' } },
+        batch: [
+          { type: 'track', event: 'Ctx', userId: 'u', messageId: 'ctx-1' },
+          { type: 'track', event: 'Ctx', userId: 'u', messageId: 'ctx-2', context: { own: true } },
+        ],
+      },
+      basic(),
+    )
+    expect(res.statusCode).toBe(200)
+    const rows = await f.db.query(
+      `SELECT message_id, context FROM events WHERE message_id LIKE 'ctx-%' ORDER BY message_id`,
+    )
+    expect(rows.rows).toEqual([
+      { message_id: 'ctx-1', context: { library: { name: 'http' } } },
+      { message_id: 'ctx-2', context: { own: true } },
+    ])
+  })
+
   it('/v1/batch authenticates by body writeKey and stores each message once', async () => {
     const payload = {
       writeKey: f.writeKey,

@@ -10,6 +10,10 @@ import { checkEnvelope, ingestBatch, ingestContext, ingestOne } from './ingest.j
  * `{"success":true}` once committed. A partly invalid batch still answers 200 (SDKs would drop
  * the whole batch on a 4xx) with the rejected items listed; an all-invalid batch answers 400.
  */
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
 export default async function segmentRoutes(
   app: FastifyInstance,
   opts: { services: EventsServices },
@@ -20,8 +24,15 @@ export default async function segmentRoutes(
   app.post('/v1/batch', { preValidation: auth }, async (request, reply) => {
     const body = checkEnvelope(request.body, 'batch')
     const ctx = ingestContext(request, body.sentAt)
+    // Batch-level context applies to messages that carry none (Segment's HTTP API).
+    const shared = isObject(body.context) ? body.context : undefined
     const answer = await ingestBatch(s, body.batch as unknown[], (item) =>
-      s.validator.segment(item, ctx),
+      s.validator.segment(
+        shared && isObject(item) && item.context === undefined
+          ? { ...item, context: shared }
+          : item,
+        ctx,
+      ),
     )
     if (answer.accepted === 0 && answer.duplicates === 0)
       return reply.code(400).send({ success: false, ...answer })
