@@ -9,6 +9,7 @@ import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
 import eventsApi from './routes/v1/events-api.js'
 import importRoutes from './routes/v1/imports.js'
+import performanceRoutes from './routes/v1/performance.js'
 
 /** A dependency `/readyz` checks; it must throw (or time out) when not ready. */
 export interface ReadinessCheck {
@@ -106,5 +107,6 @@ export async function buildApp(
   await app.register(metricsRoutes)
   await app.register(eventsApi)
   await app.register(importRoutes)
+  await app.register(performanceRoutes)
   return app
 }
