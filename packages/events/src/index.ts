@@ -1,7 +1,13 @@
 export { eventsErrors } from './errors.js'
 export type { EventsErrorCode } from './errors.js'
 export { eventsMigrations } from './migrations.js'
-export { DEFAULT_INGEST_LIMITS, resolveIngestLimits } from './options.js'
+export {
+  DEFAULT_INGEST_LIMITS,
+  PROJECT_STORE_DEFAULTS,
+  resolveIngestLimits,
+  SESSION_DEFAULTS,
+  WRITER_DEFAULTS,
+} from './options.js'
 export type { IngestLimits, ResolvedIngestLimits } from './options.js'
 export type {
   ActivityRow,
@@ -23,7 +29,7 @@ export { checkJsonValue, isStorableString } from './validation/json-guard.js'
 export { parseIsoTimestamp } from './validation/timestamp.js'
 export { UserAgentParser } from './enrichment/user-agent-parser.js'
 export type { ParsedUserAgent } from './enrichment/user-agent-parser.js'
-export { GroupCommitWriter, WRITER_DEFAULTS } from './writer/group-commit-writer.js'
+export { GroupCommitWriter } from './writer/group-commit-writer.js'
 export type {
   GroupCommitWriterOptions,
   RowResult,

@@ -34,3 +34,32 @@ export function resolveIngestLimits(options: Partial<IngestLimits> = {}): Resolv
     maxPastMs: parseDuration(o.maxPast, 'maxPast'),
   })
 }
+
+/** GroupCommitWriter defaults (see GroupCommitWriterOptions for what each means). */
+export const WRITER_DEFAULTS = Object.freeze({
+  maxBatchRows: 5000, // rows per flush transaction
+  flushInterval: '2ms', // gather time while another flush runs
+  maxConcurrentFlushes: 2,
+  maxQueueRows: 50_000, // then 503 STRATA_INGEST_OVERLOADED
+  retryWindow: '3s',
+  unavailableCooldown: '1s',
+  sessionTtl: '7d',
+  partitionsAhead: 2,
+  copyThreshold: 500, // rows; above: COPY path
+  retention: '730d',
+})
+
+/** SessionStore defaults. */
+export const SESSION_DEFAULTS = Object.freeze({
+  ttl: '7d',
+  cacheTtl: '5s', // bounds a logout's staleness on other instances without a cache bus
+  touchInterval: '30s', // at most one UPDATE per session per interval
+  retention: '1d', // ended/expired sessions are deleted this long after
+  cleanupInterval: '10m',
+})
+
+/** ProjectStore defaults. */
+export const PROJECT_STORE_DEFAULTS = Object.freeze({
+  keyCacheTtl: '1s', // revocation reaches every instance within this
+  keyCacheMaxEntries: 10_000,
+})

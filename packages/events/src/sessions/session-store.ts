@@ -4,6 +4,7 @@ import type { Database } from '@strata/pg'
 import { LRUCache } from 'lru-cache'
 import { UserAgentParser } from '../enrichment/user-agent-parser.js'
 import { eventsErrors } from '../errors.js'
+import { SESSION_DEFAULTS } from '../options.js'
 import type { DeviceType } from '../types.js'
 import { isStorableString } from '../validation/json-guard.js'
 
@@ -128,11 +129,17 @@ export class SessionStore {
     this.#cache = options.cache ?? new LocalCache()
     this.#log = options.logger ?? silentLogger
     this.#o = Object.freeze({
-      ttlMs: parseDuration(options.ttl ?? '7d', 'ttl'),
-      cacheTtlMs: parseDuration(options.cacheTtl ?? '5s', 'cacheTtl'),
-      touchMs: parseDuration(options.touchInterval ?? '30s', 'touchInterval'),
-      retentionMs: parseDuration(options.retention ?? '1d', 'retention'),
-      cleanupMs: parseDuration(options.cleanupInterval ?? '10m', 'cleanupInterval'),
+      ttlMs: parseDuration(options.ttl ?? SESSION_DEFAULTS.ttl, 'ttl'),
+      cacheTtlMs: parseDuration(options.cacheTtl ?? SESSION_DEFAULTS.cacheTtl, 'cacheTtl'),
+      touchMs: parseDuration(
+        options.touchInterval ?? SESSION_DEFAULTS.touchInterval,
+        'touchInterval',
+      ),
+      retentionMs: parseDuration(options.retention ?? SESSION_DEFAULTS.retention, 'retention'),
+      cleanupMs: parseDuration(
+        options.cleanupInterval ?? SESSION_DEFAULTS.cleanupInterval,
+        'cleanupInterval',
+      ),
     })
   }
 

@@ -2,6 +2,7 @@ import { parseDuration, type Duration } from '@strata/core'
 import type { Database } from '@strata/pg'
 import { LRUCache } from 'lru-cache'
 import { eventsErrors } from '../errors.js'
+import { PROJECT_STORE_DEFAULTS } from '../options.js'
 import { generateKey, keyMatches, keyPrefix, type KeyKind } from './api-key.js'
 
 export interface Project {
@@ -56,8 +57,8 @@ export class ProjectStore {
   constructor(db: Database, options: ProjectStoreOptions = {}) {
     this.#db = db
     this.#keys = new LRUCache({
-      max: options.keyCacheMaxEntries ?? 10_000,
-      ttl: parseDuration(options.keyCacheTtl ?? '1s', 'keyCacheTtl'),
+      max: options.keyCacheMaxEntries ?? PROJECT_STORE_DEFAULTS.keyCacheMaxEntries,
+      ttl: parseDuration(options.keyCacheTtl ?? PROJECT_STORE_DEFAULTS.keyCacheTtl, 'keyCacheTtl'),
     })
   }
 

@@ -12,6 +12,7 @@ import type { PoolClient } from 'pg'
 import { LRUCache } from 'lru-cache'
 import { from as copyFrom } from 'pg-copy-streams'
 import { eventsErrors } from '../errors.js'
+import { WRITER_DEFAULTS } from '../options.js'
 import type { ActivityRow, EventRow, LoginRow, SegmentRow } from '../types.js'
 import { copyBool, copyJson, copyText, NULL } from './copy-text.js'
 import { FlushStatement, iso, openedSessions, userDayKeys } from './flush-statement.js'
@@ -46,19 +47,6 @@ export interface GroupCommitWriterOptions {
   /** Test seam: runs inside each flush transaction right before COMMIT. */
   beforeCommit?: (client: PoolClient) => Promise<void>
 }
-
-export const WRITER_DEFAULTS = Object.freeze({
-  maxBatchRows: 5000,
-  flushInterval: '2ms',
-  maxConcurrentFlushes: 2,
-  maxQueueRows: 50_000,
-  retryWindow: '3s',
-  unavailableCooldown: '1s',
-  sessionTtl: '7d',
-  partitionsAhead: 2,
-  copyThreshold: 500,
-  retention: '730d',
-})
 
 export interface WriterStats {
   queuedRows: number
