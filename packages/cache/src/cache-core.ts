@@ -358,9 +358,11 @@ export class CacheCore {
   }
 
   /**
-   * One refresh of one key: L2 read + lock in one round trip; the lock winner runs the factory
-   * and writes (SET + PUBLISH + unlock in one script); losers wait for the PUBLISH on the bus
-   * (a bounded fallback timer re-checks), and take over once the lock expires.
+   * One refresh of one key. A plain GET first (the common case is an L2 hit, and GET is much
+   * cheaper for Redis than a script); on a miss or a stale value, one script re-reads and takes
+   * the lock; the winner runs the factory and writes (SET + PUBLISH + unlock in one script);
+   * losers wait for the PUBLISH on the bus (a bounded fallback timer re-checks), and take over
+   * once the lock expires.
    */
   async #fly<T>(
     full: string,
@@ -376,10 +378,26 @@ export class CacheCore {
       const driver = this.#driver
       if (driver === undefined)
         return await this.#produce(full, key, factory, s, stale, undefined, tagPrefix)
+      const first = await this.#l2('get', () => driver.get(full))
+      if (first === FAILED) {
+        this.#l2c.misses++
+        resolveStale(stale)
+        return await this.#produce(full, key, factory, s, stale, undefined, tagPrefix)
+      }
+      let known: Buffer | undefined
+      if (first !== null) {
+        const seen = await this.#consider(full, first, stale)
+        if (seen.fresh) {
+          resolveStale(undefined)
+          return seen.fresh.value as T
+        }
+        stale = seen.stale
+        known = first.subarray(2, 10)
+      }
+      this.#l2c.misses++
+      resolveStale(stale)
       const token = `${this.origin}:${++this.#tokenSeq}`
       const deadline = s.hard === undefined ? Infinity : Date.now() + s.hard
-      let known: Buffer | undefined
-      let first = true
       for (;;) {
         const wake = this.#waitFor(full)
         const r = await this.#l2('getOrLock', () =>
@@ -387,41 +405,16 @@ export class CacheCore {
         )
         if (r === FAILED) {
           wake.cancel()
-          if (first) this.#l2c.misses++
-          resolveStale(stale)
           return await this.#produce(full, key, factory, s, stale, undefined, tagPrefix)
         }
         if (r.kind === 'value') {
           wake.cancel()
+          const seen = await this.#consider(full, r.value, stale)
+          if (seen.fresh) return seen.fresh.value as T
+          stale = seen.stale
           known = r.value.subarray(2, 10)
-          const d = this.#decode(r.value)
-          if (d !== undefined) {
-            const now = Date.now()
-            let valid = d.staleUntil > now
-            if (valid && d.tags) {
-              await this.#ensureTags(d.tags)
-              valid = this.#tagState(d) === OK
-            }
-            if (valid && d.expiresAt > now) {
-              this.#l2c.hits++
-              this.#emitL2Hit(full, false)
-              this.#setL1(full, this.#entryFromDecoded(d))
-              resolveStale(undefined)
-              return d.value as T
-            }
-            if (valid && (stale === undefined || d.version > stale.version)) {
-              stale = this.#entryFromDecoded(d)
-              this.#setL1(full, stale)
-            }
-          }
-          if (first) this.#l2c.misses++
-          first = false
-          resolveStale(stale)
           continue
         }
-        if (first) this.#l2c.misses++
-        first = false
-        resolveStale(stale)
         if (r.kind === 'acquired') {
           wake.cancel()
           return await this.#produce(full, key, factory, s, stale, token, tagPrefix)
@@ -442,6 +435,39 @@ export class CacheCore {
     } finally {
       resolveStale(undefined)
     }
+  }
+
+  /**
+   * Judges an L2 value met during a refresh: a fresh, tag-valid one fills L1 and is returned as
+   * `fresh`; a valid stale one newer than what we had becomes the new `stale` (and fills L1, so
+   * concurrent callers can be answered from it).
+   */
+  async #consider(
+    full: string,
+    buf: Buffer,
+    stale: L1Entry | undefined,
+  ): Promise<{ fresh?: L1Entry; stale: L1Entry | undefined }> {
+    const d = this.#decode(buf)
+    if (d === undefined) return { stale }
+    const now = Date.now()
+    let valid = d.staleUntil > now
+    if (valid && d.tags) {
+      await this.#ensureTags(d.tags)
+      valid = this.#tagState(d) === OK
+    }
+    if (!valid) return { stale }
+    const entry = this.#entryFromDecoded(d)
+    if (d.expiresAt > now) {
+      this.#l2c.hits++
+      this.#emitL2Hit(full, false)
+      this.#setL1(full, entry)
+      return { fresh: entry, stale }
+    }
+    if (stale === undefined || d.version > stale.version) {
+      this.#setL1(full, entry)
+      return { stale: entry }
+    }
+    return { stale }
   }
 
   #waitFor(full: string): { wait(ms: number): Promise<void>; cancel(): void } {
