@@ -1,8 +1,13 @@
 import { parseDuration, type Duration } from '@strata/core'
 
 export interface IngestLimits {
-  /** Events per batch request. @defaultValue 100 */
+  /** Events per batch request (`POST /v1/events/batch`). @defaultValue 100 */
   maxBatchItems: number
+  /**
+   * Messages per Segment `/v1/batch`. Segment limits batches by size (500 KB), not count, and
+   * SDKs drop a batch answered 413, so this is only a backstop. @defaultValue 5000
+   */
+  maxSegmentBatchItems: number
   /** Nesting depth of an event's JSON (the event object is depth 1). @defaultValue 32 */
   maxDepth: number
   /** How far ahead of receive time a (corrected) timestamp may be. @defaultValue '24h' */
@@ -13,6 +18,7 @@ export interface IngestLimits {
 
 export const DEFAULT_INGEST_LIMITS: IngestLimits = Object.freeze({
   maxBatchItems: 100,
+  maxSegmentBatchItems: 5000,
   maxDepth: 32,
   maxFuture: '24h',
   maxPast: '730d',
@@ -20,6 +26,7 @@ export const DEFAULT_INGEST_LIMITS: IngestLimits = Object.freeze({
 
 export interface ResolvedIngestLimits {
   maxBatchItems: number
+  maxSegmentBatchItems: number
   maxDepth: number
   maxFutureMs: number
   maxPastMs: number
@@ -29,6 +36,7 @@ export function resolveIngestLimits(options: Partial<IngestLimits> = {}): Resolv
   const o = { ...DEFAULT_INGEST_LIMITS, ...options }
   return Object.freeze({
     maxBatchItems: o.maxBatchItems,
+    maxSegmentBatchItems: o.maxSegmentBatchItems,
     maxDepth: o.maxDepth,
     maxFutureMs: parseDuration(o.maxFuture, 'maxFuture'),
     maxPastMs: parseDuration(o.maxPast, 'maxPast'),

@@ -449,6 +449,18 @@ describe('Segment-compatible routes', () => {
     expect(anon.json().error.message).toBe('userId or anonymousId is required')
   })
 
+  it('/v1/batch takes more than 100 messages (Segment limits by size, not count)', async () => {
+    const batch = Array.from({ length: 150 }, (_, i) => ({
+      type: 'track',
+      event: 'Many',
+      userId: 'u',
+      messageId: `many-${i}`,
+    }))
+    const res = await post('/v1/batch', { batch }, basic())
+    expect([res.statusCode, res.json()]).toEqual([200, { success: true }])
+    expect(await count(f.db, `events WHERE message_id LIKE 'many-%'`)).toBe(150)
+  })
+
   it('/v1/batch applies the batch-level context to messages without one', async () => {
     const res = await post(
       '/v1/batch',

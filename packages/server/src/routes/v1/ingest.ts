@@ -55,8 +55,8 @@ export async function ingestBatch(
   services: EventsServices,
   items: unknown[],
   validate: (item: unknown) => ValidationResult,
+  max = services.validator.limits.maxBatchItems,
 ): Promise<BatchAnswer> {
-  const max = services.validator.limits.maxBatchItems
   if (items.length === 0) throw eventsErrors.create('STRATA_BATCH_EMPTY')
   if (items.length > max)
     throw eventsErrors.create('STRATA_BATCH_TOO_LARGE', {

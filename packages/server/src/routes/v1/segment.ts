@@ -26,13 +26,17 @@ export default async function segmentRoutes(
     const ctx = ingestContext(request, body.sentAt)
     // Batch-level context applies to messages that carry none (Segment's HTTP API).
     const shared = isObject(body.context) ? body.context : undefined
-    const answer = await ingestBatch(s, body.batch as unknown[], (item) =>
-      s.validator.segment(
-        shared && isObject(item) && item.context === undefined
-          ? { ...item, context: shared }
-          : item,
-        ctx,
-      ),
+    const answer = await ingestBatch(
+      s,
+      body.batch as unknown[],
+      (item) =>
+        s.validator.segment(
+          shared && isObject(item) && item.context === undefined
+            ? { ...item, context: shared }
+            : item,
+          ctx,
+        ),
+      s.validator.limits.maxSegmentBatchItems,
     )
     if (answer.accepted === 0 && answer.duplicates === 0)
       return reply.code(400).send({ success: false, ...answer })
