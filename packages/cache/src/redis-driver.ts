@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis'
-import type { ClusterNode, RedisOptions } from 'ioredis'
-import type { Logger } from '@strata/core'
+import type { RedisOptions } from 'ioredis'
+import { parseRedisTarget, type Logger } from '@strata/core'
 
 /**
  * Client choice: ioredis 6. `bench/src/redis-clients.bench.ts` (1 KB values, medians of
@@ -127,16 +127,6 @@ function defineScripts(c: Redis | Cluster): Client {
 }
 
 /** Parses `redis+cluster://h:p,h:p` or a comma list of URLs into cluster seed nodes. */
-function clusterNodes(url: string): ClusterNode[] | undefined {
-  const isCluster = url.startsWith('redis+cluster://')
-  const rest = isCluster ? url.slice('redis+cluster://'.length) : url
-  if (!isCluster && !rest.includes(',')) return undefined
-  return rest.split(',').map((part) => {
-    const u = new URL(part.includes('://') ? part : `redis://${part}`)
-    return { host: u.hostname, port: Number(u.port || 6379) }
-  })
-}
-
 export class IoRedisDriver implements L2Driver {
   readonly isCluster: boolean
   readonly #client: Client
@@ -160,13 +150,13 @@ export class IoRedisDriver implements L2Driver {
     }
     let client: Redis | Cluster
     if (typeof input === 'string') {
-      const nodes = clusterNodes(input)
-      client = nodes
-        ? new Cluster(nodes, {
-            redisOptions,
+      const target = parseRedisTarget(input)
+      client = target.cluster
+        ? new Cluster(target.nodes, {
+            redisOptions: { ...redisOptions, password: target.password, username: target.username },
             clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
           })
-        : new Redis(input, redisOptions)
+        : new Redis(target.url, redisOptions)
       this.#owned = true
     } else {
       client = input

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { defineErrors, parseDuration, StrataError } from '@strata/core'
+import { defineErrors, parseDuration, parseRedisTarget, StrataError } from '@strata/core'
 
 describe('defineErrors', () => {
   const errors = defineErrors('demo', { STRATA_DEMO_BAD: { status: 400, message: 'bad demo' } })
@@ -38,5 +38,35 @@ describe('parseDuration', () => {
   it('rejects negative and non-finite numbers', () => {
     expect(() => parseDuration(-1)).toThrow(RangeError)
     expect(() => parseDuration(Number.NaN)).toThrow(RangeError)
+  })
+})
+
+describe('parseRedisTarget', () => {
+  it('reads single-node URLs and bare host:port', () => {
+    expect(parseRedisTarget('redis://cache:6380/2')).toEqual({
+      cluster: false,
+      url: 'redis://cache:6380/2',
+    })
+    expect(parseRedisTarget('rediss://u:p@cache')).toEqual({
+      cluster: false,
+      url: 'rediss://u:p@cache',
+    })
+    expect(parseRedisTarget('cache:6379')).toEqual({ cluster: false, url: 'redis://cache:6379' })
+  })
+  it('reads Cluster seed lists in both forms', () => {
+    const nodes = [
+      { host: 'a', port: 7000 },
+      { host: 'b', port: 6379 },
+    ]
+    expect(parseRedisTarget('redis+cluster://a:7000,b')).toEqual({ cluster: true, nodes })
+    expect(parseRedisTarget('a:7000, b:6379')).toEqual({ cluster: true, nodes })
+    expect(parseRedisTarget('redis+cluster://:secret@a:7000,b')).toMatchObject({
+      cluster: true,
+      password: 'secret',
+    })
+  })
+  it('rejects other schemes with a message naming the part', () => {
+    expect(() => parseRedisTarget('http://x')).toThrow(/not a Redis address: "http:\/\/x"/)
+    expect(() => parseRedisTarget('a:1,memcached://b')).toThrow(/memcached/)
   })
 })

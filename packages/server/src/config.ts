@@ -1,4 +1,4 @@
-import { parseDuration } from '@strata/core'
+import { parseDuration, parseRedisTarget } from '@strata/core'
 import { z } from 'zod'
 import { serverErrors } from './errors.js'
 
@@ -70,22 +70,16 @@ const bool = z
   )
   .transform((v) => ['1', 'true', 'yes', 'on'].includes(v))
 
-const redisUrl = z.string().refine(
-  (v) =>
-    v.split(',').every((part) => {
-      try {
-        return ['redis:', 'rediss:', 'redis+cluster:'].includes(
-          new URL(part.includes('//') ? part : `redis://${part}`).protocol,
-        )
-      } catch {
-        return false
-      }
-    }),
-  {
-    message:
-      'must be redis://host:port, rediss://…, redis+cluster://… or a comma list of host:port',
-  },
-)
+const redisUrl = z.string().superRefine((v, ctx) => {
+  try {
+    parseRedisTarget(v)
+  } catch (err) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${(err as Error).message}; use redis://host:port, rediss://…, redis+cluster://h1:p1,h2:p2 or a comma list of host:port`,
+    })
+  }
+})
 
 const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
