@@ -163,9 +163,11 @@ export class SessionStore {
   /** Creates a session; a repeated sessionId is a conflict (STRATA_SESSION_INVALID). */
   async create(input: CreateSessionInput): Promise<Session> {
     const sessionId = input.sessionId ?? `ses_${randomBytes(18).toString('base64url')}`
-    if (!validId(sessionId) || !validId(input.userId))
+    const userOk =
+      input.userId.length > 0 && input.userId.length <= 255 && isStorableString(input.userId)
+    if (!validId(sessionId) || !userOk)
       throw eventsErrors.create('STRATA_SESSION_INVALID', {
-        message: 'sessionId/userId must be storable strings ≤ 255 characters',
+        message: 'sessionId (1-200 characters) and userId (1-255) must be storable strings',
       })
     const ttlMs =
       input.expiresIn === undefined ? this.#o.ttlMs : parseDuration(input.expiresIn, 'expiresIn')
@@ -321,8 +323,9 @@ export class SessionStore {
   }
 }
 
+// ≤ 200: session ids travel in URL paths, where the server caps a segment at 200 characters.
 function validId(id: string): boolean {
-  return id.length > 0 && id.length <= 255 && isStorableString(id)
+  return id.length > 0 && id.length <= 200 && isStorableString(id)
 }
 
 function key(projectId: string, sessionId: string): string {

@@ -4,6 +4,8 @@ import { DEVICE_TYPES, SEGMENT_TYPES } from '../types.js'
 // ranges relative to receive time, unstorable strings) live in event-validator.ts.
 
 const id = { type: 'string', minLength: 1, maxLength: 255 } as const
+// Session ids appear in URL paths (GET /v1/sessions/:id), where the server caps a segment at 200.
+const sessionId = { type: 'string', minLength: 1, maxLength: 200 } as const
 const text = (max: number) => ({ type: 'string', maxLength: max }) as const
 const ts = { type: 'string', minLength: 1, maxLength: 64 } as const
 const idOrNumber = { type: ['string', 'number'], minLength: 1, maxLength: 255 } as const
@@ -21,7 +23,7 @@ export const loginSchema = {
     method: { type: 'string', minLength: 1, maxLength: 64 },
     success: { type: 'boolean' },
     failureReason: text(1000),
-    sessionId: id,
+    sessionId,
     ip: text(64),
     userAgent: text(2048),
     deviceType: { enum: DEVICE_TYPES },
@@ -41,7 +43,7 @@ export const activitySchema = {
     type: { const: 'activity' },
     messageId: id,
     userId: id,
-    sessionId: id,
+    sessionId,
     action: { type: 'string', minLength: 1, maxLength: 64 },
     entityType: text(100),
     entityId: text(255),

@@ -8,7 +8,7 @@ const createSchema = {
   required: ['userId'],
   additionalProperties: false,
   properties: {
-    sessionId: { type: 'string', minLength: 1, maxLength: 255 },
+    sessionId: { type: 'string', minLength: 1, maxLength: 200 },
     userId: { type: 'string', minLength: 1, maxLength: 255 },
     ip: { type: 'string', maxLength: 64 },
     userAgent: { type: 'string', maxLength: 2048 },
