@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { isStrataError } from '@strata/core'
 import type { Command } from './command.js'
+import { doctorCommand } from './commands/doctor.js'
 import { importCommand } from './commands/import.js'
 import { migrateCommand } from './commands/migrate.js'
 import { keysCommand, projectsCommand } from './commands/projects.js'
@@ -13,6 +14,7 @@ const COMMANDS: Command[] = [
   projectsCommand,
   keysCommand,
   importCommand,
+  doctorCommand,
 ]
 
 function help(): string {
