@@ -1,4 +1,6 @@
+import { createCache, type Cache } from '@strata/cache'
 import type { Database } from '@strata/pg'
+import type { Cluster, Redis } from 'ioredis'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
@@ -22,12 +24,18 @@ export interface ReadinessCheck {
 export interface AppDependencies {
   db: Database
   logger?: Logger
+  /** The service cache; absent: an L1-only cache owned (and closed) by the app. */
+  cache?: Cache
+  /** The service's Redis connection, when REDIS_URL is set (rate limits, readiness). */
+  redis?: Redis | Cluster
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     config: StrataConfig
     db: Database
+    cache: Cache
+    redis: Redis | Cluster | null
     readiness: ReadinessCheck[]
     metricsRegistries: Registry[]
   }
@@ -47,8 +55,9 @@ function trustHops(n: number): (address: string, hop: number) => boolean {
 }
 
 /**
- * Builds the Fastify app. It owns no resources: the caller creates the database (and cache)
- * and closes them after `app.close()`; test with `app.inject()`.
+ * Builds the Fastify app. The caller creates the database, Redis client and cache and closes
+ * them after `app.close()` (only a defaulted L1-only cache belongs to the app); test with
+ * `app.inject()`.
  */
 export async function buildApp(
   config: StrataConfig,
@@ -94,13 +103,22 @@ export async function buildApp(
 
   app.decorate('config', config)
   app.decorate('db', deps.db)
-  app.decorate('readiness', [
+  const cache = deps.cache ?? createCache({ namespace: 'strata' })
+  if (!deps.cache) app.addHook('onClose', () => cache.close())
+  app.decorate('cache', cache)
+  app.decorate<FastifyInstance['redis']>('redis', deps.redis ?? null)
+  const readiness: ReadinessCheck[] = [
     {
       name: 'database',
       check: () => deps.db.query('SELECT 1', [], { label: 'readyz', timeoutMs: 2000 }),
     },
-  ] as ReadinessCheck[])
-  app.decorate('metricsRegistries', [registry, deps.db.metrics])
+  ]
+  if (deps.redis) readiness.push({ name: 'redis', check: () => deps.redis!.ping() })
+  app.decorate('readiness', readiness)
+  app.decorate(
+    'metricsRegistries',
+    [registry, deps.db.metrics, cache.registry].filter((r): r is Registry => r !== undefined),
+  )
 
   await app.register(errorsPlugin)
   await app.register(healthRoutes)

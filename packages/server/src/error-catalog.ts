@@ -1,9 +1,20 @@
 import type { ErrorRegistry } from '@strata/core'
+import { cacheErrors } from '@strata/cache'
+import { eventsErrors } from '@strata/events'
+import { importErrors } from '@strata/importer'
+import { lockErrors } from '@strata/lock'
 import { pgErrors } from '@strata/pg'
 import { serverErrors } from './errors.js'
 
 /** Every package's error registry, for docs/reference/errors.md and its sync test. */
-export const errorRegistries: ErrorRegistry<string>[] = [serverErrors, pgErrors]
+export const errorRegistries: ErrorRegistry<string>[] = [
+  serverErrors,
+  pgErrors,
+  cacheErrors,
+  lockErrors,
+  eventsErrors,
+  importErrors,
+]
 
 /** Renders docs/reference/errors.md from the registries (run `npm run docs:errors`). */
 export function renderErrorsDoc(registries: ErrorRegistry<string>[] = errorRegistries): string {

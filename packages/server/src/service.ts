@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { createCache, type Cache } from '@strata/cache'
 import { createDatabase, migrate, startEmbeddedPostgres, type Database } from '@strata/pg'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
@@ -7,10 +8,12 @@ import { buildApp } from './app.js'
 import type { StrataConfig } from './config.js'
 import { createLogger } from './logger.js'
 import { migrationSets } from './migrations.js'
+import { createRedisClient } from './redis.js'
 
 export interface RunningService {
   app: FastifyInstance
   db: Database
+  cache: Cache
   /** http://host:port the service listens on. */
   url: string
   /** Stops accepting, drains in-flight requests, closes the pool, stops embedded Postgres. Idempotent. */
@@ -79,6 +82,22 @@ export async function startService(
   const database = await openDatabase(config, logger)
   logger.info(`database: ${database.description}`)
   let app: FastifyInstance | undefined
+  const redis = config.redisUrl
+    ? createRedisClient(config.redisUrl, (err) => logger.warn({ err: err.message }, 'redis error'))
+    : undefined
+  // With Redis: L1 + L2 and the invalidation bus; without: L1 only (DESIGN.md defaults).
+  const cache = createCache({
+    namespace: 'strata',
+    ...(config.redisUrl ? { l2: { redis: config.redisUrl } } : {}),
+    logger,
+  })
+  logger.info(
+    config.redisUrl ? 'cache: L1 + Redis (REDIS_URL)' : 'cache: in-process only (no REDIS_URL)',
+  )
+  const closeClients = async () => {
+    await cache.close().catch((err: unknown) => logger.warn({ err }, 'cache close failed'))
+    await redis?.quit().catch(() => redis.disconnect())
+  }
   try {
     if (config.migrateOnStart) {
       const applied = await migrate(database.db, migrationSets, { logger })
@@ -91,21 +110,27 @@ export async function startService(
         `\nOperator token (saved to ${admin.path}, shown once):\n  ${admin.token}\n\n`,
       )
     }
-    app = await buildApp({ ...config, adminToken: admin.token }, { db: database.db, logger })
+    app = await buildApp(
+      { ...config, adminToken: admin.token },
+      { db: database.db, logger, cache, ...(redis ? { redis } : {}) },
+    )
     const url = await app.listen({ host: config.host, port: config.port })
     let stopping: Promise<void> | undefined
     return {
       app,
       db: database.db,
+      cache,
       url,
       stop: () =>
         (stopping ??= (async () => {
           await app!.close()
+          await closeClients()
           await database.stop()
         })()),
     }
   } catch (err) {
     await app?.close().catch(() => {})
+    await closeClients()
     await database.stop()
     throw err
   }
