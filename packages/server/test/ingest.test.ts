@@ -553,3 +553,14 @@ describe('sessions', () => {
     expect(other.statusCode).toBe(404)
   })
 })
+
+describe('metrics', () => {
+  it('/metrics exposes the writer state and flush durations', async () => {
+    await post('/v1/activities', { userId: 'm', action: 'view' })
+    const res = await f.app.inject({ method: 'GET', url: '/metrics' })
+    expect(res.statusCode).toBe(200)
+    const inserted = /strata_ingest_writer\{stat="inserted"\} (\d+)/.exec(res.body)
+    expect(Number(inserted?.[1])).toBeGreaterThan(0)
+    expect(res.body).toMatch(/strata_ingest_flush_duration_seconds_count \d+/)
+  })
+})

@@ -44,6 +44,8 @@ export interface GroupCommitWriterOptions {
   /** Keep partitions this many months ahead. @defaultValue 2 */
   partitionsAhead?: number
   logger?: Logger
+  /** Called after each committed flush (metrics): rows written and wall time in ms. */
+  onFlush?: (rows: number, ms: number) => void
   /** Test seam: runs inside each flush transaction right before COMMIT. */
   beforeCommit?: (client: PoolClient) => Promise<void>
 }
@@ -133,6 +135,7 @@ export class GroupCommitWriter {
   }
   readonly #log: Logger
   readonly #beforeCommit: ((client: PoolClient) => Promise<void>) | undefined
+  readonly #onFlush: ((rows: number, ms: number) => void) | undefined
   readonly #partitions = new PartitionManager()
   // (project, day, user) keys known to be committed in user_activity_daily. The set only grows
   // within a day, so a key seen committed needs no further INSERT ... ON CONFLICT round.
@@ -174,6 +177,7 @@ export class GroupCommitWriter {
     })
     this.#log = o.logger ?? silentLogger
     this.#beforeCommit = o.beforeCommit
+    this.#onFlush = o.onFlush
   }
 
   /** Creates partitions for this month and the next ones, and re-checks every hour. */
@@ -305,9 +309,11 @@ export class GroupCommitWriter {
     for (const pending of batch)
       for (let i = 0; i < pending.rows.length; i++)
         entries.push({ row: pending.rows[i]!, pending, index: i })
+    const started = performance.now()
     try {
       await this.#writeIsolating(entries)
       this.#stats.flushes++
+      this.#onFlush?.(entries.length, performance.now() - started)
       for (const p of batch) p.resolve(p.results as RowResult[])
     } catch (err) {
       this.#stats.failedFlushes++

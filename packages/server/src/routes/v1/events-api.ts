@@ -12,6 +12,7 @@ import {
   type SessionStoreOptions,
 } from '@strata/events'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { serverErrors } from '../../errors.js'
 import type { AuthOptions } from '../../plugins/auth.js'
 import ingestRoutes from './ingest.js'
@@ -86,7 +87,38 @@ export default async function eventsApi(
   options: EventsApiOptions = {},
 ): Promise<void> {
   const projects = new ProjectStore(app.db)
-  const writer = new GroupCommitWriter(app.db, { logger: app.log, ...options.writer })
+  const registry = new Registry()
+  const flushSeconds = new Histogram({
+    name: 'strata_ingest_flush_duration_seconds',
+    help: 'Group-commit flush transactions, from start to COMMIT (retries included)',
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  })
+  const flushRows = new Counter({
+    name: 'strata_ingest_flushed_rows_total',
+    help: 'Rows handled by committed flushes (inserted, duplicate or rejected)',
+    registers: [registry],
+  })
+  const writer = new GroupCommitWriter(app.db, {
+    logger: app.log,
+    onFlush: (rows, ms) => {
+      flushSeconds.observe(ms / 1000)
+      flushRows.inc(rows)
+    },
+    ...options.writer,
+  })
+  new Gauge({
+    name: 'strata_ingest_writer',
+    help: 'Group-commit writer state and totals (see the stat label)',
+    labelNames: ['stat'],
+    registers: [registry],
+    collect() {
+      for (const [stat, value] of Object.entries(writer.stats())) this.set({ stat }, value)
+    },
+  })
+  // The app's /metrics reads every registry in app.metricsRegistries (absent in bare test apps).
+  const registries = (app as unknown as { metricsRegistries?: Registry[] }).metricsRegistries
+  registries?.push(registry)
   const maybeCache = (app as unknown as { cache?: SessionCache }).cache
   const sessions = new SessionStore(app.db, {
     logger: app.log,
@@ -111,6 +143,8 @@ export default async function eventsApi(
   })
   // Drains queued events: requests in flight still get their 202 after COMMIT.
   app.addHook('onClose', async () => {
+    const i = registries?.indexOf(registry) ?? -1
+    if (i >= 0) registries!.splice(i, 1)
     await writer.close()
     await sessions.close()
   })
