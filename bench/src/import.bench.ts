@@ -293,10 +293,14 @@ export default async function run(args: BenchArgs): Promise<BenchResult> {
     let dirtyRps: number | undefined
     let dirtyOk = false
     if (args.options?.['skip-dirty'] !== true) {
-      await db.query('TRUNCATE legacy_users')
       const rejectFile = join(dir, 'dirty.rejects.csv')
-      const dirty = await runStrata(url, spec(gen.dirty, rejectFile))
-      dirtyRps = (rows * 1000) / dirty.elapsedMs
+      let dirty!: ChildResult
+      dirtyRps = 0
+      for (let round = 0; round < repeat; round++) {
+        await db.query('TRUNCATE legacy_users')
+        dirty = await runStrata(url, spec(gen.dirty, rejectFile))
+        dirtyRps = Math.max(dirtyRps, (rows * 1000) / dirty.elapsedMs)
+      }
       const rejected = readFileSync(rejectFile, 'utf8').trim().split('\n').slice(1)
       const lines = new Set(rejected.map((l) => Number(l.split(',')[0])))
       const byCode: Record<string, number> = {}

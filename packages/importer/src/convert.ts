@@ -321,7 +321,6 @@ export function compileConverter(spec: ResolvedSpec, header: string[] | undefine
   const entries = Object.entries(spec.columns)
   const columnNames = entries.map(([n]) => n)
   const isCsv = spec.source.format === 'csv'
-  const hasFn = entries.some(([, c]) => c.transforms.some((t) => typeof t === 'function'))
   const steps = entries.map(([name, col]) => {
     const from = col.from ?? name
     let index = -1
@@ -365,7 +364,6 @@ export function compileConverter(spec: ResolvedSpec, header: string[] | undefine
         else fields.forEach((f, i) => (rowObj![i] = f))
         return rowObj
       }
-      void hasFn
       const values: (string | null)[] = new Array(steps.length)
       for (let i = 0; i < steps.length; i++) {
         const s = steps[i]!

@@ -338,7 +338,7 @@ export async function requestJobAction(
   id: string,
   action: 'pause' | 'cancel',
 ): Promise<ImportJob> {
-  const job = await getImportJob(db, id)
+  await getImportJob(db, id) // 404 for an unknown id
   const ids = [id, ...(await listChildJobs(db, id)).map((c) => c.id)]
   for (const jid of ids) {
     await db.query(
@@ -359,6 +359,5 @@ export async function requestJobAction(
       { label: 'importer.jobs' },
     )
   }
-  void job
   return getImportJob(db, id)
 }

@@ -2,8 +2,7 @@
 export const importDefaults = Object.freeze({
   batch: Object.freeze({ initial: 1000, min: 100, max: 10_000, targetMs: 5000 }),
   errors: Object.freeze({ maxErrorRate: 0.1 }),
-  /** Below this many rows read, the error rate is not enforced (a few early rejects are noise). */
-  minRowsForErrorRate: 0,
+  /** Chunks of a chunked (BullMQ) import when `workers` is not given. */
   workers: 1,
   /** Progress events interval. */
   progressIntervalMs: 2000,

@@ -19,16 +19,3 @@ export function countLines(s: string): number {
     for (let i = 0; i < s.length; i++) if (s[i] === '\r' && s[i + 1] !== '\n') n++
   return n
 }
-
-/** Line breaks at the start of `s` (blank lines the parser skipped before a record). */
-export function leadingLines(s: string): number {
-  let n = 0
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]
-    if (c === '\n') n++
-    else if (c === '\r') {
-      if (s[i + 1] !== '\n') n++
-    } else if (c !== ' ' && c !== '\t') break
-  }
-  return n
-}
