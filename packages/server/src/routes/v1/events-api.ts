@@ -119,7 +119,12 @@ export default async function eventsApi(
   // The app's /metrics reads every registry in app.metricsRegistries (absent in bare test apps).
   const registries = (app as unknown as { metricsRegistries?: Registry[] }).metricsRegistries
   registries?.push(registry)
-  const maybeCache = (app as unknown as { cache?: SessionCache }).cache
+  // The app's cache (@strata/cache: with Redis, its bus makes a logout visible on every
+  // instance at once), in its own namespace; without one the store keeps a per-process LRU.
+  const appCache = (
+    app as unknown as { cache?: SessionCache & { namespace?(n: string): SessionCache } }
+  ).cache
+  const maybeCache = appCache?.namespace ? appCache.namespace('sessions') : appCache
   const sessions = new SessionStore(app.db, {
     logger: app.log,
     ...(maybeCache ? { cache: maybeCache } : {}),
