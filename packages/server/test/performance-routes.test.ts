@@ -203,6 +203,7 @@ describe('/v1/performance data', () => {
       ],
       [{ sql: 'SELECT 1; DROP TABLE widgets' }, 'STRATA_DB_EXPLAIN_REJECTED'],
       [{ sql: 'SELECT * FROM widgets FOR UPDATE' }, 'STRATA_DB_EXPLAIN_REJECTED'],
+      [{ sql: 'SELECT pg_terminate_backend(1)', analyze: true }, 'STRATA_DB_EXPLAIN_REJECTED'],
       [{ sql: 'SELECT * FROM widgets WHERE id = $1', analyze: true }, 'STRATA_DB_EXPLAIN_REJECTED'],
     ] as const) {
       const res = await post(payload)

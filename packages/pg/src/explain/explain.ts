@@ -130,6 +130,11 @@ const READ_VERBS = new Set(['SELECT', 'VALUES', 'TABLE', 'WITH'])
 const WRITE_WORDS =
   /\b(insert|update|delete|merge|truncate|create|drop|alter|grant|revoke|copy|call|do|vacuum|lock|for\s+update|for\s+share|for\s+no\s+key\s+update|for\s+key\s+share|into)\b/i
 
+// Functions with side effects that even a READ ONLY transaction allows: refused in read-only
+// mode (the HTTP route), so EXPLAIN ANALYZE there cannot signal backends or take locks.
+const SIDE_EFFECT_FUNCTIONS =
+  /\b(pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_rotate_logfile|set_config|pg_advisory_\w+|pg_try_advisory_\w+|dblink\w*|lo_\w+|pg_read_\w+|pg_ls_\w+|pg_stat_reset\w*|pg_stat_statements_reset|pg_notify|txid_current|pg_switch_wal|pg_create_\w+|pg_drop_\w+|pg_replication_\w+|pg_promote|pg_log_\w+)\s*\(/i
+
 function verbOf(text: string): string {
   return (/^\(*\s*([a-z]+)/i.exec(text)?.[1] ?? '').toUpperCase()
 }
@@ -155,6 +160,12 @@ export function checkExplainable(sql: string, readOnly: boolean): { normalized: 
     throw pgErrors.create('STRATA_DB_EXPLAIN_REJECTED', {
       message: 'Pass the statement itself, without EXPLAIN',
       details: { reason: 'explain' },
+    })
+  if (readOnly && SIDE_EFFECT_FUNCTIONS.test(n.text))
+    throw pgErrors.create('STRATA_DB_EXPLAIN_REJECTED', {
+      message:
+        'This statement calls a function with side effects; only plain reads can be explained here',
+      details: { reason: 'side_effect_function' },
     })
   if (readOnly && (!READ_VERBS.has(verb) || WRITE_WORDS.test(n.text)))
     throw pgErrors.create('STRATA_DB_EXPLAIN_REJECTED', {

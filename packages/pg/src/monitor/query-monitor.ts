@@ -111,6 +111,9 @@ class StatementRecord extends Group {
   slowMs = 0
   rows = 0
   readonly labels = new Map<string, number>()
+  /** This statement's table and operation groups, resolved once (saves two Map lookups per query). */
+  tableGroup: Group | undefined
+  typeGroup: Group | undefined
   constructor(sql: string, operation: string, table: string) {
     super()
     this.sql = sql
@@ -224,10 +227,10 @@ export class QueryMonitor implements QueryObserver {
     const lg = this.#group(this.#byLabel, label, this.#maxLabels)
     lg.count++
     lg.totalMs += ms
-    const tg = this.#group(this.#byTable, st.table, this.#maxStatements)
+    const tg = (st.tableGroup ??= this.#group(this.#byTable, st.table, this.#maxStatements))
     tg.count++
     tg.totalMs += ms
-    const og = this.#group(this.#byType, st.operation, 64)
+    const og = (st.typeGroup ??= this.#group(this.#byType, st.operation, 64))
     og.count++
     og.totalMs += ms
 

@@ -266,46 +266,47 @@ export class StatementStats {
   async sample(now = new Date()): Promise<number | undefined> {
     if (await this.availability()) return undefined
     const db = this.#db as Queryable & {
-      transaction?: <T>(fn: (tx: Queryable) => Promise<T>) => Promise<T>
+      transaction?: <T>(fn: (tx: Queryable) => Promise<T>, o?: { label?: string }) => Promise<T>
     }
     if (!db.transaction) return undefined
-    return db.transaction(async (tx) => {
-      const { rows: lock } = await tx.query<{ ok: boolean }>(
-        `SELECT pg_try_advisory_xact_lock(${SAMPLE_LOCK_KEY}) AS ok`,
-        [],
-        { label: LABEL },
-      )
-      if (!lock[0]?.ok) return undefined
-      const cur = (await tx.query<CurrentRow>(CURRENT_SQL, [], { label: LABEL })).rows
-      const prev = await tx.query<CurrentRow>(
-        `SELECT queryid::text AS queryid, '' AS query, calls::float8 AS calls, rows::float8 AS rows,
+    return db.transaction(
+      async (tx) => {
+        const { rows: lock } = await tx.query<{ ok: boolean }>(
+          `SELECT pg_try_advisory_xact_lock(${SAMPLE_LOCK_KEY}) AS ok`,
+          [],
+          { label: LABEL },
+        )
+        if (!lock[0]?.ok) return undefined
+        const cur = (await tx.query<CurrentRow>(CURRENT_SQL, [], { label: LABEL })).rows
+        const prev = await tx.query<CurrentRow>(
+          `SELECT queryid::text AS queryid, '' AS query, calls::float8 AS calls, rows::float8 AS rows,
                 total_ms, shared_blks_hit::float8 AS hit, shared_blks_read::float8 AS read
            FROM strata_statement_snapshot`,
-        [],
-        { label: LABEL },
-      )
-      const snap = (rows: CurrentRow[]): StatementSnapshot => ({
-        takenAt: now,
-        rows: new Map(rows.map((r) => [r.queryid, toRow(r)])),
-      })
-      // The first sample only records the baseline snapshot (no delta to attribute).
-      const deltas = prev.rows.length ? diffSnapshots(snap(cur), snap(prev.rows)) : []
-      if (deltas.length) {
-        const cols = {
-          id: deltas.map((d) => d.queryid),
-          q: deltas.map((d) => d.query),
-          calls: deltas.map((d) => d.calls),
-          ms: deltas.map((d) => d.totalMs),
-          rows: deltas.map((d) => d.rows),
-          hit: deltas.map((d) => d.sharedBlksHit),
-          read: deltas.map((d) => d.sharedBlksRead),
-        }
-        for (const [resolution, unit] of [
-          ['minute', 'minute'],
-          ['hour', 'hour'],
-        ] as const)
-          await tx.query(
-            `INSERT INTO strata_statement_history AS h
+          [],
+          { label: LABEL },
+        )
+        const snap = (rows: CurrentRow[]): StatementSnapshot => ({
+          takenAt: now,
+          rows: new Map(rows.map((r) => [r.queryid, toRow(r)])),
+        })
+        // The first sample only records the baseline snapshot (no delta to attribute).
+        const deltas = prev.rows.length ? diffSnapshots(snap(cur), snap(prev.rows)) : []
+        if (deltas.length) {
+          const cols = {
+            id: deltas.map((d) => d.queryid),
+            q: deltas.map((d) => d.query),
+            calls: deltas.map((d) => d.calls),
+            ms: deltas.map((d) => d.totalMs),
+            rows: deltas.map((d) => d.rows),
+            hit: deltas.map((d) => d.sharedBlksHit),
+            read: deltas.map((d) => d.sharedBlksRead),
+          }
+          for (const [resolution, unit] of [
+            ['minute', 'minute'],
+            ['hour', 'hour'],
+          ] as const)
+            await tx.query(
+              `INSERT INTO strata_statement_history AS h
                (resolution, bucket, queryid, query, calls, total_ms, rows, shared_blks_hit, shared_blks_read)
              SELECT '${resolution}', date_trunc('${unit}', $1::timestamptz), d.* FROM unnest(
                $2::bigint[], $3::text[], $4::bigint[], $5::float8[], $6::bigint[], $7::bigint[], $8::bigint[]) AS d
@@ -313,34 +314,36 @@ export class StatementStats {
                calls = h.calls + excluded.calls, total_ms = h.total_ms + excluded.total_ms,
                rows = h.rows + excluded.rows, shared_blks_hit = h.shared_blks_hit + excluded.shared_blks_hit,
                shared_blks_read = h.shared_blks_read + excluded.shared_blks_read, query = excluded.query`,
-            [now, cols.id, cols.q, cols.calls, cols.ms, cols.rows, cols.hit, cols.read],
-            { label: LABEL },
-          )
-      }
-      await tx.query('DELETE FROM strata_statement_snapshot', [], { label: LABEL })
-      await tx.query(
-        `INSERT INTO strata_statement_snapshot (queryid, calls, total_ms, rows, shared_blks_hit, shared_blks_read, taken_at)
+              [now, cols.id, cols.q, cols.calls, cols.ms, cols.rows, cols.hit, cols.read],
+              { label: LABEL },
+            )
+        }
+        await tx.query('DELETE FROM strata_statement_snapshot', [], { label: LABEL })
+        await tx.query(
+          `INSERT INTO strata_statement_snapshot (queryid, calls, total_ms, rows, shared_blks_hit, shared_blks_read, taken_at)
          SELECT * , $7::timestamptz FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::bigint[], $5::bigint[], $6::bigint[])`,
-        [
-          cur.map((r) => r.queryid),
-          cur.map((r) => r.calls),
-          cur.map((r) => r.total_ms),
-          cur.map((r) => r.rows),
-          cur.map((r) => r.hit),
-          cur.map((r) => r.read),
-          now,
-        ],
-        { label: LABEL },
-      )
-      await tx.query(
-        `DELETE FROM strata_statement_history
+          [
+            cur.map((r) => r.queryid),
+            cur.map((r) => r.calls),
+            cur.map((r) => r.total_ms),
+            cur.map((r) => r.rows),
+            cur.map((r) => r.hit),
+            cur.map((r) => r.read),
+            now,
+          ],
+          { label: LABEL },
+        )
+        await tx.query(
+          `DELETE FROM strata_statement_history
           WHERE (resolution = 'minute' AND bucket < $1::timestamptz - interval '${MINUTE_RETENTION}')
              OR (resolution = 'hour' AND bucket < $1::timestamptz - interval '${HOUR_RETENTION}')`,
-        [now],
-        { label: LABEL },
-      )
-      return deltas.length
-    })
+          [now],
+          { label: LABEL },
+        )
+        return deltas.length
+      },
+      { label: LABEL },
+    )
   }
 
   /**
