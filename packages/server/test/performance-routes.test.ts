@@ -135,7 +135,8 @@ describe('/v1/performance data', () => {
       await app.inject({ method: 'GET', url: '/v1/performance/health', headers: auth })
     ).json()
     expect(health.overall.status).toMatch(/excellent|good|degraded|critical/)
-    expect(health.components.cache).toBeNull() // no cache in this app
+    // buildApp always has a cache (L1-only without REDIS_URL): it is scored.
+    expect(health.components.cache).toMatchObject({ score: expect.any(Number) })
 
     const reset = await app.inject({
       method: 'POST',
@@ -245,22 +246,38 @@ describe('/v1/performance data', () => {
     })
     expect(notOurs.statusCode).toBe(403)
     expect(notOurs.json().error.code).toBe('STRATA_DB_NOT_OUR_SESSION')
-    for (const [method, url] of [
-      ['GET', '/v1/performance/cache'],
-      ['GET', '/v1/performance/cache/hottest-keys'],
-      ['GET', '/v1/performance/cache/warmup/status'],
-      ['POST', '/v1/performance/cache/warmup'],
-      ['POST', '/v1/performance/cache/clear'],
-    ] as const) {
-      const res = await app.inject({
-        method,
-        url,
-        headers: auth,
-        ...(method === 'POST' ? { payload: { namespace: 'x' } } : {}),
-      })
-      expect(res.statusCode, url).toBe(503)
-      expect(res.json().error.code).toBe('STRATA_NOT_READY')
+    // Without any cache (a bare app), the cache routes answer 503.
+    const bare = Fastify({ logger: false })
+    bare.decorate('config', defaultConfig({ adminToken: TOKEN }))
+    bare.decorate('db', db)
+    bare.decorate('metricsRegistries', [new Registry()])
+    await bare.register(errorsPlugin)
+    await bare.register(performanceRoutes, { evaluateEveryMs: 0, sampleStatements: false })
+    await bare.ready()
+    try {
+      for (const [method, url] of [
+        ['GET', '/v1/performance/cache'],
+        ['GET', '/v1/performance/cache/hottest-keys'],
+        ['GET', '/v1/performance/cache/warmup/status'],
+        ['POST', '/v1/performance/cache/warmup'],
+        ['POST', '/v1/performance/cache/clear'],
+      ] as const) {
+        const res = await bare.inject({
+          method,
+          url,
+          headers: auth,
+          ...(method === 'POST' ? { payload: { namespace: 'x' } } : {}),
+        })
+        expect(res.statusCode, url).toBe(503)
+        expect(res.json().error.code).toBe('STRATA_NOT_READY')
+      }
+    } finally {
+      await bare.close()
     }
+    // With the app's own cache they answer.
+    const c = await app.inject({ method: 'GET', url: '/v1/performance/cache', headers: auth })
+    expect(c.statusCode).toBe(200)
+    expect(c.json()).toHaveProperty('l1')
   })
 
   it('/metrics carries the process and database metrics under OTel/Prometheus names', async () => {
