@@ -4,6 +4,7 @@ import copyStreams from 'pg-copy-streams'
 import type { Queryable, Transaction } from '@strata/pg'
 import { quoteIdent, type ResolvedTarget } from './catalog.js'
 import { copyField } from './convert.js'
+import { KeyFilter } from './key-filter.js'
 import type { LookupResolver } from './lookup-resolver.js'
 import type { Reject } from './reject-file.js'
 import type { ResolvedSpec } from './spec.js'
@@ -88,6 +89,12 @@ export class BatchWriter {
   readonly #probeSql: string | undefined
   readonly #keyTypes: string[]
   #probing = false
+  /**
+   * Keys written by this run, when the target was empty at its first batch: only keys the
+   * filter may contain can already be in the table, so only those are probed. null: the table
+   * had rows (or another writer showed up) — fall back to probing after the first duplicate.
+   */
+  #filter: KeyFilter | null | undefined
   /** Bisection steps taken (savepoint rollbacks), for stats. */
   bisections = 0
 
@@ -136,8 +143,10 @@ export class BatchWriter {
     tx: Transaction,
     rows: PreparedRow[],
     outcome: BatchOutcome,
+    candidates: PreparedRow[] = rows,
   ): Promise<PreparedRow[]> {
-    const existing = await this.#probe(tx, rows)
+    if (candidates.length === 0) return rows
+    const existing = await this.#probe(tx, candidates)
     if (existing.size === 0) return rows
     const live: PreparedRow[] = []
     for (const row of rows) {
@@ -353,9 +362,28 @@ export class BatchWriter {
       await tx.query(`DELETE FROM ${this.#target.sql}`, [], { label: 'importer.purge' })
     if (prep.rows.length === 0) return outcome
     if (this.#direct) {
-      // Keys are probed only once a duplicate has been seen: a clean load pays nothing, and
-      // the first unique violation switches probing on (see below) instead of bisecting.
-      const live = this.#probing ? await this.#withoutExisting(tx, prep.rows, outcome) : prep.rows
+      if (this.#filter === undefined && this.#probeSql) {
+        const { rows: e } = await tx.query<{ empty: boolean }>(
+          `SELECT NOT EXISTS (SELECT 1 FROM ${this.#target.sql}) AS empty`,
+          [],
+          { label: 'importer.probe' },
+        )
+        this.#filter = e[0]?.empty ? new KeyFilter() : null
+      }
+      const keyOf = (r: PreparedRow): string => this.#keyIdx.map((i) => r.values[i]).join('\x01')
+      // Keys are probed only when they may exist: with the filter, the few keys it may hold;
+      // without it, every key once a duplicate has been seen (a clean load pays nothing; the
+      // first unique violation switches probing on, see below, instead of bisecting).
+      const live = this.#filter
+        ? await this.#withoutExisting(
+            tx,
+            prep.rows,
+            outcome,
+            prep.rows.filter((r) => this.#filter!.mightContain(keyOf(r))),
+          )
+        : this.#probing
+          ? await this.#withoutExisting(tx, prep.rows, outcome)
+          : prep.rows
       if (live.length === 0) return outcome
       await tx.query('SAVEPOINT strata_probe', [], { label: 'importer.write' })
       try {
@@ -363,13 +391,17 @@ export class BatchWriter {
         await tx.query('RELEASE SAVEPOINT strata_probe', [], { label: 'importer.write' })
       } catch (err) {
         if (!(err instanceof DuplicateSeen)) throw err
-        // First duplicate key: from now on probe, and redo this batch with the probe.
+        // A duplicate the filter did not predict (another writer) or the first one without a
+        // filter: from now on probe every key, and redo this batch with the probe.
         await tx.query('ROLLBACK TO SAVEPOINT strata_probe', [], { label: 'importer.write' })
         await tx.query('RELEASE SAVEPOINT strata_probe', [], { label: 'importer.write' })
         this.#probing = true
+        this.#filter = null
         const rest = await this.#withoutExisting(tx, live, outcome)
         if (rest.length > 0) await this.#attempt(tx, rest, 0, outcome, true)
       }
+      // Over-inclusive is safe (a rolled-back batch only causes extra probes later).
+      if (this.#filter) for (const r of live) this.#filter.add(keyOf(r))
       return outcome
     }
     await tx.query(
