@@ -105,6 +105,25 @@ function isDataError(err: unknown): boolean {
   return s !== undefined && (s.startsWith('22') || s.startsWith('23') || s.startsWith('54'))
 }
 
+// A COPY stream cut by a dying connection can surface as a stream error rather than a pg one.
+const STREAM_CUT = new Set([
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'ERR_STREAM_DESTROYED',
+  'ERR_STREAM_WRITE_AFTER_END',
+  'EPIPE',
+  'ECONNRESET',
+])
+
+/** Worth retrying: the database went away or asked us to retry, not something in the rows. */
+function isTransient(err: unknown): boolean {
+  if (isTransientDbError(err)) return true
+  for (let e: unknown = err, i = 0; i < 4 && e instanceof Error; e = e.cause, i++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && STREAM_CUT.has(code)) return true
+  }
+  return false
+}
+
 function isMissingPartition(err: unknown): boolean {
   return sqlState(err) === '23514' && /no partition of relation/i.test(errorMessage(err))
 }
@@ -318,7 +337,7 @@ export class GroupCommitWriter {
     } catch (err) {
       this.#stats.failedFlushes++
       this.#log.warn({ err: errorMessage(err), rows: entries.length }, 'ingest flush failed')
-      const out = isTransientDbError(err)
+      const out = isTransient(err)
         ? pgErrors.create('STRATA_DB_UNAVAILABLE', {
             message: 'Database is unavailable; events were not accepted, retry later',
             details: { retryAfterSeconds: Math.ceil(this.#o.unavailableCooldownMs / 1000) },
@@ -343,7 +362,7 @@ export class GroupCommitWriter {
         this.#downUntil = 0
         return
       } catch (err) {
-        if (isTransientDbError(err)) {
+        if (isTransient(err)) {
           if (Date.now() - started + this.#backoff(attempt) > this.#o.retryWindowMs) {
             this.#downUntil = Date.now() + this.#o.unavailableCooldownMs
             throw err
