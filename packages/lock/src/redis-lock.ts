@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis'
-import type { Logger } from '@strata/core'
-import { silentLogger } from '@strata/core'
+import type { Logger, RedisTarget } from '@strata/core'
+import { parseRedisTarget, silentLogger } from '@strata/core'
 import { BaseLockProvider } from './base-lock-provider.js'
 import type { AttemptResult } from './base-lock-provider.js'
 import { lockErrors } from './errors.js'
@@ -111,14 +111,19 @@ export class RedisLockProvider extends BaseLockProvider {
 }
 
 function clientFromUrl(url: string, commandTimeout: number): Redis | Cluster {
-  const cluster = url.startsWith('redis+cluster://') || url.includes(',')
-  if (!cluster) return new Redis(url, { commandTimeout, maxRetriesPerRequest: 2 })
-  const hosts = url
-    .replace(/^redis\+cluster:\/\//, '')
-    .split(',')
-    .map((part) => {
-      const u = new URL(part.includes('://') ? part : `redis://${part}`)
-      return { host: u.hostname, port: Number(u.port || 6379) }
+  let target: RedisTarget
+  try {
+    // The same parser as REDIS_URL and the cache, so every package accepts the same forms.
+    target = parseRedisTarget(url)
+  } catch (cause) {
+    throw lockErrors.create('STRATA_LOCK_INVALID_OPTIONS', {
+      message: `createRedisLock url: ${(cause as Error).message}`,
+      cause,
     })
-  return new Cluster(hosts, { redisOptions: { commandTimeout, maxRetriesPerRequest: 2 } })
+  }
+  const redisOptions = { commandTimeout, maxRetriesPerRequest: 2 }
+  if (!target.cluster) return new Redis(target.url, redisOptions)
+  return new Cluster(target.nodes, {
+    redisOptions: { ...redisOptions, password: target.password, username: target.username },
+  })
 }

@@ -157,7 +157,15 @@ describe('Redis lock specifics', () => {
     }
   })
 
-  it('rejects a provider without a client or url', () => {
+  it('rejects a provider without a client or url, or with a bad url', () => {
     expect(() => createRedisLock({ prefix })).toThrow(/needs `redis`/)
+    const err = (() => {
+      try {
+        createRedisLock({ url: 'http://example.com', prefix })
+      } catch (e) {
+        return e
+      }
+    })()
+    expect(lockErrors.is(err, 'STRATA_LOCK_INVALID_OPTIONS')).toBe(true)
   })
 })
