@@ -67,6 +67,18 @@ async function stored(prefix: string): Promise<{ n: number; distinct: number; id
   return { n: ids.length, distinct: new Set(ids).size, ids }
 }
 
+/** Waits until `expected` rows arrived (SDKs flush on timers), then checks nothing more comes. */
+async function settled(prefix: string, expected: number): Promise<{ n: number; distinct: number }> {
+  const deadline = Date.now() + 15_000
+  let s = await stored(prefix)
+  while (s.n < expected && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50))
+    s = await stored(prefix)
+  }
+  await new Promise((r) => setTimeout(r, 300))
+  return stored(prefix)
+}
+
 describe('@segment/analytics-node', () => {
   const client = () =>
     new SegmentAnalytics({
@@ -132,9 +144,7 @@ describe('@rudderstack/rudder-sdk-node (gzip labelled x-www-form-urlencoded)', (
       r.track({ userId: `rud-a-${i}`, event: 'Order Completed', properties: { i } })
     for (let i = 0; i < 5; i++) r.identify({ userId: `rud-a-id-${i}`, traits: { plan: 'pro' } })
     await r.flush()
-    await r.flush()
-    await r.flush()
-    const s = await stored('rud-a-')
+    const s = await settled('rud-a-', 25)
     expect([s.n, s.distinct]).toEqual([25, 25])
   })
 
@@ -144,9 +154,9 @@ describe('@rudderstack/rudder-sdk-node (gzip labelled x-www-form-urlencoded)', (
     const r = client()
     for (let i = 0; i < 10; i++) r.track({ userId: `rud-b-${i}`, event: 'Retry Me' })
     await r.flush()
+    const s = await settled('rud-b-', 10)
     expect(statuses).toContain(503)
     expect(statuses.at(-1)).toBe(200)
-    const s = await stored('rud-b-')
     expect([s.n, s.distinct]).toEqual([10, 10])
   })
 })
