@@ -22,7 +22,7 @@ let adminKey: string
 
 beforeAll(async () => {
   tdb = await createTestDatabase('perf')
-  db = await createDatabase({ url: tdb.url, monitor: { slowQueryMs: 20 } })
+  db = await createDatabase({ url: tdb.url, monitor: { slowQueryMs: 150 } })
   await migrate(db, [pgMigrations, eventsMigrations])
   await db.query('CREATE TABLE widgets (id int PRIMARY KEY, name text)')
   await db.query("INSERT INTO widgets SELECT g, 'w' || g FROM generate_series(1, 500) g")
@@ -99,13 +99,17 @@ describe('/v1/performance data', () => {
     await app.inject({ method: 'POST', url: '/v1/performance/reset', headers: auth, payload: {} })
     for (let i = 1; i <= 20; i++)
       await db.query(`SELECT name FROM widgets WHERE id = ${i}`, [], { label: 'GET /widgets/:id' })
-    await db.query('SELECT pg_sleep(0.03)', [], { label: 'slow' })
+    await db.query('SELECT pg_sleep(0.2)', [], { label: 'slow' })
 
     const summary = (
       await app.inject({ method: 'GET', url: '/v1/performance', headers: auth })
     ).json()
-    expect(summary.queries.count).toBe(21)
-    expect(summary.queries.slowCount).toBe(1)
+    // ≥: the app's own background work (event partitions, session cleanup) also uses app.db.
+    expect(summary.queries.count).toBeGreaterThanOrEqual(21)
+    expect(summary.queries.slowCount).toBeGreaterThanOrEqual(1)
+    expect(summary.queries.topSlow.map((t: { sql: string }) => t.sql)).toContain(
+      'SELECT pg_sleep($1)',
+    )
     expect(summary.health.score).toBeGreaterThanOrEqual(0)
     expect(summary.health.components).toHaveProperty('database')
     expect(summary.process.eventLoop).toHaveProperty('delayP99Ms')
@@ -128,8 +132,10 @@ describe('/v1/performance data', () => {
     const slow = (
       await app.inject({ method: 'GET', url: '/v1/performance/slow-queries', headers: auth })
     ).json()
-    expect(slow.thresholdMs).toBe(20)
-    expect(slow.items[0]).toMatchObject({ sql: 'SELECT pg_sleep($1)', label: 'slow' })
+    expect(slow.thresholdMs).toBe(150)
+    expect(slow.items).toContainEqual(
+      expect.objectContaining({ sql: 'SELECT pg_sleep($1)', label: 'slow' }),
+    )
 
     const health = (
       await app.inject({ method: 'GET', url: '/v1/performance/health', headers: auth })
