@@ -136,6 +136,13 @@ export class IoRedisDriver implements L2Driver {
   #sub: Redis | Cluster | undefined
   #offline = 0
   #closed = false
+  /** The socket corked for this tick (see #coalesce), if any. */
+  #corked: Redis['stream'] | undefined
+  readonly #uncork = (): void => {
+    const s = this.#corked
+    this.#corked = undefined
+    s?.uncork()
+  }
 
   constructor(input: RedisInput, opts: DriverOptions) {
     this.#opts = opts
@@ -196,7 +203,10 @@ export class IoRedisDriver implements L2Driver {
    */
   #run<T>(fn: () => Promise<T>): Promise<T> {
     const status = this.#client.status
-    if (status === 'ready') return fn()
+    if (status === 'ready') {
+      if (!this.isCluster) this.#coalesce()
+      return fn()
+    }
     if (this.#closed) return Promise.reject(new Error('strata cache: driver closed'))
     // A connection that failed or dropped is known to be down: fail now (the breaker counts it)
     // rather than queue for commandTimeout. Commands at start-up ('connecting') still queue.
@@ -208,6 +218,23 @@ export class IoRedisDriver implements L2Driver {
     let p = fn()
     if (this.isCluster) p = withTimeout(p, this.#opts.commandTimeout)
     return p.finally(() => this.#offline--)
+  }
+
+  /**
+   * Coalesces every command issued in this tick into one socket write: cork the socket on the
+   * first command, uncork on nextTick (one writev). ioredis writes each command with its own
+   * write syscall, and with 64 calls in flight those syscalls were ~30 % of the process's CPU on
+   * the miss path. Measured here (ioredis 6, 1 KB, c=64, median of 5 interleaved rounds): GET
+   * 46k ops/s plain, 83k with enableAutoPipelining, 115k corked; GET+SET 30k / 38k / 59k. At
+   * c=1 it costs one nextTick. Single node only (a Cluster spreads commands over many sockets).
+   */
+  #coalesce(): void {
+    if (this.#corked !== undefined) return
+    const s = (this.#client as Redis).stream
+    if (s === undefined || !s.writable) return
+    s.cork()
+    this.#corked = s
+    process.nextTick(this.#uncork)
   }
 
   #k(key: string): string {
