@@ -27,8 +27,9 @@ function cli(args: string[]) {
 describe('strata projects / keys', () => {
   it('projects create <name> --json prints the POST /v1/projects answer; the keys work', async () => {
     const r = cli(['projects', 'create', 'acme', '--json'])
-    expect(r.stderr).toBe('')
-    expect(r.status).toBe(0)
+    expect(r.status, r.stderr).toBe(0)
+    // stdout is exactly the JSON answer (logs, if any, go to stderr).
+    expect(r.stdout.trim().split('\n')).toHaveLength(1)
     const out = JSON.parse(r.stdout)
     expect(out).toMatchObject({
       project: { id: expect.any(String), name: 'acme' },

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { ProjectStore, type KeyKind } from '@strata/events'
 import { migrate } from '@strata/pg'
-import { createLogger } from '../../logger.js'
+import pino from 'pino'
 import { migrationSets } from '../../migrations.js'
 import { openDatabase } from '../../service.js'
 import type { Command } from '../command.js'
@@ -10,7 +10,11 @@ import { configOrReport } from '../config-or-exit.js'
 async function withStore(fn: (store: ProjectStore) => Promise<number>): Promise<number> {
   const config = configOrReport()
   if (!config) return 1
-  const logger = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel })
+  // Logs go to stderr: stdout carries the --json answer (and the keys) only.
+  const logger = pino(
+    { level: config.logLevel === 'info' ? 'warn' : config.logLevel, base: { service: 'strata' } },
+    pino.destination(2),
+  )
   const database = await openDatabase(config, logger)
   try {
     // Same rule as `strata start`: a fresh database gets its schema first.
