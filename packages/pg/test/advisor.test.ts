@@ -64,6 +64,18 @@ describe('index advisor', () => {
     ])
   })
 
+  it('without hypopg installed (and not installable) falls back and names the package to install', async () => {
+    const noHypo = await createDatabase({ url: tdb.url, statements: { createExtension: false } })
+    try {
+      const r = await noHypo.advisor.indexSuggestions({ statements: [SQL] })
+      expect(r.method).toBe('heuristic')
+      expect(r.notice).toMatch(/hypopg extension is not available.*postgresql-<version>-hypopg/)
+      expect(r.suggestions.map((s) => s.columns)).toEqual([['customer_id']])
+    } finally {
+      await noHypo.close()
+    }
+  })
+
   it('ignores cheap statements (cost < 100) and indexes that do not halve the cost', async () => {
     const cheap = await db.advisor.indexSuggestions({
       statements: [

@@ -174,6 +174,23 @@ export class IndexAdvisor {
       .map((s) => s.trim())
       .filter((s) => /^\(*\s*(select|with|update|delete)\b/i.test(s))
     return this.#withClient(async (client) => {
+      // One transaction for the whole analysis: hypopg's hypothetical indexes live in the
+      // backend, and through PgBouncer (transaction mode) only a transaction pins one backend.
+      await client.query('BEGIN')
+      try {
+        return await this.#analyze(client, statements, options)
+      } finally {
+        await client.query('ROLLBACK')
+      }
+    })
+  }
+
+  async #analyze(
+    client: PoolClient,
+    statements: string[],
+    options: { method?: 'auto' | 'heuristic' },
+  ): Promise<IndexAdvice> {
+    {
       const version = await serverVersion(client)
       const hypopg = options.method === 'heuristic' ? false : await this.#hypopg(client)
       const skipped: { sql: string; reason: string }[] = []
@@ -256,7 +273,7 @@ export class IndexAdvisor {
         statementsAnalyzed: analyzed,
         skipped,
       }
-    })
+    }
   }
 
   async #hypopg(client: PoolClient): Promise<boolean> {
@@ -264,9 +281,13 @@ export class IndexAdvisor {
       (await client.query(`SELECT 1 FROM pg_extension WHERE extname = 'hypopg'`)).rows.length > 0
     if (await has()) return true
     if (!this.#createExtension) return false
+    // Inside the analysis transaction: a failed CREATE EXTENSION must not abort it.
+    await client.query('SAVEPOINT strata_hypopg')
     try {
       await client.query('CREATE EXTENSION IF NOT EXISTS hypopg')
+      await client.query('RELEASE SAVEPOINT strata_hypopg')
     } catch (err) {
+      await client.query('ROLLBACK TO SAVEPOINT strata_hypopg')
       this.#logger.debug({ err: (err as Error).message }, 'hypopg unavailable')
       return false
     }

@@ -320,7 +320,13 @@ export async function explainOn(
   version: number,
   sql: string,
   params: readonly unknown[] | undefined,
-  options: { analyze: boolean; readOnly: boolean; timeoutMs: number },
+  options: {
+    analyze: boolean
+    readOnly: boolean
+    timeoutMs: number
+    /** The caller holds a transaction open: use a savepoint instead of BEGIN/ROLLBACK. */
+    nested?: boolean
+  },
 ): Promise<{ raw: RawExplain[]; generic: boolean }> {
   const norm = normalizeSql(sql)
   const paramCount = params?.length ?? 0
@@ -333,7 +339,9 @@ export async function explainOn(
     })
   const readTx =
     options.readOnly || (READ_VERBS.has(verbOf(norm.text)) && !WRITE_WORDS.test(norm.text))
-  await client.query(readTx ? 'BEGIN READ ONLY' : 'BEGIN')
+  await client.query(
+    options.nested ? 'SAVEPOINT strata_explain' : readTx ? 'BEGIN READ ONLY' : 'BEGIN',
+  )
   try {
     await client.query(
       `SET LOCAL statement_timeout = ${Math.max(1, Math.floor(options.timeoutMs))}`,
@@ -361,7 +369,7 @@ export async function explainOn(
     }
     return { raw: res.rows[0]!['QUERY PLAN'], generic }
   } finally {
-    await client.query('ROLLBACK')
+    await client.query(options.nested ? 'ROLLBACK TO SAVEPOINT strata_explain' : 'ROLLBACK')
   }
 }
 
@@ -414,6 +422,11 @@ export async function explainStatement(
 }
 
 /** Just the plan's total cost (the advisor's inner loop). */
+/**
+ * Just the plan's total cost (the advisor's inner loop). Runs inside the caller's transaction
+ * (a savepoint per call), so hypothetical indexes and the plans that use them stay on one server
+ * connection even through PgBouncer in transaction mode.
+ */
 export async function planCost(
   client: PoolClient,
   version: number,
@@ -423,6 +436,7 @@ export async function planCost(
     analyze: false,
     readOnly: false,
     timeoutMs: 30_000,
+    nested: true,
   })
   const plan = toNode(raw[0]!.Plan)
   return { cost: plan.totalCost, plan }
