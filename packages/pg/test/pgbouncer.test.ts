@@ -139,6 +139,31 @@ describe.skipIf(!bin)('through PgBouncer (transaction mode)', () => {
       await b.close()
     }
   })
+
+  it('explain and the hypopg-verified advisor work through transaction pooling', async () => {
+    const db = await createDatabase({ url: `${url.toString()}?pgbouncer=true`, name: 'adv' })
+    try {
+      await db.query('CREATE TABLE pgb_orders (id int PRIMARY KEY, customer int NOT NULL)')
+      await db.query('INSERT INTO pgb_orders SELECT g, g % 5000 FROM generate_series(1, 100000) g')
+      await db.query('ANALYZE pgb_orders')
+      const sql = 'SELECT * FROM pgb_orders WHERE customer = $1'
+      expect((await db.explain(sql)).generic).toBe(true)
+      expect((await db.explain(sql, [3], { analyze: true })).analyzed).toBe(true)
+      // Other traffic on the same PgBouncer pool meanwhile, so server connections change hands.
+      const noise = Promise.all(
+        Array.from({ length: 20 }, (_, i) => db.query('SELECT pg_sleep(0.005), $1::int', [i])),
+      )
+      const advice = await db.advisor.indexSuggestions({ statements: [sql] })
+      await noise
+      if (advice.method === 'hypopg')
+        expect(advice.suggestions.map((x) => [x.columns, x.costAfter! < x.costBefore / 2])).toEqual(
+          [[['customer'], true]],
+        )
+      else expect(advice.suggestions.map((x) => x.columns)).toEqual([['customer']])
+    } finally {
+      await db.close()
+    }
+  })
 })
 
 async function serializationRetry(db: Database): Promise<void> {
