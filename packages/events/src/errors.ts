@@ -26,14 +26,12 @@ export const eventsErrors = defineErrors('events', {
   STRATA_EVENT_TOO_DEEP: { status: 400, message: 'Event nesting is too deep' },
   STRATA_EVENT_NUMBER_OUT_OF_RANGE: {
     status: 400,
-    message:
-      'Number is out of range (not finite, or an integer beyond ±2^53 that would lose precision)',
+    message: 'Number is not finite (a literal such as 1e400 overflows a double)',
   },
   STRATA_EVENT_INVALID_IP: { status: 400, message: 'ip is not an IPv4 or IPv6 address' },
   STRATA_EVENT_REJECTED_BY_DB: { status: 400, message: 'PostgreSQL rejected this event' },
   STRATA_BATCH_EMPTY: { status: 400, message: 'Batch contains no events' },
   STRATA_BATCH_TOO_LARGE: { status: 413, message: 'Batch contains too many events' },
-  STRATA_BATCH_INVALID: { status: 400, message: 'Every event in the batch was rejected' },
   STRATA_INGEST_OVERLOADED: {
     status: 503,
     message: 'Ingestion buffer is full; retry after the indicated delay',
