@@ -1,4 +1,5 @@
 import { eventsMigrations } from '@strata/events'
+import { importerMigrations } from '@strata/importer'
 import { pgMigrations, type MigrationSet } from '@strata/pg'
 
 /**
