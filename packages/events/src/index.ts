@@ -52,3 +52,37 @@ export type {
   SessionCache,
   SessionStoreOptions,
 } from './sessions/session-store.js'
+export { AnalyticsQueries, NO_ENTITY_TYPE } from './analytics/analytics-queries.js'
+export type {
+  ActiveUsers,
+  ActivityAnalytics,
+  LoginAnalytics,
+  LoginSeriesPoint,
+  Page,
+  RangeEcho,
+  RecentLogin,
+  SessionAnalytics,
+  UserActivityItem,
+} from './analytics/analytics-queries.js'
+export { analyticsErrors } from './analytics/errors.js'
+export type { AnalyticsErrorCode } from './analytics/errors.js'
+export { ANALYTICS_DEFAULTS, resolveAnalyticsOptions } from './analytics/options.js'
+export type { AnalyticsOptions, ResolvedAnalyticsOptions } from './analytics/options.js'
+export {
+  ACTIVITY_GROUP_BY,
+  encodeCursor,
+  INTERVALS,
+  parseCursor,
+  parseGroupBy,
+  parseLimit,
+  parseRange,
+  parseSeries,
+} from './analytics/params.js'
+export type {
+  ActivityGroupBy,
+  Cursor,
+  Interval,
+  RangeParams,
+  SeriesParams,
+} from './analytics/params.js'
+export { isoInZone, isSupportedTimeZone, parseTimeZone } from './analytics/time-zone.js'

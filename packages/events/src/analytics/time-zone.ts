@@ -1,0 +1,51 @@
+import { analyticsErrors } from './errors.js'
+
+let zones: Set<string> | null = null
+
+/** The IANA names this runtime knows (Intl.supportedValuesOf), plus UTC. */
+export function isSupportedTimeZone(tz: string): boolean {
+  zones ??= new Set([...Intl.supportedValuesOf('timeZone'), 'UTC', 'Etc/UTC'])
+  return zones.has(tz)
+}
+
+export function parseTimeZone(value: unknown): string {
+  if (value === undefined || value === '') return 'UTC'
+  if (typeof value !== 'string' || !isSupportedTimeZone(value))
+    throw analyticsErrors.create('STRATA_ANALYTICS_INVALID_TIMEZONE', {
+      message: `tz ${JSON.stringify(value)} is not an IANA time zone name (e.g. America/New_York, Asia/Kolkata, UTC)`,
+    })
+  return value
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>()
+
+function formatter(tz: string): Intl.DateTimeFormat {
+  let f = formatters.get(tz)
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+      timeZoneName: 'longOffset',
+    })
+    formatters.set(tz, f)
+  }
+  return f
+}
+
+/**
+ * An instant as ISO 8601 local time in `tz` with its offset at that instant, e.g.
+ * `2026-03-08T00:00:00-05:00`; milliseconds are kept when not zero.
+ */
+export function isoInZone(ms: number, tz: string): string {
+  const parts: Record<string, string> = {}
+  for (const p of formatter(tz).formatToParts(ms)) parts[p.type] = p.value
+  const off = parts.timeZoneName === 'GMT' ? '+00:00' : parts.timeZoneName!.slice(3)
+  const frac = ms % 1000 === 0 ? '' : `.${String(((ms % 1000) + 1000) % 1000).padStart(3, '0')}`
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}:${parts.second}${frac}${off === '+00:00' && tz === 'UTC' ? 'Z' : off}`
+}
