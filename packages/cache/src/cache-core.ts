@@ -124,7 +124,16 @@ export class CacheCore {
   /** Locks held while their factory runs: key → token. */
   readonly #held = new Map<string, string>()
   #keepAlive: NodeJS.Timeout | undefined
-  readonly #waiters = new Map<string, Set<() => void>>()
+  /** The flight waiting for a peer's write of a key (one flight per key, so one waiter). */
+  readonly #waiters = new Map<string, () => void>()
+  /** Per key with a flight: how many peer writes of it the bus has delivered (see #fly). */
+  readonly #wakes = new Map<string, number>()
+  /** Every message this instance publishes starts with this (JSON key order is fixed). */
+  readonly #selfTag: string
+  #l2Sample = 0
+  /** First L2 reads of refreshes, and how many found a fresh value (see #noteProbe). */
+  #probes = 0
+  #probeHits = 0
   readonly #top = new TopKeys(64)
   readonly #l1c = new TierCounters()
   readonly #l2c = new TierCounters()
@@ -145,6 +154,7 @@ export class CacheCore {
     this.opts = opts
     this.rootPrefix = `${opts.namespace}:`
     this.channel = `${this.rootPrefix}${INTERNAL}bus`
+    this.#selfTag = `{"o":"${this.origin}"`
     this.events = new CacheEmitter((err) =>
       opts.logger.warn({ err: String(err) }, 'strata cache: event listener threw'),
     )
@@ -351,18 +361,21 @@ export class CacheCore {
     const flight: Flight = { fresh, stale }
     this.#flights.set(full, flight)
     // The refresh may outlive every caller (stale-while-revalidate): never leave it unhandled.
-    fresh.then(noop, noop).finally(() => {
-      if (this.#flights.get(full) === flight) this.#flights.delete(full)
-    })
+    const done = (): void => {
+      if (this.#flights.get(full) === flight) {
+        this.#flights.delete(full)
+        this.#wakes.delete(full)
+      }
+    }
+    fresh.then(done, done)
     return flight
   }
 
   /**
-   * One refresh of one key. A plain GET first (the common case is an L2 hit, and GET is much
-   * cheaper for Redis than a script); on a miss or a stale value, one script re-reads and takes
-   * the lock; the winner runs the factory and writes (SET + PUBLISH + unlock in one script);
-   * losers wait for the PUBLISH on the bus (a bounded fallback timer re-checks), and take over
-   * once the lock expires.
+   * One refresh of one key. A plain GET first while L2 reads mostly hit (see #noteProbe); on a
+   * miss or a stale value, getOrLock takes the lock and re-reads in one round trip; the winner runs the factory and writes (SET + PUBLISH + unlock in
+   * one round trip); losers wait for the PUBLISH on the bus (a bounded fallback timer re-checks),
+   * and take over once the lock expires.
    */
   async #fly<T>(
     full: string,
@@ -378,59 +391,73 @@ export class CacheCore {
       const driver = this.#driver
       if (driver === undefined)
         return await this.#produce(full, key, factory, s, stale, undefined, tagPrefix)
-      const first = await this.#l2('get', () => driver.get(full))
-      if (first === FAILED) {
+      let known: Buffer | undefined
+      // Until the L2 miss is counted, stale waiters are not released (an L2 value may be newer).
+      let missed = false
+      const getFirst = this.#probeHits * 2 >= this.#probes
+      if (getFirst) {
+        const first = await this.#l2('get', () => driver.get(full))
+        if (first === FAILED) {
+          this.#l2c.misses++
+          resolveStale(stale)
+          return await this.#produce(full, key, factory, s, stale, undefined, tagPrefix)
+        }
+        if (first !== null) {
+          const seen = await this.#consider(full, first, stale)
+          if (seen.fresh) {
+            this.#noteProbe(true)
+            resolveStale(undefined)
+            return seen.fresh.value as T
+          }
+          stale = seen.stale
+          known = first.subarray(2, 10)
+        }
+        this.#noteProbe(false)
         this.#l2c.misses++
         resolveStale(stale)
-        return await this.#produce(full, key, factory, s, stale, undefined, tagPrefix)
+        missed = true
       }
-      let known: Buffer | undefined
-      if (first !== null) {
-        const seen = await this.#consider(full, first, stale)
-        if (seen.fresh) {
-          resolveStale(undefined)
-          return seen.fresh.value as T
-        }
-        stale = seen.stale
-        known = first.subarray(2, 10)
-      }
-      this.#l2c.misses++
-      resolveStale(stale)
       const token = `${this.origin}:${++this.#tokenSeq}`
       const deadline = s.hard === undefined ? Infinity : Date.now() + s.hard
       for (;;) {
-        const wake = this.#waitFor(full)
+        // A peer's write that lands while getOrLock is in flight must not be missed: note the
+        // key's wake count now and compare it when the answer is "busy".
+        const wakes = this.#wakes.get(full) ?? 0
         const r = await this.#l2('getOrLock', () =>
           driver.getOrLock(full, token, this.opts.lockTtl, known),
         )
-        if (r === FAILED) {
-          wake.cancel()
-          return await this.#produce(full, key, factory, s, stale, undefined, tagPrefix)
-        }
-        if (r.kind === 'value') {
-          wake.cancel()
+        if (r !== FAILED && r.kind === 'value') {
           const seen = await this.#consider(full, r.value, stale)
-          if (seen.fresh) return seen.fresh.value as T
+          if (seen.fresh) {
+            if (!missed) this.#noteProbe(true)
+            return seen.fresh.value as T
+          }
           stale = seen.stale
           known = r.value.subarray(2, 10)
-          continue
         }
-        if (r.kind === 'acquired') {
-          wake.cancel()
+        if (!missed) {
+          if (r !== FAILED) this.#noteProbe(false)
+          this.#l2c.misses++
+          resolveStale(stale)
+          missed = true
+        }
+        if (r === FAILED)
+          return await this.#produce(full, key, factory, s, stale, undefined, tagPrefix)
+        if (r.kind === 'value') continue
+        if (r.kind === 'acquired')
           return await this.#produce(full, key, factory, s, stale, token, tagPrefix)
-        }
         // Busy: another instance is producing. Its PUBLISH wakes us; the timer is only a fallback
         // (short while the bus is down, since then nothing will wake us).
+        if ((this.#wakes.get(full) ?? 0) !== wakes) continue
         const wait = Math.min(this.#busConnected ? this.opts.lockTtl : 50, deadline - Date.now())
         if (wait <= 0) {
-          wake.cancel()
           this.#factoryTimeouts++
           throw cacheErrors.create('STRATA_CACHE_FACTORY_TIMEOUT', {
             message: 'timed out waiting for another instance to produce the value',
             details: { key },
           })
         }
-        await wake.wait(wait)
+        await this.#waitForWrite(full, wait)
       }
     } finally {
       resolveStale(undefined)
@@ -470,50 +497,32 @@ export class CacheCore {
     return { stale }
   }
 
-  #waitFor(full: string): { wait(ms: number): Promise<void>; cancel(): void } {
-    let set = this.#waiters.get(full)
-    if (!set) {
-      set = new Set()
-      this.#waiters.set(full, set)
-    }
-    let woken = false
-    let resolveFn: (() => void) | undefined
-    const fn = (): void => {
-      woken = true
-      resolveFn?.()
-    }
-    set.add(fn)
-    const cancel = (): void => {
-      const cur = this.#waiters.get(full)
-      if (!cur) return
-      cur.delete(fn)
-      if (cur.size === 0) this.#waiters.delete(full)
-    }
-    return {
-      cancel,
-      wait: (ms) =>
-        new Promise<void>((resolve) => {
-          if (woken) {
-            cancel()
-            resolve()
-            return
-          }
-          const timer = setTimeout(() => {
-            cancel()
-            resolve()
-          }, ms)
-          resolveFn = () => {
-            clearTimeout(timer)
-            cancel()
-            resolve()
-          }
-        }),
+  /**
+   * Records whether a refresh's first L2 read found a fresh value. While most do (L2 hits), a
+   * refresh starts with a plain GET and locks only on a miss; while most don't (unique or
+   * expired keys), it starts with getOrLock directly: one round trip less per miss (and one
+   * less before a stampede's factory starts), at the price of a lock taken and given back on
+   * the rarer hits. Decayed so the choice follows the workload.
+   */
+  #noteProbe(hit: boolean): void {
+    if (hit) this.#probeHits++
+    if (++this.#probes >= 256) {
+      this.#probes /= 2
+      this.#probeHits /= 2
     }
   }
 
-  #wake(full: string): void {
-    const set = this.#waiters.get(full)
-    if (set) for (const fn of [...set]) fn()
+  /** Resolves when a peer's write of `full` arrives on the bus, or after `ms`. */
+  #waitForWrite(full: string, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        if (this.#waiters.get(full) === done) this.#waiters.delete(full)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.#waiters.set(full, done)
+    })
   }
 
   async #produce<T>(
@@ -527,6 +536,7 @@ export class CacheCore {
   ): Promise<T> {
     let ttl = s.ttl
     let tags = s.tags
+    // Closures, not methods: factories may destructure `({ setTtl }) => …`.
     const ctx: FactoryContext<T> = {
       key,
       stale: stale?.value as T | undefined,
@@ -552,9 +562,10 @@ export class CacheCore {
     // L1 is filled synchronously inside write(); callers need not wait for the L2 round trip
     // (peers are woken by its PUBLISH, and the returned promise never rejects).
     try {
-      const pending = this.write(full, value, { ...s, ttl, tags }, lock)
+      const settings = ttl === s.ttl && tags === s.tags ? s : { ...s, ttl, tags }
+      const pending = this.write(full, value, settings, lock)
       this.#pendingWrites.add(pending)
-      void pending.finally(() => this.#pendingWrites.delete(pending))
+      void pending.then(() => this.#pendingWrites.delete(pending))
     } catch (err) {
       if (lock) void this.#l2('unlock', () => this.#driver!.unlock(full, lock))
       throw err
@@ -586,13 +597,38 @@ export class CacheCore {
     this.#keepAlive.unref()
   }
 
+  #factoryFailed(key: string, err: unknown): Error {
+    this.#factoryErrors++
+    return cacheErrors.is(err)
+      ? err
+      : cacheErrors.create('STRATA_CACHE_FACTORY_ERROR', {
+          message: `cache factory for "${key}" failed: ${err instanceof Error ? err.message : String(err)}`,
+          details: { key },
+          cause: err,
+        })
+  }
+
   #runFactory<T>(
     key: string,
     factory: Factory<T>,
     ctx: FactoryContext<T>,
     hard: number | undefined,
-  ): Promise<T> {
+  ): T | Promise<T> {
     this.#factoryCalls++
+    if (hard === undefined) {
+      // No timer to race: call it directly (no wrapper promise for a synchronous factory).
+      let r: T | Promise<T>
+      try {
+        r = factory(ctx)
+      } catch (err) {
+        throw this.#factoryFailed(key, err)
+      }
+      if (typeof (r as { then?: unknown } | null)?.then === 'function')
+        return Promise.resolve(r).catch((err: unknown) => {
+          throw this.#factoryFailed(key, err)
+        })
+      return r
+    }
     return new Promise<T>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined
       let done = false
@@ -611,16 +647,7 @@ export class CacheCore {
         if (done) return
         done = true
         clearTimeout(timer)
-        this.#factoryErrors++
-        reject(
-          cacheErrors.is(err)
-            ? err
-            : cacheErrors.create('STRATA_CACHE_FACTORY_ERROR', {
-                message: `cache factory for "${key}" failed: ${err instanceof Error ? err.message : String(err)}`,
-                details: { key },
-                cause: err,
-              }),
-        )
+        reject(this.#factoryFailed(key, err))
       }
       try {
         Promise.resolve(factory(ctx)).then((v) => {
@@ -675,20 +702,14 @@ export class CacheCore {
     }
     this.#setL1(full, this.#capForOutage(entry, now))
     if (this.events.has('cache:set')) this.events.emit('cache:set', { key: full })
-    const msg: BusMessage = { o: this.origin, t: 'set', v: version, k: [full] }
     if (!driver) {
-      this.#localPublish(msg)
+      this.#localPublish({ o: this.origin, t: 'set', v: version, k: [full] })
       return Promise.resolve()
     }
+    // Same text as JSON.stringify of the BusMessage, without building the object.
+    const msg = `${this.#selfTag},"t":"set","v":${version},"k":[${JSON.stringify(full)}]}`
     return this.#l2('set', () =>
-      driver.setAndPublish(
-        full,
-        buf!,
-        staleUntil - now,
-        this.channel,
-        JSON.stringify(msg),
-        lockToken,
-      ),
+      driver.setAndPublish(full, buf!, staleUntil - now, this.channel, msg, lockToken),
     ).then((r) => {
       if (r !== FAILED) this.#busPublished++
       // A write Redis never saw must not outlive the outage in L1 either.
@@ -1068,6 +1089,9 @@ export class CacheCore {
 
   #onBusMessage(raw: string): void {
     this.#busReceived++
+    // Our own writes come back to our subscriber too; they carry nothing we don't know (no
+    // local flight can be waiting on its own instance), so skip them before parsing.
+    if (raw.startsWith(this.#selfTag)) return
     let msg: BusMessage
     try {
       msg = JSON.parse(raw) as BusMessage
@@ -1075,7 +1099,12 @@ export class CacheCore {
       return
     }
     this.#clock.observe(msg.v)
-    if (msg.t === 'set') for (const k of msg.k ?? []) this.#wake(k)
+    if (msg.t === 'set')
+      for (const k of msg.k ?? [])
+        if (this.#flights.has(k)) {
+          this.#wakes.set(k, (this.#wakes.get(k) ?? 0) + 1)
+          this.#waiters.get(k)?.()
+        }
     if (msg.o === this.origin) return
     this.#apply(msg)
   }
@@ -1128,25 +1157,39 @@ export class CacheCore {
 
   // ---------------------------------------------------------------- L2 guard
 
-  /** Runs an L2 call behind the breaker; never throws, returns FAILED instead. */
-  async #l2<T>(op: string, fn: () => Promise<T>): Promise<T | typeof FAILED> {
+  /**
+   * Runs an L2 call behind the breaker; never rejects, resolves FAILED instead. Latency goes to
+   * the stats histogram on every call but to prom-client on 1 call in 8 (its label hashing costs
+   * more than the rest of this guard).
+   */
+  #l2<T>(op: string, fn: () => Promise<T>): Promise<T | typeof FAILED> {
     const breaker = this.#breaker
-    if (breaker === undefined || !breaker.allow()) return FAILED
+    if (breaker === undefined || !breaker.allow()) return Promise.resolve(FAILED)
     const t0 = performance.now()
+    let p: Promise<T>
     try {
-      const r = await fn()
-      breaker.success()
-      const ms = performance.now() - t0
-      this.#l2c.latency.record(ms)
-      this.metrics?.observe('l2', op, ms / 1000)
-      return r
+      p = fn()
     } catch (error) {
-      breaker.failure()
-      this.#l2c.errors++
-      this.opts.logger.debug({ op, err: (error as Error).message }, 'strata cache: L2 error')
-      this.events.emit('cache:error', { op, error })
-      return FAILED
+      return Promise.resolve(this.#l2Failed(op, error))
     }
+    return p.then(
+      (r) => {
+        breaker.success()
+        const ms = performance.now() - t0
+        this.#l2c.latency.record(ms)
+        if ((this.#l2Sample++ & 7) === 0) this.metrics?.observe('l2', op, ms / 1000)
+        return r
+      },
+      (error: unknown) => this.#l2Failed(op, error),
+    )
+  }
+
+  #l2Failed(op: string, error: unknown): typeof FAILED {
+    this.#breaker!.failure()
+    this.#l2c.errors++
+    this.opts.logger.debug({ op, err: (error as Error).message }, 'strata cache: L2 error')
+    this.events.emit('cache:error', { op, error })
+    return FAILED
   }
 
   // ---------------------------------------------------------------- stats

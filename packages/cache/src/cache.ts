@@ -68,18 +68,25 @@ export class Cache {
     return this.#getOrSetSlow(full, key, factory, opts)
   }
 
-  async #getOrSetSlow<T>(
+  #getOrSetSlow<T>(
     full: string,
     key: string,
     factory: Factory<T>,
     opts?: EntryOptions,
   ): Promise<T> {
-    CacheCore.validateKey(key)
-    if (typeof factory !== 'function')
-      throw cacheErrors.create('STRATA_CACHE_INVALID_OPTIONS', {
-        message: 'factory must be a function',
-      })
-    return this.#core.getOrSetSlow(full, key, factory, this.#settingsFor(opts), this.#prefix)
+    // Not async: the core's promise is returned as is (bad input still rejects, never throws).
+    let s: EntrySettings
+    try {
+      CacheCore.validateKey(key)
+      if (typeof factory !== 'function')
+        throw cacheErrors.create('STRATA_CACHE_INVALID_OPTIONS', {
+          message: 'factory must be a function',
+        })
+      s = this.#settingsFor(opts)
+    } catch (err) {
+      return Promise.reject(err as Error)
+    }
+    return this.#core.getOrSetSlow(full, key, factory, s, this.#prefix)
   }
 
   /** The fresh value, else one within grace, else undefined. */

@@ -56,20 +56,47 @@ export class Serializer {
 
   /** Serialized payload only (used for L1 size estimates when there is no L2). */
   payload(value: unknown): Buffer {
+    return this.#msgpack ? this.#pack(value) : Buffer.from(this.#json(value))
+  }
+
+  #pack(value: unknown): Buffer {
     try {
-      if (this.#msgpack) return packr.pack(value)
-      const json = JSON.stringify(value)
-      if (json === undefined) throw new TypeError('value is not JSON-serializable')
-      return Buffer.from(json)
+      return packr.pack(value)
     } catch (err) {
       throw cacheErrors.create('STRATA_CACHE_SERIALIZATION_FAILED', { cause: err })
     }
   }
 
+  #json(value: unknown): string {
+    let json: string | undefined
+    try {
+      json = JSON.stringify(value)
+    } catch (err) {
+      throw cacheErrors.create('STRATA_CACHE_SERIALIZATION_FAILED', { cause: err })
+    }
+    if (json === undefined)
+      throw cacheErrors.create('STRATA_CACHE_SERIALIZATION_FAILED', {
+        cause: new TypeError('value is not JSON-serializable'),
+      })
+    return json
+  }
+
   encode(value: unknown, meta: EntryMeta): Buffer {
-    let body = this.payload(value)
+    // JSON text is written straight into the entry buffer (no intermediate Buffer + copy)
+    // unless it is compressed.
+    let json: string | undefined
+    let body: Buffer | undefined
+    let bodyLen: number
+    if (this.#msgpack) {
+      body = this.#pack(value)
+      bodyLen = body.length
+    } else {
+      json = this.#json(value)
+      bodyLen = Buffer.byteLength(json)
+    }
     let flags = this.#msgpack ? F_MSGPACK : 0
-    if (this.#threshold !== undefined && body.length >= this.#threshold) {
+    if (this.#threshold !== undefined && bodyLen >= this.#threshold) {
+      body ??= Buffer.from(json!)
       switch (this.#algorithm) {
         case 'deflate':
           body = deflateRawSync(body, { level: 1 })
@@ -84,12 +111,13 @@ export class Serializer {
           flags |= F_BROTLI
           break
       }
+      bodyLen = body.length
     }
     const tags = meta.tags?.length ? Buffer.from(meta.tags.join('\n')) : undefined
     const tagLen = tags?.length ?? 0
     if (tagLen > 0xffff)
       throw cacheErrors.create('STRATA_CACHE_INVALID_OPTIONS', { message: 'too many tags' })
-    const out = Buffer.allocUnsafe(HEADER + tagLen + body.length)
+    const out = Buffer.allocUnsafe(HEADER + tagLen + bodyLen)
     out[0] = FORMAT
     out[1] = flags
     out.writeDoubleLE(meta.version, 2)
@@ -97,7 +125,8 @@ export class Serializer {
     out.writeDoubleLE(meta.staleUntil, 18)
     out.writeUInt16LE(tagLen, 26)
     if (tags) tags.copy(out, HEADER)
-    body.copy(out, HEADER + tagLen)
+    if (body) body.copy(out, HEADER + tagLen)
+    else out.write(json!, HEADER + tagLen)
     return out
   }
 
