@@ -210,10 +210,16 @@ async function stopServer(server: OwnedServer, log: Logger): Promise<void> {
   } catch {
     return // already gone
   }
+  // The deadline is aborted once the server is gone: a pending timer would keep the process
+  // alive for STOP_TIMEOUT_MS after a clean shutdown.
+  const deadline = new AbortController()
   const timedOut = await Promise.race([
     gone.then(() => false),
-    sleep(STOP_TIMEOUT_MS).then(() => true),
-  ])
+    sleep(STOP_TIMEOUT_MS, undefined, { signal: deadline.signal }).then(
+      () => true,
+      () => false,
+    ),
+  ]).finally(() => deadline.abort())
   if (timedOut) {
     log.warn({ pid }, 'PostgreSQL did not stop in time; sending SIGQUIT')
     try {
