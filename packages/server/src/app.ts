@@ -11,6 +11,7 @@ import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
 import eventsApi from './routes/v1/events-api.js'
 import importRoutes from './routes/v1/imports.js'
+import analyticsRoutes from './routes/v1/analytics.js'
 import performanceRoutes from './routes/v1/performance.js'
 
 /** A dependency `/readyz` checks; it must throw (or time out) when not ready. */
@@ -125,6 +126,12 @@ export async function buildApp(
   await app.register(metricsRoutes)
   await app.register(eventsApi)
   await app.register(importRoutes)
-  await app.register(performanceRoutes)
+  await app.register(performanceRoutes, {
+    alerts: {
+      thresholds: config.alertThresholds,
+      ...(config.alertWebhookUrl ? { webhookUrl: config.alertWebhookUrl } : {}),
+    },
+  })
+  await app.register(analyticsRoutes)
   return app
 }

@@ -34,6 +34,17 @@ export interface StrataConfig {
   importDir: string
   /** Cache TTLs in ms by area, from CACHE_TTL_<AREA> (e.g. CACHE_TTL_ANALYTICS=10m). */
   cacheTtls: Record<string, number>
+  /** POST target for performance alert transitions (STRATA_ALERT_WEBHOOK_URL). */
+  alertWebhookUrl: string | undefined
+  /** Alert threshold overrides from STRATA_ALERT_* (see docs/guides/performance.md). */
+  alertThresholds: {
+    slowQueryShare?: number
+    queryP95Ms?: number
+    poolUtilization?: number
+    cacheHitRate?: number
+    eventLoopP99Ms?: number
+    heapUsedRatio?: number
+  }
 }
 
 const url = (protocols: string[]) =>
@@ -59,6 +70,11 @@ const int = (min: number, max: number) =>
         .min(min, { message: `must be ≥ ${min}` })
         .max(max, { message: `must be ≤ ${max}` }),
     )
+
+const fraction = z
+  .string()
+  .regex(/^(0(\.\d+)?|1(\.0+)?)$/, { message: 'must be a number from 0 to 1' })
+  .transform(Number)
 
 const bool = z
   .string()
@@ -95,6 +111,13 @@ const schema = z.object({
   STRATA_MIGRATE_ON_START: bool.default(true),
   TRUST_PROXY: z.string().optional(),
   STRATA_IMPORT_DIR: z.string().min(1).optional(),
+  STRATA_ALERT_WEBHOOK_URL: url(['http:', 'https:']).optional(),
+  STRATA_ALERT_SLOW_QUERY_SHARE: fraction.optional(),
+  STRATA_ALERT_QUERY_P95_MS: int(1, 3_600_000).optional(),
+  STRATA_ALERT_POOL_UTILIZATION: fraction.optional(),
+  STRATA_ALERT_CACHE_HIT_RATE: fraction.optional(),
+  STRATA_ALERT_EVENT_LOOP_P99_MS: int(1, 3_600_000).optional(),
+  STRATA_ALERT_HEAP_USED_RATIO: fraction.optional(),
 })
 
 function parseTrustProxy(v: string | undefined): StrataConfig['trustProxy'] {
@@ -150,6 +173,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     importDir: e.STRATA_IMPORT_DIR ?? `${dataDir}/imports`,
     cacheTtls,
+    alertWebhookUrl: e.STRATA_ALERT_WEBHOOK_URL,
+    alertThresholds: Object.fromEntries(
+      Object.entries({
+        slowQueryShare: e.STRATA_ALERT_SLOW_QUERY_SHARE,
+        queryP95Ms: e.STRATA_ALERT_QUERY_P95_MS,
+        poolUtilization: e.STRATA_ALERT_POOL_UTILIZATION,
+        cacheHitRate: e.STRATA_ALERT_CACHE_HIT_RATE,
+        eventLoopP99Ms: e.STRATA_ALERT_EVENT_LOOP_P99_MS,
+        heapUsedRatio: e.STRATA_ALERT_HEAP_USED_RATIO,
+      }).filter(([, v]) => v !== undefined),
+    ),
   })
 }
 

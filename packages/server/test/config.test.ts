@@ -75,6 +75,22 @@ describe('loadConfig', () => {
     )
   })
 
+  it('reads alert settings and rejects bad ones', () => {
+    const c = loadConfig({
+      STRATA_ALERT_WEBHOOK_URL: 'https://hooks.example/strata',
+      STRATA_ALERT_POOL_UTILIZATION: '0.9',
+      STRATA_ALERT_QUERY_P95_MS: '250',
+    })
+    expect(c.alertWebhookUrl).toBe('https://hooks.example/strata')
+    expect(c.alertThresholds).toEqual({ poolUtilization: 0.9, queryP95Ms: 250 })
+    const lines = linesOf({
+      STRATA_ALERT_WEBHOOK_URL: 'ftp://x',
+      STRATA_ALERT_HEAP_USED_RATIO: '1.5',
+    })
+    expect(lines).toHaveLength(2)
+    expect(lines.find((l) => l.startsWith('STRATA_ALERT_HEAP_USED_RATIO:'))).toMatch(/from 0 to 1/)
+  })
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' }).port).toBe(3000)
   })
