@@ -199,14 +199,18 @@ export class GroupCommitWriter {
     this.#onFlush = o.onFlush
   }
 
-  /** Creates partitions for this month and the next ones, and re-checks every hour. */
+  /**
+   * Runs maintenance now (partitions ahead, retention) and every hour after. The schedule is
+   * set up first, so a failed first pass (database not reachable yet) is retried an hour later;
+   * partitions are also created on demand by flushes in the meantime.
+   */
   async start(): Promise<void> {
-    await this.maintain()
     this.#maintenance ??= setInterval(() => {
       this.maintain().catch((err: unknown) =>
-        this.#log.warn({ err: errorMessage(err) }, 'partition maintenance failed'),
+        this.#log.warn({ err: errorMessage(err) }, 'event maintenance failed'),
       )
     }, 3_600_000).unref()
+    await this.maintain()
   }
 
   /**
