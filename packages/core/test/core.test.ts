@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { defineErrors, parseDuration, parseRedisTarget, StrataError } from '@strata/core'
+import {
+  defineErrors,
+  parseDuration,
+  parseRedisTarget,
+  seededRandom,
+  StrataError,
+} from '@strata/core'
 
 describe('defineErrors', () => {
   const errors = defineErrors('demo', { STRATA_DEMO_BAD: { status: 400, message: 'bad demo' } })
@@ -68,5 +74,20 @@ describe('parseRedisTarget', () => {
   it('rejects other schemes with a message naming the part', () => {
     expect(() => parseRedisTarget('http://x')).toThrow(/not a Redis address: "http:\/\/x"/)
     expect(() => parseRedisTarget('a:1,memcached://b')).toThrow(/memcached/)
+  })
+})
+
+describe('seededRandom', () => {
+  it('is reproducible per seed and uniform-ish in [0, 1)', () => {
+    const a = seededRandom(42)
+    const b = seededRandom(42)
+    const xs = Array.from({ length: 10_000 }, () => a())
+    expect(xs.slice(0, 5)).toEqual(Array.from({ length: 5 }, () => b()))
+    expect(Math.min(...xs)).toBeGreaterThanOrEqual(0)
+    expect(Math.max(...xs)).toBeLessThan(1)
+    const mean = xs.reduce((s, x) => s + x, 0) / xs.length
+    expect(mean).toBeGreaterThan(0.48)
+    expect(mean).toBeLessThan(0.52)
+    expect(seededRandom(43)()).not.toBe(seededRandom(42)())
   })
 })
