@@ -86,3 +86,5 @@ export type {
   SeriesParams,
 } from './analytics/params.js'
 export { isoInZone, isSupportedTimeZone, parseTimeZone } from './analytics/time-zone.js'
+export { seedEvents } from './analytics/seed-events.js'
+export type { SeedOptions, SeedResult } from './analytics/seed-events.js'

@@ -5,6 +5,7 @@ import { doctorCommand } from './commands/doctor.js'
 import { importCommand } from './commands/import.js'
 import { migrateCommand } from './commands/migrate.js'
 import { keysCommand, projectsCommand } from './commands/projects.js'
+import { seedCommand } from './commands/seed.js'
 import { startCommand } from './commands/start.js'
 
 // Every subcommand, in `strata --help` order. A new command is a file in commands/ plus a line here.
@@ -15,6 +16,7 @@ const COMMANDS: Command[] = [
   keysCommand,
   importCommand,
   doctorCommand,
+  seedCommand,
 ]
 
 function help(): string {
