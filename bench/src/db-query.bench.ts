@@ -5,10 +5,11 @@
 // raw / instrumented and the median per-query figure of each is reported, to damp noise from
 // other processes on a shared machine: many short paired rounds, and the median of the per-round
 // ratios (each ratio compares two back-to-back runs, so slow drift cancels out).
-import { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
 import pg from 'pg'
 import { createDatabase } from '@strata/pg'
+import { median, quantile, round } from './measure.js'
+import { nullPgClient } from './null-pg-client.js'
 import type { BenchArgs, BenchMetric, BenchResult } from './types.js'
 
 const SQL = 'SELECT 1'
@@ -22,31 +23,7 @@ const NULL_RESULT = Object.freeze({
   fields: [],
 })
 
-/**
- * A pg Client that answers every query on the next macrotask without any network or protocol
- * work. Both pools use it in the "null client" scenario, so what remains is pool + wrapper CPU:
- * the instrumentation's absolute cost per query, measured with far less noise than against a
- * real server (where the protocol and socket work dominate and vary with machine load).
- */
-class NullClient extends EventEmitter {
-  _queryable = true
-  _ending = false
-  connect(cb?: (err: Error | null) => void): Promise<void> | void {
-    if (cb) return void setImmediate(cb, null)
-    return Promise.resolve()
-  }
-  query(_text: unknown, values: unknown, cb?: (err: Error | null, res: unknown) => void): unknown {
-    const done = (typeof values === 'function' ? values : cb) as
-      ((err: Error | null, res: unknown) => void) | undefined
-    if (typeof done === 'function') return void setImmediate(done, null, NULL_RESULT)
-    return new Promise((r) => setImmediate(r, NULL_RESULT))
-  }
-  end(cb?: () => void): Promise<void> | void {
-    this._ending = true
-    if (cb) return void setImmediate(cb)
-    return Promise.resolve()
-  }
-}
+const NullClient = nullPgClient(NULL_RESULT)
 
 async function measure(
   run: Runner,
@@ -65,17 +42,6 @@ async function measure(
   const wall = performance.now() - t0
   const n = per * concurrency
   return { cpuUs: (c.user + c.system) / n, wallUs: (wall * 1000) / n }
-}
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
 export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
@@ -242,9 +208,4 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
       'The null-client rows run both pools on a pg Client double that answers on the next macrotask: no socket or protocol work, so the difference is the wrapper and instrumentation alone; estimated_cpu_ratio_vs_raw_pg adds that extra CPU to raw pg’s real per-query CPU.',
     ],
   }
-}
-
-function round(x: number, digits = 2): number {
-  const f = 10 ** digits
-  return Math.round(x * f) / f
 }

@@ -3,9 +3,10 @@
 // protocol/socket work, so the difference is the monitor alone). Ten statement shapes and
 // three labels cycle, so the monitor's per-statement and per-label lookups are exercised.
 // Rounds alternate the order; medians of per-round figures are reported (shared machine).
-import { EventEmitter } from 'node:events'
 import type pg from 'pg'
 import { createDatabase, type Database } from '@strata/pg'
+import { median, quantile, round } from './measure.js'
+import { nullPgClient } from './null-pg-client.js'
 import type { BenchArgs, BenchMetric, BenchResult } from './types.js'
 
 const STATEMENTS = Array.from({ length: 10 }, (_, i) => `SELECT $1::int AS v${i}`)
@@ -13,26 +14,7 @@ const LABELS = ['GET /a', 'GET /b', 'POST /c']
 
 const NULL_RESULT = Object.freeze({ command: 'SELECT', rowCount: 1, rows: [{ v: 1 }], fields: [] })
 
-/** A pg Client double answering on the next macrotask (same as the db-query bench's). */
-class NullClient extends EventEmitter {
-  _queryable = true
-  _ending = false
-  connect(cb?: (err: Error | null) => void): Promise<void> | void {
-    if (cb) return void setImmediate(cb, null)
-    return Promise.resolve()
-  }
-  query(_text: unknown, values: unknown, cb?: (err: Error | null, res: unknown) => void): unknown {
-    const done = (typeof values === 'function' ? values : cb) as
-      ((err: Error | null, res: unknown) => void) | undefined
-    if (typeof done === 'function') return void setImmediate(done, null, NULL_RESULT)
-    return new Promise((r) => setImmediate(r, NULL_RESULT))
-  }
-  end(cb?: () => void): Promise<void> | void {
-    this._ending = true
-    if (cb) return void setImmediate(cb)
-    return Promise.resolve()
-  }
-}
+const NullClient = nullPgClient(NULL_RESULT)
 
 async function measure(db: Database, queries: number, concurrency: number): Promise<number> {
   const per = Math.floor(queries / concurrency)
@@ -49,22 +31,6 @@ async function measure(db: Database, queries: number, concurrency: number): Prom
   )
   const c = process.cpuUsage(c0)
   return (c.user + c.system) / (per * concurrency)
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!
-}
-
-function round(x: number, digits = 2): number {
-  const f = 10 ** digits
-  return Math.round(x * f) / f
 }
 
 export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
