@@ -60,7 +60,62 @@ class ValueError extends Error {
 const pad = (n: number, w = 2): string => String(n).padStart(w, '0')
 
 function daysIn(y: number, m: number): number {
-  return new Date(Date.UTC(y, m, 0)).getUTCDate()
+  if (m === 2) return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28
+  return m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31
+}
+
+// Fast paths (no regex match arrays, no new strings) for the common canonical forms; anything
+// else goes through the general parsers below.
+const SHORT_INT_RE = /^-?(?:0|[1-9]\d{0,8})$/
+const SHORT_BIGINT_RE = /^-?(?:0|[1-9]\d{0,17})$/
+
+/** Two ASCII digits at `i` as a number, or -1. */
+function two(t: string, i: number): number {
+  const a = t.charCodeAt(i) - 48
+  const b = t.charCodeAt(i + 1) - 48
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1
+}
+
+/**
+ * True for a valid `YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}](Z|±HH:MM)`: an instant Postgres reads exactly
+ * as written, so the value passes through unchanged (no canonical re-formatting).
+ */
+function isPlainIsoInstant(t: string): boolean {
+  const n = t.length
+  if (n < 20 || n > 32) return false
+  const c10 = t.charCodeAt(10)
+  if (
+    t.charCodeAt(4) !== 45 ||
+    t.charCodeAt(7) !== 45 ||
+    (c10 !== 84 && c10 !== 32) ||
+    t.charCodeAt(13) !== 58 ||
+    t.charCodeAt(16) !== 58
+  )
+    return false
+  const yh = two(t, 0)
+  const yl = two(t, 2)
+  const mo = two(t, 5)
+  const d = two(t, 8)
+  const h = two(t, 11)
+  const mi = two(t, 14)
+  const sec = two(t, 17)
+  if (yh < 0 || yl < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23) return false
+  if (mi < 0 || mi > 59 || sec < 0 || sec > 59) return false
+  const y = yh * 100 + yl
+  if (y < 1 || d > daysIn(y, mo)) return false
+  let i = 19
+  if (t.charCodeAt(i) === 46) {
+    const from = ++i
+    while (i < n && i - from < 7 && t.charCodeAt(i) >= 48 && t.charCodeAt(i) <= 57) i++
+    if (i === from || i - from > 6) return false
+  }
+  const z = t.charCodeAt(i)
+  if (z === 90) return i === n - 1
+  if (z !== 43 && z !== 45) return false
+  if (i !== n - 6 || t.charCodeAt(i + 3) !== 58) return false
+  const oh = two(t, i + 1)
+  const om = two(t, i + 4)
+  return oh >= 0 && oh <= 15 && om >= 0 && om <= 59
 }
 
 interface DateParts {
@@ -215,6 +270,7 @@ function normalizerFor(col: ColumnSpec & { type: ColumnType }): Normalizer {
       return (v) => (v.includes('\0') ? bad('text contains a NUL byte') : v)
     case 'int':
       return (v) => {
+        if (SHORT_INT_RE.test(v)) return v
         const t = v.trim()
         if (!INT_RE.test(t)) bad(`"${v}" is not an integer`)
         const n = Number(t)
@@ -223,6 +279,7 @@ function normalizerFor(col: ColumnSpec & { type: ColumnType }): Normalizer {
       }
     case 'bigint':
       return (v) => {
+        if (SHORT_BIGINT_RE.test(v)) return v
         const t = v.trim()
         if (!INT_RE.test(t)) bad(`"${v}" is not an integer`)
         const n = BigInt(t)
@@ -268,6 +325,7 @@ function normalizerFor(col: ColumnSpec & { type: ColumnType }): Normalizer {
       const tz = col.tz ?? 'UTC'
       const isDate = col.type === 'date'
       return (v) => {
+        if (!isDate && isPlainIsoInstant(v)) return v
         const t = v.trim()
         let p = parseIso(t)
         for (let i = 0; !p && i < formats.length; i++) p = formats[i]!(t)

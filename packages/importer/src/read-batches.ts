@@ -30,37 +30,53 @@ export async function* readBatches(
 ): AsyncGenerator<Batch> {
   let toSkip = options.skip
   let batch: Batch = { rows: [], rejects: [], records: 0, lastLine: 0, bytesRead: null }
-  let sinceYield = 0
-  for await (const rec of source.records()) {
+  let limit = options.batchSize()
+  // A read at a time where the source offers it: one promise hop per read, not per record.
+  const chunks: AsyncIterable<SourceRecord[]> = source.chunks
+    ? source.chunks()
+    : (async function* () {
+        let buf: SourceRecord[] = []
+        for await (const rec of source.records()) {
+          buf.push(rec)
+          if (buf.length === 256) {
+            yield buf
+            buf = []
+          }
+        }
+        if (buf.length > 0) yield buf
+      })()
+  for await (const recs of chunks) {
+    // Records already buffered resolve as microtasks, which starve I/O: without this the
+    // database's answers to the batch being written wait until parsing blocks on a file read.
+    await new Promise<void>((r) => setImmediate(r))
+    let i = 0
     if (toSkip > 0) {
-      toSkip--
-      continue
+      i = Math.min(toSkip, recs.length)
+      toSkip -= i
     }
-    // Buffered records resolve as microtasks, which starve I/O: without this the database's
-    // answers to the batch being written wait until parsing blocks on a file read.
-    if (++sinceYield === 256) {
-      sinceYield = 0
-      await new Promise<void>((r) => setImmediate(r))
-    }
-    batch.records++
-    batch.lastLine = rec.line
-    if (rec.error) {
-      batch.rejects.push({
-        line: rec.line,
-        column: null,
-        code: rec.error.code as ImportErrorCode,
-        message: rec.error.message,
-        fields: fieldsOf(rec),
-      })
-    } else {
-      const r = converter.convert(rec)
-      if (r.ok) batch.rows.push({ line: rec.line, values: r.values, fields: fieldsOf(rec) })
-      else batch.rejects.push({ line: rec.line, ...r.reject, fields: fieldsOf(rec) })
-    }
-    if (batch.records >= options.batchSize()) {
-      batch.bytesRead = source.bytesRead?.() ?? null
-      yield batch
-      batch = { rows: [], rejects: [], records: 0, lastLine: 0, bytesRead: null }
+    for (; i < recs.length; i++) {
+      const rec = recs[i]!
+      batch.records++
+      batch.lastLine = rec.line
+      if (rec.error) {
+        batch.rejects.push({
+          line: rec.line,
+          column: null,
+          code: rec.error.code as ImportErrorCode,
+          message: rec.error.message,
+          fields: fieldsOf(rec),
+        })
+      } else {
+        const r = converter.convert(rec)
+        if (r.ok) batch.rows.push({ line: rec.line, values: r.values, fields: fieldsOf(rec) })
+        else batch.rejects.push({ line: rec.line, ...r.reject, fields: fieldsOf(rec) })
+      }
+      if (batch.records >= limit) {
+        batch.bytesRead = source.bytesRead?.() ?? null
+        yield batch
+        limit = options.batchSize()
+        batch = { rows: [], rejects: [], records: 0, lastLine: 0, bytesRead: null }
+      }
     }
   }
   batch.bytesRead = source.bytesRead?.() ?? null

@@ -6,6 +6,8 @@ export interface Source {
   readonly header: string[] | undefined
   /** Records after the header, in source order, each exactly once. */
   records(): AsyncGenerator<SourceRecord>
+  /** The same records, a read at a time (one promise per read instead of per record). */
+  chunks?(): AsyncGenerator<SourceRecord[]>
   close(): Promise<void>
   /** Bytes consumed from the underlying file (file sources), for progress. */
   bytesRead?(): number
