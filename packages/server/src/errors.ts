@@ -1,5 +1,7 @@
 import { defineErrors } from '@strata/core'
 
+// Authentication codes (STRATA_AUTH_*) belong to @strata/events, which owns projects and keys.
+
 /** Errors raised at the HTTP edge and by the service's own start-up. */
 export const serverErrors = defineErrors('server', {
   STRATA_CONFIG_INVALID: { status: 500, message: 'Invalid configuration' },
@@ -11,8 +13,6 @@ export const serverErrors = defineErrors('server', {
   STRATA_UNSUPPORTED_ENCODING: { status: 415, message: 'Unsupported content encoding' },
   STRATA_NOT_FOUND: { status: 404, message: 'Not found' },
   STRATA_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
-  STRATA_UNAUTHORIZED: { status: 401, message: 'Missing or invalid credentials' },
-  STRATA_FORBIDDEN: { status: 403, message: 'These credentials may not do that' },
   STRATA_RATE_LIMITED: { status: 429, message: 'Too many requests' },
   STRATA_REQUEST_TIMEOUT: { status: 408, message: 'Request timed out' },
   STRATA_SHUTTING_DOWN: { status: 503, message: 'The service is shutting down' },
