@@ -1,4 +1,5 @@
 import { importErrors, type ImportErrorCode } from './errors.js'
+import { isJson } from './json-validate.js'
 import type { ColumnSpec, ColumnType, ResolvedSpec, TransformSpec } from './spec.js'
 
 /** One record as a source yields it. */
@@ -305,16 +306,9 @@ function normalizerFor(col: ColumnSpec & { type: ColumnType }): Normalizer {
         return t.length <= 254 && EMAIL_RE.test(t) ? t : bad(`"${v}" is not an email address`)
       }
     case 'json':
-      return (v) => {
-        try {
-          // Validated, then passed through as written: re-serialising would only cost time
-          // (jsonb normalises it anyway).
-          JSON.parse(v)
-          return v
-        } catch {
-          return bad('not valid JSON')
-        }
-      }
+      // Validated, then passed through as written: re-serialising would only cost time (jsonb
+      // normalises it anyway).
+      return (v) => (isJson(v) ? v : bad('not valid JSON'))
     case 'enum': {
       const allowed = new Set(col.values)
       return (v) => (allowed.has(v) ? v : bad(`"${v}" is not one of ${col.values!.join(', ')}`))
