@@ -317,6 +317,7 @@ class ImportRun {
         batches = readBatches(src, converter, {
           skip: this.#spec.source.format === 'postgres' ? 0 : skip,
           batchSize: () => this.#batchSize,
+          maxBytes: this.#spec.batch.maxBytes,
         })
       }
       const resolvers = new Map<string, LookupResolver>()

@@ -1,6 +1,13 @@
 /** Importer defaults, in one place (units in the names or comments). */
 export const importDefaults = Object.freeze({
-  batch: Object.freeze({ initial: 1000, min: 100, max: 10_000, targetMs: 5000 }),
+  batch: Object.freeze({
+    initial: 1000,
+    min: 100,
+    max: 10_000,
+    targetMs: 5000,
+    /** Characters of source text per batch at most (memory bound for wide rows). */
+    maxBytes: 4 * 1024 * 1024,
+  }),
   errors: Object.freeze({ maxErrorRate: 0.1 }),
   /** Chunks of a chunked (BullMQ) import when `workers` is not given. */
   workers: 1,

@@ -55,6 +55,7 @@ export default async function parseSource(task: ParseTask): Promise<void> {
     for await (const batch of readBatches(source, converter, {
       skip: task.skip,
       batchSize: () => batchSize,
+      maxBytes: task.spec.batch.maxBytes,
     })) {
       while (credits === 0 && !stopped) await new Promise<void>((r) => (wake = r))
       if (stopped) break

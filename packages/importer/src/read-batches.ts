@@ -26,8 +26,10 @@ function fieldsOf(rec: SourceRecord): string[] {
 export async function* readBatches(
   source: Source,
   converter: RowConverter,
-  options: { skip: number; batchSize: () => number },
+  options: { skip: number; batchSize: () => number; maxBytes?: number },
 ): AsyncGenerator<Batch> {
+  const maxBytes = options.maxBytes ?? Infinity
+  let bytes = 0
   let toSkip = options.skip
   let batch: Batch = { rows: [], rejects: [], records: 0, lastLine: 0, bytesRead: null }
   let limit = options.batchSize()
@@ -56,6 +58,8 @@ export async function* readBatches(
     }
     for (; i < recs.length; i++) {
       const rec = recs[i]!
+      const f = rec.fields
+      if (Array.isArray(f)) for (let k = 0; k < f.length; k++) bytes += f[k]!.length
       batch.records++
       batch.lastLine = rec.line
       if (rec.error) {
@@ -71,9 +75,10 @@ export async function* readBatches(
         if (r.ok) batch.rows.push({ line: rec.line, values: r.values, fields: fieldsOf(rec) })
         else batch.rejects.push({ line: rec.line, ...r.reject, fields: fieldsOf(rec) })
       }
-      if (batch.records >= limit) {
+      if (batch.records >= limit || bytes >= maxBytes) {
         batch.bytesRead = source.bytesRead?.() ?? null
         yield batch
+        bytes = 0
         limit = options.batchSize()
         batch = { rows: [], rejects: [], records: 0, lastLine: 0, bytesRead: null }
       }

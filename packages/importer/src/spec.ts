@@ -112,10 +112,19 @@ export interface ErrorsSpec {
 }
 
 export interface BatchSpec {
+  /** Rows in the first batch. @defaultValue 1000 */
   initial?: number
+  /** @defaultValue 100 */
   min?: number
+  /** @defaultValue 10000 */
   max?: number
+  /** Batch duration the size adapts toward. @defaultValue 5000 */
   targetMs?: number
+  /**
+   * A batch also closes once its rows hold this many characters of source text, whatever the
+   * row count: wide rows then cannot multiply the memory of a batch. @defaultValue 4 MiB
+   */
+  maxBytes?: number
 }
 
 export interface ImportSpec {
@@ -411,7 +420,7 @@ export function validateSpec(input: unknown): ResolvedSpec {
   const b = input.batch
   if (b !== undefined && !isObject(b)) fail('batch', 'must be an object')
   const bo = (b ?? {}) as Record<string, unknown>
-  if (b !== undefined) checkKeys(bo, ['initial', 'min', 'max', 'targetMs'], 'batch')
+  if (b !== undefined) checkKeys(bo, ['initial', 'min', 'max', 'targetMs', 'maxBytes'], 'batch')
   const d = importDefaults.batch
   const min = posInt(bo.min, 'batch.min', Math.min(d.min, (bo.max as number | undefined) ?? d.min))
   const max = posInt(bo.max, 'batch.max', Math.max(d.max, min))
@@ -420,6 +429,7 @@ export function validateSpec(input: unknown): ResolvedSpec {
   if (initial < min || initial > max)
     fail('batch.initial', 'must lie between batch.min and batch.max')
   const targetMs = posInt(bo.targetMs, 'batch.targetMs', d.targetMs)
+  const maxBytes = posInt(bo.maxBytes, 'batch.maxBytes', d.maxBytes)
   const workers = posInt(input.workers, 'workers', importDefaults.workers)
 
   const resolved: ResolvedSpec = {
@@ -427,7 +437,7 @@ export function validateSpec(input: unknown): ResolvedSpec {
     target: { table, schema, mode, key },
     columns,
     errors,
-    batch: { initial, min, max, targetMs },
+    batch: { initial, min, max, targetMs, maxBytes },
     workers,
   }
   if (archiveFile) resolved.target.archiveFile = archiveFile
