@@ -22,7 +22,13 @@ describe('validateSpec', () => {
   it('applies defaults', () => {
     const s = validateSpec(base)
     expect(s.target).toEqual({ table: 't', schema: 'public', mode: 'insert', key: [] })
-    expect(s.batch).toEqual({ initial: 1000, min: 100, max: 10000, targetMs: 5000 })
+    expect(s.batch).toEqual({
+      initial: 1000,
+      min: 100,
+      max: 10000,
+      targetMs: 5000,
+      maxBytes: 4 * 1024 * 1024,
+    })
     expect(s.errors.maxErrorRate).toBe(0.1)
     expect(s.columns.a!.type).toBe('text')
   })
