@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino'
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
 import type { StrataConfig } from './config.js'
+import { serverErrors } from './errors.js'
 import { createLogger } from './logger.js'
 import errorsPlugin from './plugins/errors.js'
 import healthRoutes from './routes/health.js'
@@ -73,7 +74,8 @@ export async function buildApp(
     // A hop count trusts the nearest n proxies (what proxy-addr does for a number).
     trustProxy:
       typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
-    return503OnClosing: true,
+    // Our onRequest hook answers 503 in the error format while closing (see below).
+    return503OnClosing: false,
     // Fastify's two info lines per request are too much at ingestion rates; onResponse logs instead.
     logController: new LogController({ disableRequestLogging: true }),
   })
@@ -100,6 +102,18 @@ export async function buildApp(
     if (reply.statusCode >= 500)
       request.log.warn({ req: request, res: reply, ms: reply.elapsedTime }, 'request failed')
     else request.log.debug({ req: request, res: reply, ms: reply.elapsedTime }, 'request')
+  })
+
+  // While draining on shutdown, new requests get 503 + Retry-After in our format, and the
+  // connection is closed so clients reconnect to another instance.
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return
+    void reply.header('connection', 'close')
+    throw serverErrors.create('STRATA_SHUTTING_DOWN')
   })
 
   app.decorate('config', config)

@@ -12,7 +12,6 @@ export const serverErrors = defineErrors('server', {
   STRATA_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported media type' },
   STRATA_UNSUPPORTED_ENCODING: { status: 415, message: 'Unsupported content encoding' },
   STRATA_NOT_FOUND: { status: 404, message: 'Not found' },
-  STRATA_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
   STRATA_RATE_LIMITED: { status: 429, message: 'Too many requests' },
   STRATA_REQUEST_TIMEOUT: { status: 408, message: 'Request timed out' },
   STRATA_SHUTTING_DOWN: { status: 503, message: 'The service is shutting down' },

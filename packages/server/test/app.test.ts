@@ -1,5 +1,6 @@
 import { createDatabase, type Database } from '@strata/pg'
 import type { FastifyInstance } from 'fastify'
+import { connect } from 'node:net'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
@@ -127,6 +128,38 @@ describe('error format', () => {
     })
     expect(res.statusCode).toBe(415)
     expect(res.json().error.code).toBe('STRATA_UNSUPPORTED_MEDIA_TYPE')
+  })
+
+  it('a request arriving on an open connection while the app drains gets 503 STRATA_SHUTTING_DOWN', async () => {
+    const local = await buildApp(defaultConfig(), { db, logger: pino({ level: 'silent' }) })
+    let release!: () => void
+    const started = new Promise<void>((ready) =>
+      local.get('/slow', () => {
+        ready()
+        return new Promise((resolve) => (release = () => resolve({ done: true })))
+      }),
+    )
+    const address = await local.listen({ host: '127.0.0.1', port: 0 })
+    const { port } = new URL(address)
+    const socket = connect(Number(port), '127.0.0.1')
+    let raw = ''
+    socket.on('data', (d: Buffer) => (raw += d.toString()))
+    const ended = new Promise((r) => socket.on('close', r))
+    socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
+    await started
+    const closed = local.close()
+    await new Promise((r) => setTimeout(r, 20))
+    // Pipelined on the busy connection: served after /slow, while the app is closing.
+    socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+    release()
+    await closed
+    await ended
+    const responses = raw.split(/(?=HTTP\/1\.1 )/)
+    expect(responses[0]).toMatch(/^HTTP\/1\.1 200/)
+    expect(responses[0]).toContain('{"done":true}')
+    expect(responses[1]).toMatch(/^HTTP\/1\.1 503/)
+    expect(responses[1]).toMatch(/retry-after: 1/i)
+    expect(responses[1]).toContain('"code":"STRATA_SHUTTING_DOWN"')
   })
 
   it('unexpected errors are 500 STRATA_INTERNAL without internals', async () => {
