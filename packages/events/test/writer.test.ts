@@ -23,10 +23,14 @@ afterAll(async () => {
 })
 
 function login(messageId: string, over: Record<string, unknown> = {}): LoginRow {
+  return loginFor(projectId, messageId, over)
+}
+
+function loginFor(pid: string, messageId: string, over: Record<string, unknown> = {}): LoginRow {
   const r = validator.login(
     { messageId, userId: 'u1', method: 'email', success: true, ...over },
     {
-      projectId,
+      projectId: pid,
       receivedAt: Date.now(),
       userAgent:
         'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36',
@@ -62,7 +66,9 @@ describe('GroupCommitWriter', () => {
   for (const copyThreshold of [0, 10_000]) {
     it(`stores tricky strings exactly (${copyThreshold ? 'INSERT' : 'COPY'} path)`, async () => {
       const w = new GroupCommitWriter(t.db, { copyThreshold })
-      const tricky = 'tab\there\nnew line\r\\backslash \\N "quoted" émoji 😀'
+      // Also what the inlined literals must survive: dollar-quote tags, quotes, placeholders.
+      const tricky =
+        'tab\there\nnew line\r\\backslash \\N "quoted" émoji 😀 $s$ $$ it\'s $1 $s0$ $s'
       const a = validator.activity(
         {
           messageId: `tr-${copyThreshold}`,
@@ -150,6 +156,42 @@ describe('GroupCommitWriter', () => {
     expect(w.stats().inserted).toBe(200)
     expect(w.stats().flushes - before).toBeLessThan(50)
     await w.close()
+  })
+
+  it('concurrent flushes (two writers, split queues) store each id once and count it once', async () => {
+    // Two writers = two service instances; copyThreshold 4 makes queues split across both flush
+    // slots and mixes the one-round-trip, COPY and conflict-safe paths. Overlapping ids race.
+    const store = new ProjectStore(t.db)
+    const pid = (await store.createProject('concurrent')).project.id
+    const opts = { copyThreshold: 4, maxConcurrentFlushes: 2 }
+    const writers = [new GroupCommitWriter(t.db, opts), new GroupCommitWriter(t.db, opts)]
+    const ids = (i: number) =>
+      Array.from({ length: 12 }, (_, k) => `cc-${(i * 7 + k) % 60}`).map((id, k) =>
+        loginFor(pid, id, { userId: `cu${k % 3}`, sessionId: `cs-${id}` }),
+      )
+    const writes = Array.from({ length: 40 }, (_, i) => writers[i % 2]!.write(ids(i)))
+    const results = (await Promise.all(writes)).flat()
+    const inserted = results.filter((r) => r.status === 'inserted').length
+    const dups = results.filter((r) => r.status === 'duplicate').length
+    const stored = await t.db.query<{ n: number; d: number }>(
+      `SELECT count(*)::int AS n, count(DISTINCT message_id)::int AS d FROM login_events WHERE message_id LIKE 'cc-%'`,
+    )
+    expect(stored.rows[0]).toEqual({ n: 60, d: 60 })
+    expect(inserted).toBe(60)
+    expect(dups).toBe(results.length - 60)
+    expect(writers[0]!.stats().flushes + writers[1]!.stats().flushes).toBeGreaterThan(2)
+    // Rollups count each stored row exactly once.
+    const rolled = await t.db.query<{ n: number }>(
+      `SELECT coalesce(sum(count), 0)::int AS n FROM login_rollups_hourly WHERE project_id = $1`,
+      [pid],
+    )
+    const raw = await countRows(t.db, 'login_events', pid)
+    expect(rolled.rows[0]!.n).toBe(raw)
+    const sessions = await t.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM user_sessions WHERE session_id LIKE 'cs-cc-%'`,
+    )
+    expect(sessions.rows[0]!.n).toBe(60)
+    await Promise.all(writers.map((w) => w.close()))
   })
 
   it('creates the partition for a backfilled month on demand', async () => {

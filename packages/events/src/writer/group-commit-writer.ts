@@ -15,7 +15,7 @@ import { eventsErrors } from '../errors.js'
 import { WRITER_DEFAULTS } from '../options.js'
 import type { ActivityRow, EventRow, LoginRow, SegmentRow } from '../types.js'
 import { copyBool, copyJson, copyText, NULL } from './copy-text.js'
-import { FlushStatement, iso, openedSessions, userDayKeys } from './flush-statement.js'
+import { dedupInsert, FlushStatement, iso, openedSessions, userDayKeys } from './flush-statement.js'
 import { monthKey, PartitionManager, type PartitionedTable } from './partitions.js'
 
 /** What happened to one row: stored, recognised as a repeat, or refused by Postgres. */
@@ -69,6 +69,13 @@ interface Pending {
   resolve(results: RowResult[]): void
   reject(err: unknown): void
 }
+
+/**
+ * How a flush writes: `single` = the whole transaction as ONE simple-protocol message (small
+ * flushes), `copy` = COPY keys, rows and sessions (large flushes); both assume no repeats and
+ * fall back to `safe` (INSERT … ON CONFLICT, returning the repeats) on a unique violation.
+ */
+type FlushMode = 'single' | 'copy' | 'safe'
 
 interface Entry {
   row: EventRow
@@ -405,14 +412,20 @@ export class GroupCommitWriter {
     }
   }
 
-  /** The body of one flush transaction; returns the keys that were new. */
+  /**
+   * One flush transaction; returns the keys that were new. BEGIN is sent here too (queued in
+   * pg's client, not awaited on its own), and the caller rolls back on error.
+   */
   async #flushTransaction(
     client: PoolClient,
     unique: Entry[],
-    optimistic: boolean,
+    mode: FlushMode,
   ): Promise<Set<string>> {
+    if (mode === 'single') return this.#singleTransaction(client, unique)
+    const begun = client.query('BEGIN')
     let repeated = new Set<string>()
-    if (optimistic) {
+    if (mode === 'copy') {
+      await begun
       await copyRows(
         client,
         'COPY event_dedup (project_id, message_id, ts) FROM STDIN',
@@ -420,7 +433,7 @@ export class GroupCommitWriter {
       )
     } else {
       // Returns only the repeats (usually none), so the common case parses no rows.
-      const res = await client.query<{ project_id: string; message_id: string }>(
+      const query = client.query<{ project_id: string; message_id: string }>(
         `WITH input AS (
            SELECT * FROM json_to_recordset($1::json) AS x(p uuid, m text, t timestamptz)
          ), ins AS (
@@ -436,6 +449,7 @@ export class GroupCommitWriter {
           ),
         ],
       )
+      const [, res] = await Promise.all([begun, query])
       repeated = new Set(res.rows.map((r) => `${r.project_id}\u0000${r.message_id}`))
     }
     const logins: LoginRow[] = []
@@ -458,7 +472,7 @@ export class GroupCommitWriter {
       if (activities.length) await copyRows(client, ACTIVITY_COPY, activities.map(activityLine))
       if (events.length) await copyRows(client, EVENT_COPY, events.map(eventLine))
     } else stmt.logins(logins).activities(activities).events(events)
-    if (optimistic) {
+    if (mode === 'copy') {
       const opened = openedSessions(logins)
       const ttl = this.#o.sessionTtlMs
       if (opened.length)
@@ -468,18 +482,63 @@ export class GroupCommitWriter {
           opened.map((r) => sessionLine(r, ttl)),
         )
     } else stmt.sessions(logins, this.#o.sessionTtlMs)
-    const userDays = [...userDayKeys([...logins, ...activities, ...events])]
-      .filter(([k]) => !this.#knownUserDays.has(k))
-      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+    const userDays = this.#newUserDays(logins, activities, events)
     stmt.rollups(logins, activities, events).userDays(userDays)
-    if (!stmt.empty) {
-      const { sql, params } = stmt.build()
-      await client.query(sql, params)
-    }
-    if (this.#beforeCommit) await this.#beforeCommit(client)
-    await client.query('COMMIT')
+    // The last statement and COMMIT in one message (one round trip fewer).
+    const last = stmt.empty ? '' : `${stmt.buildInline()};\n`
+    if (this.#beforeCommit) {
+      if (last) await client.query(last)
+      await this.#beforeCommit(client)
+      await client.query('COMMIT')
+    } else await client.query(`${last}COMMIT`)
     for (const [k] of userDays) this.#knownUserDays.set(k, true)
     return fresh
+  }
+
+  /**
+   * A small flush in ONE round trip: `BEGIN; <dedup keys>; <rows, sessions, rollups, user-days>;
+   * COMMIT` as one simple-protocol message. Statements run in order and the first error skips the
+   * rest, so a repeat (unique_violation on the dedup keys) writes nothing and the caller reruns
+   * the flush on the conflict-safe path. Resolves only after COMMIT.
+   */
+  async #singleTransaction(client: PoolClient, unique: Entry[]): Promise<Set<string>> {
+    const logins: LoginRow[] = []
+    const activities: ActivityRow[] = []
+    const events: SegmentRow[] = []
+    const fresh = new Set<string>()
+    for (const e of unique) {
+      fresh.add(`${e.row.projectId}\u0000${e.row.messageId}`)
+      if (e.row.kind === 'login') logins.push(e.row)
+      else if (e.row.kind === 'activity') activities.push(e.row)
+      else events.push(e.row)
+    }
+    const userDays = this.#newUserDays(logins, activities, events)
+    const stmt = new FlushStatement()
+      .logins(logins)
+      .activities(activities)
+      .events(events)
+      .sessions(logins, this.#o.sessionTtlMs)
+      .rollups(logins, activities, events)
+      .userDays(userDays)
+    const body = `BEGIN;\n${dedupInsert(unique.map((e) => e.row))};\n${stmt.buildInline()}`
+    if (this.#beforeCommit) {
+      await client.query(body)
+      await this.#beforeCommit(client)
+      await client.query('COMMIT')
+    } else await client.query(`${body};\nCOMMIT`)
+    for (const [k] of userDays) this.#knownUserDays.set(k, true)
+    return fresh
+  }
+
+  /** (project, day, user) keys of these rows not yet known to be committed, in lock order. */
+  #newUserDays(
+    logins: LoginRow[],
+    activities: ActivityRow[],
+    events: SegmentRow[],
+  ): [string, [string, string, string]][] {
+    return [...userDayKeys([...logins, ...activities, ...events])]
+      .filter(([k]) => !this.#knownUserDays.has(k))
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
   }
 
   #backoff(attempt: number): number {
@@ -523,23 +582,22 @@ export class GroupCommitWriter {
     // Outside the flush transaction: CREATE TABLE ... PARTITION OF locks the parent table.
     await this.#partitions.ensure(this.#db, months.values())
 
-    // Large flushes first try the optimistic path: COPY every key into event_dedup and every
-    // opened session into user_sessions, with no ON CONFLICT. Repeats are rare (client retries),
-    // and COPY is ~2x cheaper than INSERT ... ON CONFLICT here (measured 21 vs 47 ms per 3000
-    // keys). A repeat makes that COPY fail with unique_violation before anything else was
-    // written; the flush then runs again on the conflict-safe path.
-    let optimistic = unique.length > this.#o.copyThreshold
+    // Flushes first try an optimistic path that assumes no repeats (they are rare: client
+    // retries). Large ones COPY every key into event_dedup and every opened session into
+    // user_sessions with no ON CONFLICT (~2x cheaper than INSERT ... ON CONFLICT: measured 21 vs
+    // 47 ms per 3000 keys); small ones send the whole transaction in one round trip. A repeat
+    // makes the dedup write fail with unique_violation before anything else is written; the
+    // flush then runs again on the conflict-safe path.
+    let mode: FlushMode = unique.length > this.#o.copyThreshold ? 'copy' : 'single'
     const outcome = await this.#db.withClient(
       async (client) => {
         for (;;) {
-          await client.query('BEGIN')
           try {
-            const fresh = await this.#flushTransaction(client, unique, optimistic)
-            return fresh
+            return await this.#flushTransaction(client, unique, mode)
           } catch (err) {
             await client.query('ROLLBACK').catch(() => {})
-            if (optimistic && sqlState(err) === '23505') {
-              optimistic = false
+            if (mode !== 'safe' && sqlState(err) === '23505') {
+              mode = 'safe'
               continue
             }
             throw err
