@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Transform } from 'node:stream'
+import multipart from '@fastify/multipart'
 import { ProjectStore } from '@strata/events'
 import {
   createImportJob,
@@ -20,7 +21,7 @@ import {
   type ImportJob,
   type ImportResult,
 } from '@strata/importer'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { serverErrors } from '../../errors.js'
 import { requirePrincipal } from '../../plugins/auth.js'
 
@@ -52,9 +53,10 @@ function view(job: ImportJob): Record<string, unknown> {
  * `/v1/imports` (operator token: an import writes to any table). POST takes either a JSON body
  * `{"spec": {...}}` whose source.path is a server-side file inside STRATA_IMPORT_DIR, or the file
  * itself as the body (text/csv, application/x-ndjson, application/gzip,
- * application/octet-stream) with the spec as the `spec` query parameter (JSON); the upload is
- * streamed to STRATA_IMPORT_DIR/uploads with a size limit. The job runs in this process in the
- * background; the answer (202) carries its id.
+ * application/octet-stream) with the spec as the `spec` query parameter (JSON), or
+ * multipart/form-data with a `spec` field (JSON) and a `file` part; uploads are streamed to
+ * STRATA_IMPORT_DIR/uploads with a size limit. The job runs in this process in the background;
+ * the answer (202) carries its id.
  */
 export default async function importRoutes(
   app: FastifyInstance,
@@ -70,6 +72,11 @@ export default async function importRoutes(
 
   for (const type of UPLOAD_TYPES)
     app.addContentTypeParser(type, (_req, payload, done) => done(null, payload))
+  // Registered in this plugin only (encapsulated): parts are read as streams in the handler.
+  // The file limit is one byte above ours so that saveUpload's own check (and error) fires.
+  await app.register(multipart, {
+    limits: { fileSize: maxUpload + 1, files: 1, fields: 4, fieldSize: 1024 * 1024, parts: 5 },
+  })
 
   /** Runs the job in the background; resolves once it is claimed (status running) or ended. */
   function start(jobId: string): Promise<void> {
@@ -100,10 +107,10 @@ export default async function importRoutes(
     ])
   })
 
-  async function saveUpload(body: Readable, contentType: string): Promise<string> {
+  async function saveUpload(body: Readable, contentType: string, ext?: string): Promise<string> {
     const dir = join(importDir, 'uploads')
     await mkdir(dir, { recursive: true })
-    const name = `${randomUUID()}${EXT[contentType] ?? '.bin'}`
+    const name = `${randomUUID()}${ext ?? EXT[contentType] ?? '.bin'}`
     const path = join(dir, name)
     let size = 0
     const limiter = new Transform({
@@ -127,6 +134,73 @@ export default async function importRoutes(
     return join('uploads', name)
   }
 
+  /** Parses and checks the spec of an upload (its source.path is set once the file is stored). */
+  function uploadSpec(json: string | undefined, where: string): Record<string, unknown> {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(json ?? '')
+    } catch {
+      throw serverErrors.create('STRATA_BAD_REQUEST', {
+        message: `An upload needs the import spec as ${where} (JSON)`,
+      })
+    }
+    const source = (parsed as { source?: Record<string, unknown> })?.source
+    validateSpec({ ...(parsed as object), source: { ...source, path: 'upload' } })
+    return parsed as Record<string, unknown>
+  }
+  const withPath = (spec: Record<string, unknown>, path: string): Record<string, unknown> => ({
+    ...spec,
+    source: { ...(spec.source as object), path },
+  })
+
+  /**
+   * multipart/form-data: a `spec` field and one `file` part, in either order. The file is
+   * streamed to disk as it arrives; a spec after the file is checked then, and the stored file
+   * removed if the request fails.
+   */
+  async function multipartSpec(request: FastifyRequest): Promise<Record<string, unknown>> {
+    let spec: Record<string, unknown> | undefined
+    let path: string | undefined
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'field') {
+          if (part.fieldname !== 'spec') continue
+          if (spec)
+            throw serverErrors.create('STRATA_BAD_REQUEST', { message: 'More than one spec field' })
+          spec = uploadSpec(
+            typeof part.value === 'string' ? part.value : undefined,
+            'the `spec` field',
+          )
+        } else {
+          if (part.fieldname !== 'file' || path) {
+            part.file.resume()
+            throw serverErrors.create('STRATA_BAD_REQUEST', {
+              message: 'A multipart import takes one file part, named `file`',
+            })
+          }
+          const m = /\.(csv|ndjson|jsonl|gz|json|txt)$/i.exec(part.filename ?? '')
+          path = await saveUpload(
+            part.file,
+            part.mimetype,
+            m ? `.${m[1]!.toLowerCase()}` : undefined,
+          )
+        }
+      }
+      if (!spec)
+        throw serverErrors.create('STRATA_BAD_REQUEST', {
+          message: 'A multipart import needs a `spec` field (JSON)',
+        })
+      if (!path)
+        throw serverErrors.create('STRATA_BAD_REQUEST', {
+          message: 'A multipart import needs a `file` part',
+        })
+      return withPath(spec, path)
+    } catch (err) {
+      if (path) await unlink(join(importDir, path)).catch(() => {})
+      throw err
+    }
+  }
+
   app.post<{ Querystring: { spec?: string }; Body: unknown }>(
     '/v1/imports',
     { preValidation: auth, bodyLimit: 1024 * 1024 },
@@ -136,20 +210,16 @@ export default async function importRoutes(
         .trim()
         .toLowerCase()
       let spec: Record<string, unknown>
-      if (UPLOAD_TYPES.includes(type)) {
-        let parsed: unknown
-        try {
-          parsed = JSON.parse(request.query.spec ?? '')
-        } catch {
-          throw serverErrors.create('STRATA_BAD_REQUEST', {
-            message: 'An upload needs the import spec as the `spec` query parameter (JSON)',
-          })
-        }
-        // Validate before storing the file, so a bad spec does not cost an upload.
-        const source = (parsed as { source?: Record<string, unknown> })?.source
-        validateSpec({ ...(parsed as object), source: { ...source, path: 'upload' } })
-        const path = await saveUpload(request.body as Readable, type)
-        spec = { ...(parsed as object), source: { ...source, path } }
+      /** The stored upload (relative to the import dir); never a server-side source file. */
+      let uploaded: string | undefined
+      if (type === 'multipart/form-data') {
+        spec = await multipartSpec(request)
+        uploaded = (spec.source as { path: string }).path
+      } else if (UPLOAD_TYPES.includes(type)) {
+        // Validated before storing the file, so a bad spec does not cost an upload.
+        const parsed = uploadSpec(request.query.spec, 'the `spec` query parameter')
+        uploaded = await saveUpload(request.body as Readable, type)
+        spec = withPath(parsed, uploaded)
       } else {
         const body = request.body as { spec?: unknown } | undefined
         if (!body || typeof body !== 'object' || typeof body.spec !== 'object')
@@ -158,7 +228,14 @@ export default async function importRoutes(
           })
         spec = body.spec as Record<string, unknown>
       }
-      const jobId = await createImportJob(app.db, spec, { importDir, baseDir: importDir })
+      let jobId: string
+      try {
+        jobId = await createImportJob(app.db, spec, { importDir, baseDir: importDir })
+      } catch (err) {
+        // A spec the catalog refuses (unknown table or column): the upload is of no use.
+        if (uploaded) await unlink(join(importDir, uploaded)).catch(() => {})
+        throw err
+      }
       await start(jobId)
       return reply.code(202).send({ job: view(await getImportJob(app.db, jobId)) })
     },
