@@ -107,24 +107,38 @@ export interface UserActivityItem {
 /** Label used for activities without an entity type (stored as NULL; '' in the rollups). */
 export const NO_ENTITY_TYPE = '(none)'
 
-// One UTC hour is "rolled" — answered from the hourly rollups — when it lies inside [from, to)
-// and inside one output bucket. For whole-hour offsets that is every hour but the partial ones
-// at the edges; in half-hour zones (Asia/Kolkata) the hour straddling each local midnight (or,
-// for interval=hour, every hour) is not, and those are read from raw rows: exact either way.
-const ALIGNED = (h: string) =>
-  `date_trunc($4, ${h}, $5) = date_trunc($4, ${h} + interval '59 minutes 59.999999 seconds', $5)`
-const ROLLED_BUCKET = `r.bucket >= $2 AND r.bucket <= $3::timestamptz - interval '1 hour' AND ${ALIGNED('r.bucket')}`
-// The raw-row ranges: pieces of [from, to) in hours that are not rolled.
-const RAW_RANGES = `(
-  SELECT greatest(h, $2::timestamptz) AS a, least(h + interval '1 hour', $3::timestamptz) AS b
-  FROM generate_series(date_trunc('hour', $2::timestamptz, 'UTC'), $3::timestamptz - interval '1 microsecond', interval '1 hour') h
-  WHERE NOT (h >= $2 AND h + interval '1 hour' <= $3 AND ${ALIGNED('h')})
-)`
+// Parameters shared by the range queries: $1 project, $2 from, $3 to, $4 interval, $5 tz,
+// $6 first whole UTC hour in the range, $7 end of the last whole hour ($6 = $7 when none).
+//
+// Range membership does not depend on the zone: totals and breakdowns sum the hourly rollups of
+// [$6, $7) and read raw rows only for the partial hours [$2, $6) and [$7, $3). Series need each
+// hour's local bucket: computed once per hour (a few thousand date_trunc calls, not one per
+// rollup row). An hour is "aligned" when it lies in one bucket: every hour in whole-hour zones;
+// in half-hour zones (Asia/Kolkata) the hour straddling each local midnight (for interval=hour,
+// every hour) is not, and its rows are bucketed from raw rows. Exact either way.
+const HOURS = `SELECT h, date_trunc($4, h, $5) AS start,
+    date_trunc($4, h, $5) = date_trunc($4, h + interval '59 minutes 59.999999 seconds', $5) AS aligned
+  FROM generate_series($6::timestamptz, $7::timestamptz - interval '1 hour', interval '1 hour') h`
+// Raw pieces of the range: partial edge hours, and unaligned hours (series only).
+const EDGES = `SELECT $2::timestamptz AS a, $6::timestamptz AS b UNION ALL SELECT $7, $3`
+const SERIES_RAW = `${EDGES} UNION ALL SELECT h, h + interval '1 hour' FROM hours WHERE NOT aligned`
 // Every bucket start meeting [from, to): bucket lengths are multiples of 15 minutes in every zone
 // (Nepal +05:45, Lord Howe's 30-minute DST), so a 15-minute grid plus the last instant hits all.
 const BUCKETS = `SELECT DISTINCT date_trunc($3, g, $4) AS start FROM (
   SELECT generate_series($1::timestamptz, $2::timestamptz - interval '1 microsecond', interval '15 minutes') AS g
   UNION ALL SELECT $2::timestamptz - interval '1 microsecond') grid`
+// Local bucket of each 15-minute UTC slot of the range: every zone offset is a multiple of
+// 15 minutes, so a slot never straddles buckets; unique users group raw rows by slot
+// (date_bin, plain arithmetic) and map slots to buckets here.
+const SLOTS = `SELECT q, date_trunc($4, q, $5) AS start FROM generate_series(
+  date_bin('15 minutes', $2::timestamptz, timestamptz '2000-01-01 00:00:00+00'), $3::timestamptz - interval '1 microsecond', interval '15 minutes') q`
+
+/** First whole UTC hour at or after `from`, and the end of the last whole hour before `to`. */
+function wholeHours(from: number, to: number): [number, number] {
+  const a = Math.ceil(from / 3_600_000) * 3_600_000
+  const b = Math.floor(to / 3_600_000) * 3_600_000
+  return a < b ? [a, b] : [from, from]
+}
 
 const US_TEXT = (col: string) =>
   `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
@@ -149,11 +163,18 @@ export class AnalyticsQueries {
     this.options = resolveAnalyticsOptions(options)
   }
 
+  // Each statement runs in a read-only transaction with JIT off: these plans cost enough to
+  // trigger PostgreSQL's JIT, whose compilation took ~0.6 s of a 40 ms query here. SET LOCAL
+  // keeps the setting off the pooled session (PgBouncer-safe), for three short round trips.
   #q<R extends Record<string, unknown>>(label: string, sql: string, params: unknown[]) {
-    return this.#db.query<R>(sql, params, {
-      label: `analytics.${label}`,
-      timeoutMs: this.options.statementTimeoutMs,
-    })
+    const opts = { label: `analytics.${label}`, timeoutMs: this.options.statementTimeoutMs }
+    return this.#db.transaction(
+      async (tx) => {
+        await tx.query('SET LOCAL jit = off', [], opts)
+        return tx.query<R>(sql, params, opts)
+      },
+      { readOnly: true, label: opts.label, maxRetries: 0 },
+    )
   }
 
   #echo(p: RangeParams, interval?: string): RangeEcho {
@@ -175,26 +196,43 @@ export class AnalyticsQueries {
     return res.rows.map((r) => ms(r.start))
   }
 
+  #rangeParams(projectId: string, p: SeriesParams): unknown[] {
+    const [a, b] = wholeHours(p.from, p.to)
+    return [projectId, iso(p.from), iso(p.to), p.interval, p.tz, iso(a), iso(b)]
+  }
+
   async logins(projectId: string, p: SeriesParams): Promise<LoginAnalytics> {
-    const params = [projectId, iso(p.from), iso(p.to), p.interval, p.tz]
-    const countsSql = `WITH agg AS (
-      SELECT date_trunc($4, r.bucket, $5) AS start, r.method, r.device_type, r.browser, r.os, r.success, r.count AS n
-      FROM login_rollups_hourly r
-      WHERE r.project_id = $1 AND ${ROLLED_BUCKET}
+    const params = this.#rangeParams(projectId, p)
+    const breakdownSql = `WITH agg AS (
+      SELECT r.method, r.device_type, r.browser, r.os, r.count AS n
+      FROM login_rollups_hourly r WHERE r.project_id = $1 AND r.bucket >= $6 AND r.bucket < $7
       UNION ALL
-      SELECT date_trunc($4, e.ts, $5), e.method, e.device_type, coalesce(e.browser, 'unknown'),
-             coalesce(e.os, 'unknown'), e.success, 1
-      FROM ${RAW_RANGES} x JOIN login_events e ON e.project_id = $1 AND e.ts >= x.a AND e.ts < x.b
+      SELECT e.method, e.device_type, coalesce(e.browser, 'unknown'), coalesce(e.os, 'unknown'), 1
+      FROM (${EDGES}) x JOIN login_events e ON e.project_id = $1 AND e.ts >= x.a AND e.ts < x.b
     )
-    SELECT CASE WHEN GROUPING(start) = 0 THEN 's' WHEN GROUPING(method) = 0 THEN 'm'
-                WHEN GROUPING(device_type) = 0 THEN 'd' WHEN GROUPING(browser) = 0 THEN 'b' ELSE 'o' END AS kind,
-           start, success, coalesce(method, device_type, browser, os) AS name, sum(n)::bigint AS n
-    FROM agg GROUP BY GROUPING SETS ((start, success), (method), (device_type), (browser), (os))`
-    const uniquesSql = `SELECT start, count(DISTINCT user_id)::bigint AS n FROM (
-      SELECT date_trunc($4, ts, $5) AS start, user_id FROM login_events
-      WHERE project_id = $1 AND ts >= $2 AND ts < $3) s
-    GROUP BY GROUPING SETS ((start), ())`
-    const [buckets, counts, uniques] = await Promise.all([
+    SELECT CASE WHEN GROUPING(method) = 0 THEN 'm' WHEN GROUPING(device_type) = 0 THEN 'd'
+                WHEN GROUPING(browser) = 0 THEN 'b' ELSE 'o' END AS kind,
+           coalesce(method, device_type, browser, os) AS name, sum(n)::bigint AS n
+    FROM agg GROUP BY GROUPING SETS ((method), (device_type), (browser), (os))`
+      .replaceAll('$6', '$4')
+      .replaceAll('$7', '$5')
+    const seriesSql = `WITH hours AS (${HOURS}),
+      rolled AS (
+        SELECT r.bucket, r.success, sum(r.count) AS n FROM login_rollups_hourly r
+        WHERE r.project_id = $1 AND r.bucket >= $6 AND r.bucket < $7 GROUP BY 1, 2)
+    SELECT 's' AS kind, start, success, NULL::text AS name, sum(n)::bigint AS n FROM (
+      SELECT h.start, r.success, r.n FROM rolled r JOIN hours h ON h.h = r.bucket AND h.aligned
+      UNION ALL
+      SELECT date_trunc($4, e.ts, $5), e.success, 1
+      FROM (${SERIES_RAW}) x JOIN login_events e ON e.project_id = $1 AND e.ts >= x.a AND e.ts < x.b
+    ) s GROUP BY start, success`
+    const uniquesSql = `WITH slots AS (${SLOTS}),
+      pairs AS (
+        SELECT DISTINCT date_bin('15 minutes', ts, timestamptz '2000-01-01 00:00:00+00') AS q, user_id
+        FROM login_events WHERE project_id = $1 AND ts >= $2 AND ts < $3)
+    SELECT s.start, count(DISTINCT p.user_id)::bigint AS n FROM pairs p JOIN slots s ON s.q = p.q
+    GROUP BY GROUPING SETS ((s.start), ())`
+    const [buckets, breakdown, seriesRows, uniques] = await Promise.all([
       this.#buckets(p),
       this.#q<{
         kind: string
@@ -202,9 +240,17 @@ export class AnalyticsQueries {
         success: boolean | null
         name: string | null
         n: string
-      }>('logins', countsSql, params),
-      this.#q<{ start: Date | null; n: string }>('logins.uniques', uniquesSql, params),
+      }>('logins.breakdown', breakdownSql, [params[0], params[1], params[2], params[5], params[6]]),
+      this.#q<{
+        kind: string
+        start: Date | null
+        success: boolean | null
+        name: string | null
+        n: string
+      }>('logins.series', seriesSql, params),
+      this.#q<{ start: Date | null; n: string }>('logins.uniques', uniquesSql, params.slice(0, 5)),
     ])
+    const counts = { rows: [...seriesRows.rows, ...breakdown.rows] }
     const series = new Map<number, LoginSeriesPoint>()
     for (const b of buckets)
       series.set(b, {
@@ -266,37 +312,47 @@ export class AnalyticsQueries {
     // The dimension comes from an allow-list and picks one of two fixed column names.
     const rollCol = groupBy === 'action' ? 'r.action' : "nullif(r.entity_type, '')"
     const rawCol = groupBy === 'action' ? 'e.action' : 'e.entity_type'
-    const sql = `WITH agg AS (
-      SELECT date_trunc($4, r.bucket, $5) AS start, ${rollCol} AS name, r.count AS n
-      FROM activity_rollups_hourly r
-      WHERE r.project_id = $1 AND ${ROLLED_BUCKET}
+    const params = this.#rangeParams(projectId, p)
+    const groupsSql = `SELECT name, sum(n)::bigint AS n FROM (
+      SELECT ${rollCol} AS name, r.count AS n
+      FROM activity_rollups_hourly r WHERE r.project_id = $1 AND r.bucket >= $6 AND r.bucket < $7
       UNION ALL
-      SELECT date_trunc($4, e.ts, $5), ${rawCol}, 1
-      FROM ${RAW_RANGES} x JOIN activity_logs e ON e.project_id = $1 AND e.ts >= x.a AND e.ts < x.b
-    )
-    SELECT GROUPING(start) AS g, start, name, sum(n)::bigint AS n
-    FROM agg GROUP BY GROUPING SETS ((start), (name))`
-    const [buckets, res] = await Promise.all([
+      SELECT ${rawCol}, 1
+      FROM (${EDGES}) x JOIN activity_logs e ON e.project_id = $1 AND e.ts >= x.a AND e.ts < x.b
+    ) s GROUP BY name`
+      .replaceAll('$6', '$4')
+      .replaceAll('$7', '$5')
+    const seriesSql = `WITH hours AS (${HOURS}),
+      rolled AS (
+        SELECT r.bucket, sum(r.count) AS n FROM activity_rollups_hourly r
+        WHERE r.project_id = $1 AND r.bucket >= $6 AND r.bucket < $7 GROUP BY 1)
+    SELECT start, sum(n)::bigint AS n FROM (
+      SELECT h.start, r.n FROM rolled r JOIN hours h ON h.h = r.bucket AND h.aligned
+      UNION ALL
+      SELECT date_trunc($4, e.ts, $5), 1
+      FROM (${SERIES_RAW}) x JOIN activity_logs e ON e.project_id = $1 AND e.ts >= x.a AND e.ts < x.b
+    ) s GROUP BY start`
+    const [buckets, groupRows, seriesRows] = await Promise.all([
       this.#buckets(p),
-      this.#q<{ g: number; start: Date | null; name: string | null; n: string }>('activity', sql, [
-        projectId,
-        iso(p.from),
-        iso(p.to),
-        p.interval,
-        p.tz,
+      this.#q<{ name: string | null; n: string }>('activity.groups', groupsSql, [
+        params[0],
+        params[1],
+        params[2],
+        params[5],
+        params[6],
       ]),
+      this.#q<{ start: Date; n: string }>('activity.series', seriesSql, params),
     ])
     const series = new Map<number, { start: string; activities: number }>()
     for (const b of buckets) series.set(b, { start: isoInZone(b, p.tz), activities: 0 })
     const groups: Record<string, number> = {}
     let total = 0
-    for (const r of res.rows) {
-      if (num(r.g) === 0) {
-        const pt = series.get(ms(r.start))
-        if (pt) pt.activities += num(r.n)
-        total += num(r.n)
-      } else groups[r.name ?? NO_ENTITY_TYPE] = num(r.n)
+    for (const r of seriesRows.rows) {
+      const pt = series.get(ms(r.start))
+      if (pt) pt.activities += num(r.n)
+      total += num(r.n)
     }
+    for (const r of groupRows.rows) groups[r.name ?? NO_ENTITY_TYPE] = num(r.n)
     return {
       range: this.#echo(p, p.interval),
       groupBy,
@@ -323,16 +379,25 @@ export class AnalyticsQueries {
              UNION ALL SELECT ts, user_id FROM activity_logs, b WHERE project_id = $1 AND ts >= b.lo AND ts < b.hi
              UNION ALL SELECT ts, user_id FROM events, b
                WHERE project_id = $1 AND user_id IS NOT NULL AND ts >= b.lo AND ts < b.hi) s`
+    // Each user-day `a` (next active day `n`) puts the user in DAU on a, in WAU on
+    // [a, min(a+7, n)) and in MAU on [a, min(a+30, n)): per user these intervals are disjoint, so
+    // each day's figures are running sums of +1/-1 boundary events, one pass over the user-days
+    // (a per-day COUNT(DISTINCT) over 30-day windows reads every user-day 30 times).
     const sql = `WITH d AS (${days}),
       b AS (SELECT ((d.first - 29)::timestamp AT TIME ZONE $4) AS lo, ((d.last + 1)::timestamp AT TIME ZONE $4) AS hi FROM d),
       ud AS (${userDays}),
-      series AS (SELECT g::date AS day FROM d, generate_series(d.first, d.last, interval '1 day') g)
-    SELECT s.day::text AS day, (s.day::timestamp AT TIME ZONE $4) AS start,
-      count(DISTINCT u.user_id) FILTER (WHERE u.day = s.day)::bigint AS dau,
-      count(DISTINCT u.user_id) FILTER (WHERE u.day > s.day - 7)::bigint AS wau,
-      count(DISTINCT u.user_id)::bigint AS mau
-    FROM series s LEFT JOIN ud u ON u.day > s.day - 30 AND u.day <= s.day
-    GROUP BY s.day ORDER BY s.day`
+      x AS (SELECT day, lead(day) OVER (PARTITION BY user_id ORDER BY day) AS nxt FROM ud),
+      ev AS (
+        SELECT day AS at, 1 AS dau, 1 AS wau, 1 AS mau FROM x
+        UNION ALL SELECT day + 1, -1, 0, 0 FROM x
+        UNION ALL SELECT least(day + 7, nxt), 0, -1, 0 FROM x
+        UNION ALL SELECT least(day + 30, nxt), 0, 0, -1 FROM x
+        UNION ALL SELECT g::date, 0, 0, 0 FROM d, generate_series(d.first, d.last, interval '1 day') g),
+      daily AS (SELECT at, sum(dau) AS dau, sum(wau) AS wau, sum(mau) AS mau FROM ev GROUP BY at),
+      running AS (SELECT at, sum(dau) OVER w AS dau, sum(wau) OVER w AS wau, sum(mau) OVER w AS mau
+                  FROM daily WINDOW w AS (ORDER BY at))
+    SELECT (r.at::timestamp AT TIME ZONE $4) AS start, r.dau::bigint AS dau, r.wau::bigint AS wau, r.mau::bigint AS mau
+    FROM running r, d WHERE r.at BETWEEN d.first AND d.last ORDER BY r.at`
     const res = await this.#q<{ start: Date; dau: string; wau: string; mau: string }>(
       'active-users',
       sql,
