@@ -314,13 +314,22 @@ export class GroupCommitWriter {
     if (this.#immediate) clearImmediate(this.#immediate)
     this.#timer = null
     this.#immediate = null
+    // A large queue is shared between the free flush slots, so two backends (two cores) work on
+    // it at once instead of one taking everything while the other idles: under closed-loop load
+    // (clients waiting for their answers) nothing else arrives until that one flush commits.
+    // Small queues stay whole: per-flush costs (round trip, COMMIT) dominate there.
+    const free = this.#o.maxConcurrentFlushes - this.#inFlight
+    const share =
+      free > 1 && this.#queuedRows > 2 * this.#o.copyThreshold
+        ? Math.min(this.#o.maxBatchRows, Math.ceil(this.#queuedRows / free))
+        : this.#o.maxBatchRows
     while (this.#queue.length > 0 && this.#inFlight < this.#o.maxConcurrentFlushes) {
       const batch: Pending[] = []
       let rows = 0
       // Whole requests only, so one request's rows commit together.
       while (this.#queue.length > 0) {
         const next = this.#queue[0]!
-        if (batch.length > 0 && rows + next.rows.length > this.#o.maxBatchRows) break
+        if (batch.length > 0 && rows + next.rows.length > share) break
         batch.push(this.#queue.shift()!)
         rows += next.rows.length
       }
