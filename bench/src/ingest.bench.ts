@@ -5,6 +5,7 @@
 // missing from the table are "lost", rows beyond distinct message ids are "duplicated".
 //
 //   npm run bench -- ingest [--duration 20] [--connections 16] [--single-connections 64] [--quick]
+//   (STRATA_BENCH_CHILD_NODE_ARGS adds node flags to the service process, e.g. --cpu-prof)
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -97,7 +98,10 @@ function peakRssMiB(pid: number): number {
 }
 
 async function startService(url: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLI, 'start'], {
+  // STRATA_BENCH_CHILD_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the service
+  // (NODE_OPTIONS refuses --cpu-prof, and would profile the load generator too).
+  const nodeArgs = (process.env.STRATA_BENCH_CHILD_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'start'], {
     env: {
       ...process.env,
       DATABASE_URL: url,
@@ -183,6 +187,32 @@ async function rawCopy(
   return { rows, seconds }
 }
 
+interface FlushTotals {
+  flushes: number
+  seconds: number
+  rows: number
+}
+
+/** The writer's flush counters from the service's /metrics (Prometheus text). */
+async function flushTotals(base: string): Promise<FlushTotals> {
+  const text = await (await fetch(`${base}/metrics`)).text()
+  const num = (name: string) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)
+    return m ? Number(m[1]) : Number.NaN
+  }
+  return {
+    flushes: num('strata_ingest_flush_duration_seconds_count'),
+    seconds: num('strata_ingest_flush_duration_seconds_sum'),
+    rows: num('strata_ingest_flushed_rows_total'),
+  }
+}
+
+/** Rows per flush and mean flush time (BEGIN to COMMIT, retries included) between two reads. */
+function flushStats(a: FlushTotals, b: FlushTotals): { rowsPerFlush: number; meanMs: number } {
+  const n = b.flushes - a.flushes
+  return { rowsPerFlush: (b.rows - a.rows) / n, meanMs: ((b.seconds - a.seconds) / n) * 1000 }
+}
+
 async function check(
   url: string,
   projectId: string,
@@ -232,6 +262,7 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
     const rawRate = raw.rows / raw.seconds
 
     // 2. Batch API: 100 events per request.
+    const beforeBatch = await flushTotals(base)
     let seq = 0
     const batchRun = await autocannon({
       url: `${base}/v1/events/batch`,
@@ -251,6 +282,7 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
         },
       ],
     })
+    const afterBatch = await flushTotals(base)
     const batchCheck = await check(url, projectId, 'b-')
     const batchAcked = batchRun['2xx'] * batchSize
     const rssAfterBatch = peakRssMiB(child.pid!)
@@ -273,6 +305,7 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
         },
       ],
     })
+    const afterSingle = await flushTotals(base)
     const singleCheck = await check(url, projectId, 's-')
     const singleAcked = singleRun['2xx']
 
@@ -291,6 +324,8 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
     })
     const rss = peakRssMiB(child.pid!)
 
+    const batchFlush = flushStats(beforeBatch, afterBatch)
+    const singleFlush = flushStats(afterBatch, afterSingle)
     const batchRate = batchAcked / batchRun.duration
     const singleRate = singleAcked / singleRun.duration
     const rawLabel = 'raw COPY from Node (2 conns, 1000-row batches, same table)'
@@ -340,6 +375,10 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
         value: singleRun.non2xx + singleRun.errors + singleRun.timeouts,
         unit: 'requests',
       },
+      { metric: 'batch phase: rows per flush', value: batchFlush.rowsPerFlush, unit: 'rows' },
+      { metric: 'batch phase: mean flush time', value: batchFlush.meanMs, unit: 'ms' },
+      { metric: 'single phase: rows per flush', value: singleFlush.rowsPerFlush, unit: 'rows' },
+      { metric: 'single phase: mean flush time', value: singleFlush.meanMs, unit: 'ms' },
       {
         metric: 'lost (acknowledged but not stored)',
         value:
