@@ -39,28 +39,29 @@ const run$ = promisify(execFile)
 
 /** Installed versions of the contenders, read from their package.json files. */
 async function versions(): Promise<Record<string, string>> {
+  const read = async (path: string) => {
+    const text = await readFile(new URL(path, import.meta.url), 'utf8').catch(() => '')
+    return text ? (JSON.parse(text) as { version: string }).version : undefined
+  }
   const out: Record<string, string> = {}
+  // The bench workspace's own copies win over the hoisted ones, as Node resolves them.
   for (const name of [
     'ioredis',
     'redis',
-    '@redis/client',
     'bentocache',
     'cache-manager',
     'keyv',
     '@keyv/redis',
     'lru-cache',
   ]) {
-    for (const base of ['../node_modules/', '../../node_modules/']) {
-      const text = await readFile(
-        new URL(`${base}${name}/package.json`, import.meta.url),
-        'utf8',
-      ).catch(() => '')
-      if (text) {
-        out[name] = (JSON.parse(text) as { version: string }).version
-        break
-      }
-    }
+    const v =
+      (await read(`../node_modules/${name}/package.json`)) ??
+      (await read(`../../node_modules/${name}/package.json`))
+    if (v) out[name] = v
   }
+  // @strata/cache resolves ioredis from the repository root, which may differ from the bench's.
+  const strataIoredis = await read('../../node_modules/ioredis/package.json')
+  if (strataIoredis) out['ioredis used by @strata/cache'] = strataIoredis
   return out
 }
 const newNodeRedis = (url: string) => createClient({ url })
