@@ -222,8 +222,28 @@ export function iso(ms: number): string {
   return lastIso
 }
 
+let lastHour = NaN
+let lastHourIso = ''
+/** ISO start of the UTC hour; memoised like iso(): a flush's rows mostly share their hour. */
 function hour(ms: number): string {
-  return new Date(ms - (ms % 3_600_000)).toISOString()
+  const start = Math.floor(ms / 3_600_000) * 3_600_000
+  if (start !== lastHour) {
+    lastHour = start
+    lastHourIso = new Date(start).toISOString()
+  }
+  return lastHourIso
+}
+
+let lastDay = NaN
+let lastDayIso = ''
+/** UTC date (YYYY-MM-DD) of an epoch ms, memoised the same way. */
+function utcDay(ms: number): string {
+  const start = Math.floor(ms / 86_400_000) * 86_400_000
+  if (start !== lastDay) {
+    lastDay = start
+    lastDayIso = new Date(start).toISOString().slice(0, 10)
+  }
+  return lastDayIso
 }
 
 /** (project, UTC day, user) keys of rows with a user id. */
@@ -231,7 +251,7 @@ export function userDayKeys(rows: EventRow[]): Map<string, [string, string, stri
   const users = new Map<string, [string, string, string]>()
   for (const r of rows) {
     if (r.userId === null) continue
-    const day = new Date(r.ts).toISOString().slice(0, 10)
+    const day = utcDay(r.ts)
     users.set(`${r.projectId}\u0000${day}\u0000${r.userId}`, [r.projectId, day, r.userId])
   }
   return users
