@@ -419,7 +419,20 @@ export class CacheCore {
       }
       const token = `${this.origin}:${++this.#tokenSeq}`
       const deadline = s.hard === undefined ? Infinity : Date.now() + s.hard
+      let woken = false
       for (;;) {
+        if (woken) {
+          // A peer's write woke us: its value is almost surely there, so a plain GET (not a lock
+          // attempt that would be taken and given back) settles it.
+          woken = false
+          const cur = await this.#l2('get', () => driver.get(full))
+          if (cur !== FAILED && cur !== null && !(known && cur.subarray(2, 10).equals(known))) {
+            const seen = await this.#consider(full, cur, stale)
+            if (seen.fresh) return seen.fresh.value as T
+            stale = seen.stale
+            known = cur.subarray(2, 10)
+          }
+        }
         // A peer's write that lands while getOrLock is in flight must not be missed: note the
         // key's wake count now and compare it when the answer is "busy".
         const wakes = this.#wakes.get(full) ?? 0
@@ -448,6 +461,7 @@ export class CacheCore {
           return await this.#produce(full, key, factory, s, stale, token, tagPrefix)
         // Busy: another instance is producing. Its PUBLISH wakes us; the timer is only a fallback
         // (short while the bus is down, since then nothing will wake us).
+        woken = true
         if ((this.#wakes.get(full) ?? 0) !== wakes) continue
         const wait = Math.min(this.#busConnected ? this.opts.lockTtl : 50, deadline - Date.now())
         if (wait <= 0) {

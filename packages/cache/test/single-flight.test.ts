@@ -74,12 +74,14 @@ describe('single-flight', () => {
 describe('lock keep-alive', () => {
   it('a factory slower than the lock TTL still runs once across instances', async () => {
     h = harness('keepalive')
-    const opts = { l2: { redis: redisUrl(), lockTtl: 100 } }
+    // lockTtl 250 ms (keep-alive every 125 ms): at 100 ms a loaded 2-core box stalled the
+    // keep-alive past the TTL now and then, and the test flaked.
+    const opts = { l2: { redis: redisUrl(), lockTtl: 250 } }
     const [a, b] = await Promise.all([h.make(opts), h.make(opts)])
     let calls = 0
     const factory = async (): Promise<string> => {
       calls++
-      await sleep(400)
+      await sleep(900)
       return 'slow'
     }
     const res = await Promise.all(

@@ -65,6 +65,7 @@ function fieldOf(err: unknown, name: string): string | undefined {
 class DuplicateSeen extends Error {}
 
 const STAGE = 'strata_import_stage'
+const COPY_PIECE_CHARS = 64 * 1024
 const N = '__strata_n'
 
 /**
@@ -328,21 +329,34 @@ export class BatchWriter {
     return { rows: live, rejects, skipped, superseded }
   }
 
-  /** COPY in text format; `base` adds the row ordinal column used to map results back. */
+  /**
+   * COPY in text format; `base` adds the row ordinal column used to map results back. The text is
+   * produced in ~64 KiB pieces as the socket takes them, not as one string for the whole batch:
+   * a 10k-row batch otherwise held a 160k-node concatenation tree, the flattened text and its
+   * UTF-8 copy at once, all of it long-lived enough to be promoted by the GC.
+   */
   async #copy(
     tx: Transaction,
     rows: PreparedRow[],
     sql: string,
     base: number | null,
   ): Promise<void> {
-    let text = ''
-    for (let i = 0; i < rows.length; i++) {
-      const vals = rows[i]!.values
-      for (let j = 0; j < vals.length; j++) text += (j > 0 ? '\t' : '') + copyField(vals[j]!)
-      text += base === null ? '\n' : `\t${base + i}\n`
+    function* pieces(): Generator<string> {
+      let text = ''
+      for (let i = 0; i < rows.length; i++) {
+        const vals = rows[i]!.values
+        let line = copyField(vals[0] ?? null)
+        for (let j = 1; j < vals.length; j++) line += '\t' + copyField(vals[j]!)
+        text += base === null ? line + '\n' : `${line}\t${base + i}\n`
+        if (text.length >= COPY_PIECE_CHARS) {
+          yield text
+          text = ''
+        }
+      }
+      if (text.length > 0) yield text
     }
     const stream = tx.client.query(copyStreams.from(sql))
-    await pipeline(Readable.from([text]), stream)
+    await pipeline(Readable.from(pieces(), { objectMode: false }), stream)
   }
 
   /** Writes `rows` (already converted) in `tx`. `purge`: empty the target first (first batch only). */
