@@ -796,19 +796,10 @@ export class CacheCore {
     this.#l1.set(full, entry)
   }
 
-  #entryFromDecoded(d: DecodedEntry): L1Entry {
+  /** A decoded entry has exactly L1Entry's fields (same order, same shape): kept as is. */
+  #entryFromDecoded(d: DecodedEntry, now = Date.now()): L1Entry {
     this.#clock.observe(d.version)
-    return this.#capForOutage(
-      {
-        value: d.value,
-        version: d.version,
-        expiresAt: d.expiresAt,
-        staleUntil: d.staleUntil,
-        tags: d.tags,
-        size: d.size,
-      },
-      Date.now(),
-    )
+    return this.#capForOutage(d, now)
   }
 
   #decode(buf: Buffer): DecodedEntry | undefined {
@@ -836,7 +827,8 @@ export class CacheCore {
       return { value: e.value }
     }
     this.#l1c.misses++
-    const l1 = await this.#usableL1(full)
+    // Only an entry still in L1 (stale or tag-unknown) needs the async check.
+    const l1 = this.#l1.has(full) ? await this.#usableL1(full) : undefined
     const d = await this.#readL2(full)
     if (d !== undefined && (l1 === undefined || d.version >= l1.version)) {
       this.#setL1(full, this.#entryFromDecoded(d))
@@ -909,25 +901,28 @@ export class CacheCore {
     const bufs = driver
       ? await this.#l2('mget', () => driver.mget(missIdx.map((i) => fulls[i]!)))
       : FAILED
+    let now = Date.now()
     for (let j = 0; j < missIdx.length; j++) {
       const i = missIdx[j]!
       const full = fulls[i]!
       const buf = bufs === FAILED ? null : bufs[j]
       const d = buf ? this.#decode(buf) : undefined
-      let ok = d !== undefined && d.staleUntil > Date.now()
+      let ok = d !== undefined && d.staleUntil > now
       if (ok && d!.tags) {
         await this.#ensureTags(d!.tags)
         ok = this.#tagState(d!) === OK
+        now = Date.now()
       }
       if (ok) {
-        if (d!.expiresAt > Date.now()) this.#l2c.hits++
+        if (d!.expiresAt > now) this.#l2c.hits++
         else this.#l2c.misses++
-        this.#setL1(full, this.#entryFromDecoded(d!))
+        this.#setL1(full, this.#entryFromDecoded(d!, now))
         out[i] = { value: d!.value }
       } else {
         if (driver) this.#l2c.misses++
-        const l1 = await this.#usableL1(full)
+        const l1 = this.#l1.has(full) ? await this.#usableL1(full) : undefined
         out[i] = l1 ? { value: l1.value } : undefined
+        now = Date.now()
       }
     }
     return out

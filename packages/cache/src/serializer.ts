@@ -135,11 +135,18 @@ export class Serializer {
       if (buf.length < HEADER || buf[0] !== FORMAT) throw new TypeError('unknown entry format')
       const flags = buf[1]!
       const tagLen = buf.readUInt16LE(26)
-      let body = buf.subarray(HEADER + tagLen)
-      if (flags & F_DEFLATE) body = inflateRawSync(body)
-      else if (flags & F_GZIP) body = gunzipSync(body)
-      else if (flags & F_BROTLI) body = brotliDecompressSync(body)
-      const value = flags & F_MSGPACK ? packr.unpack(body) : JSON.parse(body.toString())
+      const start = HEADER + tagLen
+      let value: unknown
+      if ((flags & (F_DEFLATE | F_GZIP | F_BROTLI | F_MSGPACK)) === 0) {
+        // Plain JSON, the default: decode the text in place (no subarray view per entry).
+        value = JSON.parse(buf.toString('utf8', start))
+      } else {
+        let body = buf.subarray(start)
+        if (flags & F_DEFLATE) body = inflateRawSync(body)
+        else if (flags & F_GZIP) body = gunzipSync(body)
+        else if (flags & F_BROTLI) body = brotliDecompressSync(body)
+        value = flags & F_MSGPACK ? packr.unpack(body) : JSON.parse(body.toString())
+      }
       return {
         value,
         version: buf.readDoubleLE(2),
