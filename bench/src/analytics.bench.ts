@@ -199,6 +199,23 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
         same: sameLogins,
       },
       {
+        name: `logins ${days}d by day, UTC, uniques=false (rollups only)`,
+        ours: () => q.logins(projectId, series('UTC', 'day'), { uniques: false }),
+        naive: () => rawLogins('UTC', 'day'),
+        same: (a, b) => {
+          const o = a as Awaited<ReturnType<typeof q.logins>>
+          const r = b as Awaited<ReturnType<typeof rawLogins>>
+          return (
+            eq([o.totals.logins, o.totals.successes], [r.totals.n, r.totals.s]) &&
+            eq([o.byMethod, o.byDevice, o.byBrowser, o.byOs].map(sortObj), r.maps) &&
+            eq(
+              o.series.filter((s) => s.logins > 0).map((s) => [s.start, s.logins, s.successes]),
+              r.series.map((s) => [s.start, s.n, s.s]),
+            )
+          )
+        },
+      },
+      {
         name: `logins ${days}d by week, America/New_York`,
         ours: () => q.logins(projectId, series('America/New_York', 'week')),
         naive: () => rawLogins('America/New_York', 'week'),

@@ -73,6 +73,7 @@ export {
   encodeCursor,
   INTERVALS,
   parseCursor,
+  parseFlag,
   parseGroupBy,
   parseLimit,
   parseRange,

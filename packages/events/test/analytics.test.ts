@@ -102,6 +102,28 @@ describe('logins equal raw SQL', () => {
   }
 })
 
+describe('logins without unique users', () => {
+  it('uniques: false gives the same counts, reads no raw uniques and says so', async () => {
+    const p = {
+      from: Date.parse('2026-03-02T07:13:00Z'),
+      to: Date.parse('2026-03-29T00:00:00Z'),
+      tz: 'Europe/London',
+      interval: 'day' as const,
+    }
+    const full = await q.logins(projects[0]!, p)
+    const lean = await q.logins(projects[0]!, p, { uniques: false })
+    expect(lean.uniqueUsersEstimator).toBe('skipped')
+    expect(full.uniqueUsersEstimator).toBe('exact')
+    expect(lean.totals.uniqueUsers).toBe(0)
+    expect(full.totals.uniqueUsers).toBeGreaterThan(0)
+    expect({ ...lean.totals, uniqueUsers: 1 }).toEqual({ ...full.totals, uniqueUsers: 1 })
+    expect(lean.byMethod).toEqual(full.byMethod)
+    expect(lean.series.map((s) => [s.start, s.logins, s.successes])).toEqual(
+      full.series.map((s) => [s.start, s.logins, s.successes]),
+    )
+  })
+})
+
 describe('activity equals raw SQL', () => {
   it('groupBy action and entity_type, all zones', async () => {
     const r = rng(99)

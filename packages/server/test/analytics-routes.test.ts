@@ -155,6 +155,7 @@ describe('bad parameters → clear 400s', () => {
       'STRATA_ANALYTICS_INVALID_PARAMETER',
     ],
     ['/v1/analytics/activity?groupBy=user_id', 'STRATA_ANALYTICS_INVALID_PARAMETER'],
+    ['/v1/analytics/logins?uniques=maybe', 'STRATA_ANALYTICS_INVALID_PARAMETER'],
     ['/v1/analytics/recent-logins?limit=0', 'STRATA_ANALYTICS_INVALID_PARAMETER'],
     ['/v1/analytics/recent-logins?limit=abc', 'STRATA_ANALYTICS_INVALID_PARAMETER'],
     ['/v1/analytics/recent-logins?cursor=bm90LWEtY3Vyc29y', 'STRATA_ANALYTICS_INVALID_CURSOR'],

@@ -42,8 +42,11 @@ export interface LoginAnalytics {
   byBrowser: Record<string, number>
   byOs: Record<string, number>
   series: LoginSeriesPoint[]
-  /** How unique users are counted: always exact (COUNT DISTINCT), see the README. */
-  uniqueUsersEstimator: 'exact'
+  /**
+   * How unique users are counted: `exact` (COUNT DISTINCT over raw rows, see the README), or
+   * `skipped` when asked with `uniques: false` (every `uniqueUsers` is then 0; rollups only).
+   */
+  uniqueUsersEstimator: 'exact' | 'skipped'
 }
 
 export interface ActiveUsers {
@@ -201,7 +204,13 @@ export class AnalyticsQueries {
     return [projectId, iso(p.from), iso(p.to), p.interval, p.tz, iso(a), iso(b)]
   }
 
-  async logins(projectId: string, p: SeriesParams): Promise<LoginAnalytics> {
+  /** `uniques: false` skips the raw-row unique-user count: the answer then reads rollups only. */
+  async logins(
+    projectId: string,
+    p: SeriesParams,
+    opts: { uniques?: boolean } = {},
+  ): Promise<LoginAnalytics> {
+    const withUniques = opts.uniques ?? true
     const params = this.#rangeParams(projectId, p)
     const breakdownSql = `WITH agg AS (
       SELECT r.method, r.device_type, r.browser, r.os, r.count AS n
@@ -248,7 +257,13 @@ export class AnalyticsQueries {
         name: string | null
         n: string
       }>('logins.series', seriesSql, params),
-      this.#q<{ start: Date | null; n: string }>('logins.uniques', uniquesSql, params.slice(0, 5)),
+      withUniques
+        ? this.#q<{ start: Date | null; n: string }>(
+            'logins.uniques',
+            uniquesSql,
+            params.slice(0, 5),
+          )
+        : { rows: [] as { start: Date | null; n: string }[] },
     ])
     const counts = { rows: [...seriesRows.rows, ...breakdown.rows] }
     const series = new Map<number, LoginSeriesPoint>()
@@ -268,7 +283,7 @@ export class AnalyticsQueries {
       byBrowser: {},
       byOs: {},
       series: [],
-      uniqueUsersEstimator: 'exact',
+      uniqueUsersEstimator: withUniques ? 'exact' : 'skipped',
     }
     const maps: Record<string, Record<string, number>> = {
       m: out.byMethod,

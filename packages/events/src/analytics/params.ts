@@ -121,3 +121,11 @@ export function parseCursor(value: unknown): Cursor | null {
   }
   throw analyticsErrors.create('STRATA_ANALYTICS_INVALID_CURSOR')
 }
+
+/** A boolean query flag: `true`/`false`/`1`/`0`; absent → `fallback`. */
+export function parseFlag(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback
+  if (value === 'true' || value === '1' || value === true) return true
+  if (value === 'false' || value === '0' || value === false) return false
+  bad(`${name} must be true or false`, { parameter: name })
+}

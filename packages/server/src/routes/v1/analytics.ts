@@ -4,6 +4,7 @@ import {
   analyticsErrors,
   eventsErrors,
   parseCursor,
+  parseFlag,
   parseGroupBy,
   parseLimit,
   parseRange,
@@ -143,9 +144,11 @@ export default async function analyticsRoutes(
   app.get('/v1/analytics/logins', { preValidation: auth }, async (request, reply) => {
     const projectId = await projectFor(request)
     const t = now()
-    const p = parseSeries(withDefaultTo(request.query as Query, t), o, t)
-    return respond(request, reply, [projectId, 'logins', p], rangeTtl(p.to, t), () =>
-      queries.logins(projectId, p),
+    const q = request.query as Query
+    const p = parseSeries(withDefaultTo(q, t), o, t)
+    const uniques = parseFlag('uniques', q.uniques, true)
+    return respond(request, reply, [projectId, 'logins', p, uniques], rangeTtl(p.to, t), () =>
+      queries.logins(projectId, p, { uniques }),
     )
   })
 
