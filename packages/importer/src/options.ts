@@ -6,7 +6,7 @@ export const importDefaults = Object.freeze({
     max: 10_000,
     targetMs: 5000,
     /** Characters of source text per batch at most (memory bound for wide rows). */
-    maxBytes: 4 * 1024 * 1024,
+    maxBytes: 1024 * 1024,
   }),
   errors: Object.freeze({ maxErrorRate: 0.1 }),
   /** Chunks of a chunked (BullMQ) import when `workers` is not given. */

@@ -122,7 +122,7 @@ export interface BatchSpec {
   targetMs?: number
   /**
    * A batch also closes once its rows hold this many characters of source text, whatever the
-   * row count: wide rows then cannot multiply the memory of a batch. @defaultValue 4 MiB
+   * row count: wide rows then cannot multiply the memory of a batch. @defaultValue 1 MiB
    */
   maxBytes?: number
 }

@@ -27,7 +27,7 @@ describe('validateSpec', () => {
       min: 100,
       max: 10000,
       targetMs: 5000,
-      maxBytes: 4 * 1024 * 1024,
+      maxBytes: 1024 * 1024,
     })
     expect(s.errors.maxErrorRate).toBe(0.1)
     expect(s.columns.a!.type).toBe('text')
