@@ -1218,6 +1218,7 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
     '"cold L1" = each library configured with a 1-entry L1 while reads cycle over many keys, so every read is an L2 hit that also fills L1.',
     `Throughputs are the median of ${cfg.rounds} window(s) of ${cfg.ms} ms (miss scenario: ${cfg.missMs} ms); latencies are per call, measured with performance.now().`,
     `Total run time ${Math.round((Date.now() - t0) / 1000)} s.`,
+    'On the shared 2-core machine where these were recorded (load average 8-26 while other engineers built and tested), two consecutive full runs differed by up to ~3x on absolute in-memory figures; compare contenders within one run (ratios), not across runs.',
   )
   return {
     name: 'cache',
