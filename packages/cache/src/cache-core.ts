@@ -53,7 +53,8 @@ export type Factory<T> = (ctx: FactoryContext<T>) => T | Promise<T>
 /** A bus message: origin, kind, full keys / tag keys / prefix, and the HLC version of the change. */
 interface BusMessage {
   o: string
-  t: 'set' | 'del' | 'tag' | 'clear' | 'pattern'
+  /** 'unlock': a producer gave up its lock without a value (its factory failed); wakes waiters. */
+  t: 'set' | 'del' | 'tag' | 'clear' | 'pattern' | 'unlock'
   v: number
   k?: string[]
   g?: string[]
@@ -567,7 +568,7 @@ export class CacheCore {
       value = await this.#runFactory(key, factory, ctx, s.hard)
     } catch (err) {
       this.#held.delete(full)
-      if (lock) void this.#l2('unlock', () => this.#driver!.unlock(full, lock))
+      if (lock) void this.#releaseFailed(full, lock)
       if (this.events.has('cache:factory-error'))
         this.events.emit('cache:factory-error', { key: full, error: err })
       throw err
@@ -1108,7 +1109,7 @@ export class CacheCore {
       return
     }
     this.#clock.observe(msg.v)
-    if (msg.t === 'set')
+    if (msg.t === 'set' || msg.t === 'unlock')
       for (const k of msg.k ?? [])
         if (this.#flights.has(k)) {
           this.#wakes.set(k, (this.#wakes.get(k) ?? 0) + 1)
@@ -1118,8 +1119,20 @@ export class CacheCore {
     this.#apply(msg)
   }
 
+  /**
+   * A failed factory gives the lock back and says so on the bus: peers waiting on this key wake
+   * and one of them takes over at once, instead of sleeping until the lock TTL runs out.
+   */
+  async #releaseFailed(full: string, lock: string): Promise<void> {
+    const driver = this.#driver!
+    if ((await this.#l2('unlock', () => driver.unlock(full, lock))) === FAILED) return
+    const msg: BusMessage = { o: this.origin, t: 'unlock', v: this.#clock.next(), k: [full] }
+    await this.#l2('publish', () => driver.publish(this.channel, JSON.stringify(msg)))
+  }
+
   /** Applies a peer's change; version checks make a late message harmless to newer entries. */
   #apply(msg: BusMessage): void {
+    if (msg.t === 'unlock') return // only wakes waiters; nothing to evict
     switch (msg.t) {
       case 'set':
       case 'del':

@@ -55,6 +55,23 @@ describe('single-flight', () => {
     expect(calls).toBe(20)
   })
 
+  it('when the holder’s factory fails, a waiting instance takes over at once, not after the lock TTL', async () => {
+    h = harness('failover')
+    const a = await h.make({ l2: { redis: redisUrl(), lockTtl: 10_000 } })
+    const b = await h.make({ l2: { redis: redisUrl(), lockTtl: 10_000 } })
+    const failing = a.getOrSet('k', async () => {
+      await sleep(100)
+      throw new Error('source down')
+    })
+    await sleep(30) // b arrives while a holds the lock
+    const t0 = Date.now()
+    const fromB = b.getOrSet('k', async () => 'from-b')
+    await expect(failing).rejects.toMatchObject({ code: 'STRATA_CACHE_FACTORY_ERROR' })
+    expect(await fromB).toBe('from-b')
+    // Woken by a's release message; without it b would sleep for the 10 s lock TTL.
+    expect(Date.now() - t0).toBeLessThan(5000)
+  })
+
   it('waiters take over after the lock TTL when the holder crashed', async () => {
     h = harness('crash')
     const a = await h.make({ l2: { redis: redisUrl(), lockTtl: 200 } })
