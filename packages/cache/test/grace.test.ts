@@ -48,9 +48,14 @@ describe('grace, stale-while-revalidate and timeouts', () => {
     await sleep(30)
     let refreshes = 0
     let refreshed = false
+    // The refresh is held until every caller has answered (or 5 s pass, so a cache that made
+    // callers wait for the refresh fails the assertion below instead of hanging): no timing race.
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const safety = setTimeout(() => release(), 5000)
     const factory = async (): Promise<string> => {
       refreshes++
-      await sleep(100)
+      await gate
       refreshed = true
       return 'v2'
     }
@@ -60,6 +65,8 @@ describe('grace, stale-while-revalidate and timeouts', () => {
       ),
     )
     expect(refreshed).toBe(false) // every caller answered before the refresh finished
+    release()
+    clearTimeout(safety)
     expect(res.every((r) => r === 'v1')).toBe(true)
     await until(() => a.peek('k') === 'v2' || b.peek('k') === 'v2')
     await until(async () => (await a.get('k')) === 'v2' && (await b.get('k')) === 'v2')
