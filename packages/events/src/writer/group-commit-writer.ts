@@ -37,7 +37,7 @@ export interface GroupCommitWriterOptions {
   unavailableCooldown?: Duration
   /** Sessions created from successful logins expire after this. @defaultValue '7d' */
   sessionTtl?: Duration
-  /** Flushes with more rows than this COPY them (dedup keys and sessions optimistically); smaller ones use one INSERT statement. @defaultValue 500 */
+  /** Flushes with more rows than this COPY them (dedup keys and sessions optimistically); smaller ones go as one round trip (one message: BEGIN … COMMIT). Queues above twice this are split between free flush slots. @defaultValue 500 */
   copyThreshold?: number
   /** Raw event partitions entirely older than this are dropped by maintain(); keep it equal to the validator's maxPast. @defaultValue '730d' */
   retention?: Duration
