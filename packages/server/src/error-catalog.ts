@@ -1,6 +1,6 @@
 import type { ErrorRegistry } from '@strata/core'
 import { cacheErrors } from '@strata/cache'
-import { eventsErrors } from '@strata/events'
+import { analyticsErrors, eventsErrors } from '@strata/events'
 import { importErrors } from '@strata/importer'
 import { lockErrors } from '@strata/lock'
 import { pgErrors } from '@strata/pg'
@@ -13,6 +13,7 @@ export const errorRegistries: ErrorRegistry<string>[] = [
   cacheErrors,
   lockErrors,
   eventsErrors,
+  analyticsErrors,
   importErrors,
 ]
 
