@@ -1,17 +1,9 @@
+import { seededRandom } from '@strata/core'
 import type { Database } from '@strata/pg'
 import type { ActivityRow, EventRow, LoginRow, SegmentRow } from '@strata/events'
 
-/** Deterministic PRNG (mulberry32) so every failing seed can be replayed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Deterministic PRNG so every failing seed can be replayed. */
+export const rng = seededRandom
 
 export const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!
 /** Skewed pick: low indexes far more likely (a Zipf-ish power law). */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { seededRandom } from '@strata/core'
 import type { Database } from '@strata/pg'
 import type { PoolClient } from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
@@ -35,17 +36,6 @@ export interface SeedResult {
 const HOUR = 3_600_000
 const DAY = 86_400_000
 const CHUNK = 20_000
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Picks from weighted choices with one uniform draw. */
 function weighted<T>(choices: [T, number][]): (u: number) => T {
@@ -205,7 +195,7 @@ export async function seedEvents(db: Database, o: SeedOptions): Promise<SeedResu
   const nActs = o.activities ?? o.logins
   const nUsers = o.users ?? Math.max(200, Math.floor(nLogins / 40))
   const sessionShare = o.sessionShare ?? 0.3
-  const r = mulberry32(o.seed ?? 1)
+  const r = seededRandom(o.seed ?? 1)
   const run = randomBytes(4).toString('hex')
   const p = o.projectId
 
