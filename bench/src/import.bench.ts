@@ -3,6 +3,7 @@
 // `psql \copy` (indexed table and index-free table: the ceilings), pgloader when installed, and
 // Strata (validation + FK lookup on). Strata runs in a child process so its peak RSS is its own.
 //   npm run bench -- import [--rows 1000000] [--quick] [--skip-dirty]
+import { seededRandom } from '@strata/core'
 import { fork, spawnSync } from 'node:child_process'
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { once } from 'node:events'
@@ -14,17 +15,6 @@ import type { BenchArgs, BenchMetric, BenchResult } from './types.js'
 
 const ORGS = 10_000
 const BAD_SHARE = 0.005
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const ROLES = ['admin', 'user', 'viewer', 'editor']
 const STATUSES = ['active', 'suspended', 'invited']
@@ -46,7 +36,7 @@ interface Generated {
 const q = (s: string): string => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s)
 
 export async function generate(dir: string, rows: number): Promise<Generated> {
-  const rnd = mulberry32(42)
+  const rnd = seededRandom(42)
   const clean = createWriteStream(join(dir, 'users.csv'))
   const dirty = createWriteStream(join(dir, 'users-dirty.csv'))
   const header = 'id,email,name,role,status,created_at,metadata,org_code\n'

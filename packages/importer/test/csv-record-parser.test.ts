@@ -1,17 +1,7 @@
+import { seededRandom } from '@strata/core'
 import { parse } from 'csv-parse/sync'
 import { describe, expect, it } from 'vitest'
 import { CsvRecordParser } from '../src/sources/csv-record-parser.js'
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 type Opts = { delimiter: string; quote: string; escape: string }
 
@@ -65,7 +55,7 @@ describe('CsvRecordParser', () => {
     { delimiter: ';', quote: "'", escape: '\\' },
   ]) {
     it(`matches csv-parse on random input (delimiter ${o.delimiter}, escape ${o.escape})`, () => {
-      const rnd = mulberry32(7)
+      const rnd = seededRandom(7)
       const alphabet = ['a', 'b', 'é', o.delimiter, o.quote, o.escape, '\n', '\r', '\r\n', ' ']
       for (let t = 0; t < 3000; t++) {
         const len = Math.floor(rnd() * 30)
