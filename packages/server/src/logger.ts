@@ -1,12 +1,15 @@
-import pino, { type Logger } from 'pino'
+import pino, { type DestinationStream, type Logger } from 'pino'
 import type { StrataConfig } from './config.js'
 
 /**
  * pino writes JSON, so CR/LF from input is always escaped and can't forge log lines.
  * Credentials never reach the log: headers carrying them are redacted, URLs lose their query.
  */
-export function createLogger(config: Pick<StrataConfig, 'logLevel'>): Logger {
-  return pino({
+export function createLogger(
+  config: Pick<StrataConfig, 'logLevel'>,
+  destination?: DestinationStream,
+): Logger {
+  const options: pino.LoggerOptions = {
     level: config.logLevel,
     base: { service: 'strata' },
     redact: {
@@ -32,5 +35,17 @@ export function createLogger(config: Pick<StrataConfig, 'logLevel'>): Logger {
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       err: pino.stdSerializers.err,
     },
-  })
+  }
+  return destination ? pino(options, destination) : pino(options)
+}
+
+/**
+ * CLI commands print their answers on stdout (often JSON); their logs go to stderr, and at
+ * `warn` unless LOG_LEVEL asks for more detail than the service's default.
+ */
+export function createCliLogger(config: Pick<StrataConfig, 'logLevel'>): Logger {
+  return createLogger(
+    { logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel },
+    pino.destination(2),
+  )
 }

@@ -7,7 +7,7 @@ import type {
   Regression,
   TopStatements,
 } from '@strata/pg'
-import { createLogger } from '../../logger.js'
+import { createCliLogger } from '../../logger.js'
 import { openDatabase } from '../../service.js'
 import type { Command } from '../command.js'
 import { configOrReport } from '../config-or-exit.js'
@@ -207,7 +207,7 @@ of this application, and lock contention. Read-only: nothing is created, cancell
     }
     const config = configOrReport()
     if (!config) return 1
-    const logger = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel })
+    const logger = createCliLogger(config)
     const database = await openDatabase(config, logger)
     try {
       const report = await collectDoctorReport(database.db, database.description, { limit })

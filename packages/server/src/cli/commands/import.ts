@@ -12,7 +12,7 @@ import {
   type ImportResult,
 } from '@strata/importer'
 import { migrate } from '@strata/pg'
-import { createLogger } from '../../logger.js'
+import { createCliLogger } from '../../logger.js'
 import { openDatabase } from '../../service.js'
 import type { Command } from '../command.js'
 import { configOrReport } from '../config-or-exit.js'
@@ -116,7 +116,7 @@ Exit code: 0 all rows loaded, 2 completed with rejected rows, 1 failed, paused o
     }
     const config = configOrReport()
     if (!config) return 1
-    const logger = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel })
+    const logger = createCliLogger(config)
     const database = await openDatabase(config, logger)
     try {
       await migrate(database.db, [importerMigrations], { logger })

@@ -1,6 +1,6 @@
 import { migrate, migrationStatus } from '@strata/pg'
 import { parseArgs } from 'node:util'
-import { createLogger } from '../../logger.js'
+import { createCliLogger } from '../../logger.js'
 import { migrationSets } from '../../migrations.js'
 import { openDatabase } from '../../service.js'
 import type { Command } from '../command.js'
@@ -21,7 +21,7 @@ its own transaction under an advisory lock, so concurrent runs apply each migrat
     })
     const config = configOrReport()
     if (!config) return 1
-    const logger = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel })
+    const logger = createCliLogger(config)
     const database = await openDatabase(config, logger)
     try {
       process.stdout.write(`database: ${database.description}\n`)

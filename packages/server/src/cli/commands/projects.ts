@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { ProjectStore, type KeyKind } from '@strata/events'
 import { migrate } from '@strata/pg'
-import pino from 'pino'
+import { createCliLogger } from '../../logger.js'
 import { migrationSets } from '../../migrations.js'
 import { openDatabase } from '../../service.js'
 import type { Command } from '../command.js'
@@ -11,10 +11,7 @@ async function withStore(fn: (store: ProjectStore) => Promise<number>): Promise<
   const config = configOrReport()
   if (!config) return 1
   // Logs go to stderr: stdout carries the --json answer (and the keys) only.
-  const logger = pino(
-    { level: config.logLevel === 'info' ? 'warn' : config.logLevel, base: { service: 'strata' } },
-    pino.destination(2),
-  )
+  const logger = createCliLogger(config)
   const database = await openDatabase(config, logger)
   try {
     // Same rule as `strata start`: a fresh database gets its schema first.

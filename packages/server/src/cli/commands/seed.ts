@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { ProjectStore, seedEvents } from '@strata/events'
 import { migrate } from '@strata/pg'
-import pino from 'pino'
+import { createCliLogger } from '../../logger.js'
 import { migrationSets } from '../../migrations.js'
 import { openDatabase } from '../../service.js'
 import type { Command } from '../command.js'
@@ -65,10 +65,7 @@ keys printed (shown once).
     }
     const config = configOrReport()
     if (!config) return 1
-    const logger = pino(
-      { level: config.logLevel === 'info' ? 'warn' : config.logLevel, base: { service: 'strata' } },
-      pino.destination(2),
-    )
+    const logger = createCliLogger(config)
     const database = await openDatabase(config, logger)
     try {
       if (config.migrateOnStart) await migrate(database.db, migrationSets, { logger })
