@@ -11,6 +11,9 @@ registerLockSuite('postgres advisory locks', async ({ databaseUrl }) => {
   const poolA = new pg.Pool({ connectionString: databaseUrl, max: 10 })
   const poolB = new pg.Pool({ connectionString: databaseUrl, max: 10 })
   const admin = new pg.Pool({ connectionString: databaseUrl, max: 1 })
+  // breakLock and the final DROP DATABASE terminate backends on purpose; a pg Pool re-emits an
+  // idle client's error on itself, which without a listener is an uncaught exception.
+  for (const p of [poolA, poolB, admin]) p.on('error', () => {})
   const provider = createPgLock({ pool: poolA })
   const other = createPgLock({ pool: poolB })
   return {
@@ -39,6 +42,7 @@ describe('Postgres lock specifics', () => {
   beforeAll(async () => {
     db = await createTestDatabase('lockpg')
     pool = new pg.Pool({ connectionString: db.url, max: 6 })
+    pool.on('error', () => {}) // backends are terminated on purpose in these tests
   })
   afterAll(async () => {
     await pool?.end()

@@ -44,6 +44,7 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
     beforeAll(async () => {
       db = await createTestDatabase('lock')
       resource = new pg.Pool({ connectionString: db.url, max: 4 })
+      resource.on('error', () => {}) // DROP DATABASE … WITH (FORCE) ends its idle clients
       await resource.query(
         'CREATE TABLE fenced (id int PRIMARY KEY, value text NOT NULL, fence bigint NOT NULL)',
       )
