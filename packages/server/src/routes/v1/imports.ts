@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { mkdir, unlink } from 'node:fs/promises'
@@ -125,9 +126,13 @@ export default async function importRoutes(
         else cb(null, chunk)
       },
     })
+    const out = createWriteStream(path)
     try {
-      await pipeline(body, limiter, createWriteStream(path))
+      await pipeline(body, limiter, out)
     } catch (err) {
+      // The file may still be opening when the pipeline fails: unlinking before it closes would
+      // run first and leave an empty file behind.
+      if (!out.closed) await once(out, 'close').catch(() => {})
       await unlink(path).catch(() => {})
       throw err
     }
