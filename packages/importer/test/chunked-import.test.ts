@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -27,6 +27,52 @@ afterAll(async () => {
   await env?.close()
   await deletePrefix(prefix)
 })
+
+const r = new URL(redisUrl())
+const connection = { host: r.hostname, port: Number(r.port || 6379), maxRetriesPerRequest: null }
+
+interface WorkerProcess {
+  p: ChildProcess
+  out(): string
+  exited: Promise<unknown>
+}
+
+/** Starts n chunk-worker processes and waits until each says it is ready. */
+async function startWorkers(n: number): Promise<WorkerProcess[]> {
+  const workers = Array.from({ length: n }, () => {
+    const p = spawn(
+      process.execPath,
+      [...tsNodeArgs, workerScript, env.tdb.url, redisUrl(), prefix],
+      {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let out = ''
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()))
+    return { p, out: () => out, exited: new Promise((res) => p.on('exit', res)) }
+  })
+  try {
+    for (let i = 0; i < 600 && !workers.every((w) => w.out().includes('ready')); i++)
+      await sleep(50)
+    expect(
+      workers.every((w) => w.out().includes('ready')),
+      workers.map((w) => w.out()).join('\n'),
+    ).toBe(true)
+  } catch (err) {
+    await stopWorkers(workers)
+    throw err
+  }
+  return workers
+}
+
+/** SIGTERM, a grace period, then SIGKILL for any worker still running. */
+async function stopWorkers(workers: WorkerProcess[]): Promise<void> {
+  for (const w of workers) w.p.kill('SIGTERM')
+  await Promise.all(workers.map((w) => Promise.race([w.exited, sleep(5000)])))
+  for (const w of workers) w.p.kill('SIGKILL')
+}
 
 describe('planChunks', () => {
   it('cuts on record boundaries only (never inside a quoted newline) and keeps line numbers', async () => {
@@ -58,33 +104,8 @@ describe('chunked import on BullMQ', () => {
       lines.push(`${i},${i % 101 === 0 ? 'bad' : `u${i}@x.io`},"n\n${i}"`)
     const path = env.file('big.csv', lines.join('\n') + '\n')
     const rejectFile = env.file('big.rejects.csv', '')
-    const r = new URL(redisUrl())
-    const connection = {
-      host: r.hostname,
-      port: Number(r.port || 6379),
-      maxRetriesPerRequest: null,
-    }
-    const workers = Array.from({ length: 3 }, () => {
-      const p = spawn(
-        process.execPath,
-        [...tsNodeArgs, workerScript, env.tdb.url, redisUrl(), prefix],
-        {
-          cwd: repoRoot,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      )
-      let out = ''
-      p.stdout.on('data', (d: Buffer) => (out += d.toString()))
-      p.stderr.on('data', (d: Buffer) => (out += d.toString()))
-      return { p, out: () => out, exited: new Promise((res) => p.on('exit', res)) }
-    })
+    const workers = await startWorkers(3)
     try {
-      for (let i = 0; i < 600 && !workers.every((w) => w.out().includes('ready')); i++)
-        await sleep(50)
-      expect(
-        workers.every((w) => w.out().includes('ready')),
-        workers.map((w) => w.out()).join('\n'),
-      ).toBe(true)
       const { jobId, chunkIds } = await enqueueChunkedImport(
         env.db,
         {
@@ -129,9 +150,7 @@ describe('chunked import on BullMQ', () => {
       )
       expect(pids.size).toBeGreaterThan(1)
     } finally {
-      for (const w of workers) w.p.kill('SIGTERM')
-      await Promise.all(workers.map((w) => Promise.race([w.exited, sleep(5000)])))
-      for (const w of workers) w.p.kill('SIGKILL')
+      await stopWorkers(workers)
     }
   }, 60_000)
 
@@ -141,29 +160,8 @@ describe('chunked import on BullMQ', () => {
     const lines = ['id,email,note']
     for (let i = 1; i <= ROWS; i++) lines.push(`${i},u${i}@x.io,n${i}`)
     const path = env.file('kill.csv', lines.join('\n') + '\n')
-    const r = new URL(redisUrl())
-    const connection = {
-      host: r.hostname,
-      port: Number(r.port || 6379),
-      maxRetriesPerRequest: null,
-    }
-    const workers = Array.from({ length: 3 }, () => {
-      const p = spawn(
-        process.execPath,
-        [...tsNodeArgs, workerScript, env.tdb.url, redisUrl(), prefix],
-        {
-          cwd: repoRoot,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      )
-      let out = ''
-      p.stdout.on('data', (d: Buffer) => (out += d.toString()))
-      p.stderr.on('data', (d: Buffer) => (out += d.toString()))
-      return { p, out: () => out, exited: new Promise((res) => p.on('exit', res)) }
-    })
+    const workers = await startWorkers(3)
     try {
-      for (let i = 0; i < 600 && !workers.every((w) => w.out().includes('ready')); i++)
-        await sleep(50)
       const { jobId } = await enqueueChunkedImport(
         env.db,
         {
@@ -205,9 +203,7 @@ describe('chunked import on BullMQ', () => {
       const chunk = await getImportJob(env.db, killed!.chunk)
       expect(chunk.runs).toBeGreaterThanOrEqual(2)
     } finally {
-      for (const w of workers) w.p.kill('SIGTERM')
-      await Promise.all(workers.map((w) => Promise.race([w.exited, sleep(5000)])))
-      for (const w of workers) w.p.kill('SIGKILL')
+      await stopWorkers(workers)
     }
   }, 90_000)
 })
