@@ -695,18 +695,21 @@ export class CacheCore {
   }
 
   /**
-   * Fills L1 synchronously (serialization errors throw here, synchronously) and returns the L2
-   * write, which never rejects.
+   * The L1 entry for a write (tags noted at `version`) and, with an L2, its serialized form;
+   * serialization errors throw here, synchronously.
    */
-  write(full: string, value: unknown, s: EntrySettings, lockToken?: string): Promise<void> {
-    const now = Date.now()
-    const version = this.#clock.next()
+  #newEntry(
+    value: unknown,
+    s: EntrySettings,
+    version: number,
+    now: number,
+  ): { entry: L1Entry; buf: Buffer | undefined } {
     const { expiresAt, staleUntil } = this.#lifetime(s, now)
     const tags = s.tags?.length ? s.tags : undefined
     for (const t of tags ?? []) this.#noteTagWrite(t, version)
-    const driver = this.#driver
-    let buf: Buffer | undefined
-    if (driver) buf = this.#serializer.encode(value, { version, expiresAt, staleUntil, tags })
+    const buf = this.#driver
+      ? this.#serializer.encode(value, { version, expiresAt, staleUntil, tags })
+      : undefined
     const entry: L1Entry = {
       value: this.opts.clone ? structuredClone(value) : value,
       version,
@@ -715,6 +718,19 @@ export class CacheCore {
       tags,
       size: buf ? buf.length : this.#estimate(value),
     }
+    return { entry, buf }
+  }
+
+  /**
+   * Fills L1 synchronously (serialization errors throw here, synchronously) and returns the L2
+   * write, which never rejects.
+   */
+  write(full: string, value: unknown, s: EntrySettings, lockToken?: string): Promise<void> {
+    const now = Date.now()
+    const version = this.#clock.next()
+    const driver = this.#driver
+    const { entry, buf } = this.#newEntry(value, s, version, now)
+    const { staleUntil } = entry
     this.#setL1(full, this.#capForOutage(entry, now))
     if (this.events.has('cache:set')) this.events.emit('cache:set', { key: full })
     if (!driver) {
@@ -739,23 +755,10 @@ export class CacheCore {
     const l2items: { key: string; value: Buffer; px: number }[] = []
     const entries: L1Entry[] = []
     for (const { full, value, s } of items) {
-      const { expiresAt, staleUntil } = this.#lifetime(s, now)
-      const tags = s.tags?.length ? s.tags : undefined
-      for (const t of tags ?? []) this.#noteTagWrite(t, version)
-      const buf = driver
-        ? this.#serializer.encode(value, { version, expiresAt, staleUntil, tags })
-        : undefined
-      const entry: L1Entry = {
-        value: this.opts.clone ? structuredClone(value) : value,
-        version,
-        expiresAt,
-        staleUntil,
-        tags,
-        size: buf ? buf.length : this.#estimate(value),
-      }
+      const { entry, buf } = this.#newEntry(value, s, version, now)
       entries.push(entry)
       this.#setL1(full, this.#capForOutage(entry, now))
-      if (buf) l2items.push({ key: full, value: buf, px: staleUntil - now })
+      if (buf) l2items.push({ key: full, value: buf, px: entry.staleUntil - now })
     }
     const msg: BusMessage = { o: this.origin, t: 'set', v: version, k: items.map((i) => i.full) }
     if (!driver) return this.#localPublish(msg)
