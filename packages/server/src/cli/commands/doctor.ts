@@ -7,10 +7,8 @@ import type {
   Regression,
   TopStatements,
 } from '@strata/pg'
-import { createCliLogger } from '../../logger.js'
-import { openDatabase } from '../../service.js'
 import type { Command } from '../command.js'
-import { configOrReport } from '../config-or-exit.js'
+import { withCliDatabase } from '../with-database.js'
 
 export interface DoctorReport {
   database: { description: string; version: string; hypopg: boolean }
@@ -205,11 +203,7 @@ of this application, and lock contention. Read-only: nothing is created, cancell
       process.stderr.write(`strata doctor: --limit must be a whole number from 1 to 1000\n`)
       return 1
     }
-    const config = configOrReport()
-    if (!config) return 1
-    const logger = createCliLogger(config)
-    const database = await openDatabase(config, logger)
-    try {
+    return withCliDatabase(async ({ database }) => {
       const report = await collectDoctorReport(database.db, database.description, { limit })
       process.stdout.write(
         values.json
@@ -217,8 +211,6 @@ of this application, and lock contention. Read-only: nothing is created, cancell
           : formatDoctorReport(report, process.stdout.columns ?? 100),
       )
       return 0
-    } finally {
-      await database.stop()
-    }
+    })
   },
 }

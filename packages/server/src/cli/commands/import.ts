@@ -12,10 +12,8 @@ import {
   type ImportResult,
 } from '@strata/importer'
 import { migrate } from '@strata/pg'
-import { createCliLogger } from '../../logger.js'
-import { openDatabase } from '../../service.js'
 import type { Command } from '../command.js'
-import { configOrReport } from '../config-or-exit.js'
+import { withCliDatabase } from '../with-database.js'
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
 
@@ -114,70 +112,66 @@ Exit code: 0 all rows loaded, 2 completed with rejected rows, 1 failed, paused o
         return 1
       }
     }
-    const config = configOrReport()
-    if (!config) return 1
-    const logger = createCliLogger(config)
-    const database = await openDatabase(config, logger)
-    try {
-      await migrate(database.db, [importerMigrations], { logger })
-      if (control) {
-        const job = values.status
-          ? await getImportJob(database.db, control)
-          : await requestJobAction(database.db, control, values.pause ? 'pause' : 'cancel')
-        process.stdout.write(`${JSON.stringify(job, null, 2)}\n`)
-        return 0
-      }
-      const tty = process.stdout.isTTY === true
-      let jobId: string | undefined
-      let interrupted = 0
-      const onSigint = (): void => {
-        interrupted++
-        if (interrupted > 1 || !jobId) process.exit(130)
-        process.stderr.write('\npausing at the next batch boundary (Ctrl-C again to quit now)…\n')
-        void requestJobAction(database.db, jobId, 'pause').catch(() => {})
-      }
-      process.on('SIGINT', onSigint)
-      const onJob = (id: string): void => {
-        jobId = id
-        process.stdout.write(`job ${id}\n`)
-      }
-      const onProgress = (p: ImportProgress): void => {
-        if (values.quiet) return
-        if (tty) process.stdout.write(`\r\x1b[2K${progressLine(p, true)}`)
-        else process.stdout.write(`${progressLine(p, false)}\n`)
-      }
-      const opts = {
-        logger,
-        onJob,
-        onProgress,
-        ...(maxErrorRate !== undefined ? { maxErrorRate } : {}),
-      }
-      let result: ImportResult
+    return withCliDatabase(async ({ logger, database }) => {
       try {
-        result = values.resume
-          ? await resumeImport(database.db, values.resume, opts)
-          : await runImport(database.db, spec, {
-              ...opts,
-              baseDir: dirname(resolve(specPath!)),
-              ...(values.file ? { file: resolve(values.file) } : {}),
-            })
-      } finally {
-        process.off('SIGINT', onSigint)
+        await migrate(database.db, [importerMigrations], { logger })
+        if (control) {
+          const job = values.status
+            ? await getImportJob(database.db, control)
+            : await requestJobAction(database.db, control, values.pause ? 'pause' : 'cancel')
+          process.stdout.write(`${JSON.stringify(job, null, 2)}\n`)
+          return 0
+        }
+        const tty = process.stdout.isTTY === true
+        let jobId: string | undefined
+        let interrupted = 0
+        const onSigint = (): void => {
+          interrupted++
+          if (interrupted > 1 || !jobId) process.exit(130)
+          process.stderr.write('\npausing at the next batch boundary (Ctrl-C again to quit now)…\n')
+          void requestJobAction(database.db, jobId, 'pause').catch(() => {})
+        }
+        process.on('SIGINT', onSigint)
+        const onJob = (id: string): void => {
+          jobId = id
+          process.stdout.write(`job ${id}\n`)
+        }
+        const onProgress = (p: ImportProgress): void => {
+          if (values.quiet) return
+          if (tty) process.stdout.write(`\r\x1b[2K${progressLine(p, true)}`)
+          else process.stdout.write(`${progressLine(p, false)}\n`)
+        }
+        const opts = {
+          logger,
+          onJob,
+          onProgress,
+          ...(maxErrorRate !== undefined ? { maxErrorRate } : {}),
+        }
+        let result: ImportResult
+        try {
+          result = values.resume
+            ? await resumeImport(database.db, values.resume, opts)
+            : await runImport(database.db, spec, {
+                ...opts,
+                baseDir: dirname(resolve(specPath!)),
+                ...(values.file ? { file: resolve(values.file) } : {}),
+              })
+        } finally {
+          process.off('SIGINT', onSigint)
+        }
+        if (tty && !values.quiet) process.stdout.write('\n')
+        process.stdout.write(`${summary(result)}\n`)
+        return exitCode(result)
+      } catch (err) {
+        if (importErrors.is(err)) {
+          const field = (err.details as { field?: string } | undefined)?.field
+          process.stderr.write(
+            `strata import: ${err.code}: ${err.message}${field && !err.message.includes(field) ? ` (${field})` : ''}\n`,
+          )
+          return 1
+        }
+        throw err
       }
-      if (tty && !values.quiet) process.stdout.write('\n')
-      process.stdout.write(`${summary(result)}\n`)
-      return exitCode(result)
-    } catch (err) {
-      if (importErrors.is(err)) {
-        const field = (err.details as { field?: string } | undefined)?.field
-        process.stderr.write(
-          `strata import: ${err.code}: ${err.message}${field && !err.message.includes(field) ? ` (${field})` : ''}\n`,
-        )
-        return 1
-      }
-      throw err
-    } finally {
-      await database.stop()
-    }
+    })
   },
 }

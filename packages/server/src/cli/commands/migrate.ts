@@ -1,10 +1,8 @@
 import { migrate, migrationStatus } from '@strata/pg'
 import { parseArgs } from 'node:util'
-import { createCliLogger } from '../../logger.js'
 import { migrationSets } from '../../migrations.js'
-import { openDatabase } from '../../service.js'
 import type { Command } from '../command.js'
-import { configOrReport } from '../config-or-exit.js'
+import { withCliDatabase } from '../with-database.js'
 
 export const migrateCommand: Command = {
   name: 'migrate',
@@ -19,11 +17,7 @@ its own transaction under an advisory lock, so concurrent runs apply each migrat
       args: argv,
       options: { status: { type: 'boolean', default: false } },
     })
-    const config = configOrReport()
-    if (!config) return 1
-    const logger = createCliLogger(config)
-    const database = await openDatabase(config, logger)
-    try {
+    return withCliDatabase(async ({ logger, database }) => {
       process.stdout.write(`database: ${database.description}\n`)
       if (values.status) {
         const status = await migrationStatus(database.db, migrationSets)
@@ -37,8 +31,6 @@ its own transaction under an advisory lock, so concurrent runs apply each migrat
         applied.length ? `${applied.length} migration(s) applied\n` : 'database is up to date\n',
       )
       return 0
-    } finally {
-      await database.stop()
-    }
+    })
   },
 }

@@ -1,25 +1,16 @@
 import { parseArgs } from 'node:util'
 import { ProjectStore, type KeyKind } from '@strata/events'
 import { migrate } from '@strata/pg'
-import { createCliLogger } from '../../logger.js'
 import { migrationSets } from '../../migrations.js'
-import { openDatabase } from '../../service.js'
 import type { Command } from '../command.js'
-import { configOrReport } from '../config-or-exit.js'
+import { withCliDatabase } from '../with-database.js'
 
 async function withStore(fn: (store: ProjectStore) => Promise<number>): Promise<number> {
-  const config = configOrReport()
-  if (!config) return 1
-  // Logs go to stderr: stdout carries the --json answer (and the keys) only.
-  const logger = createCliLogger(config)
-  const database = await openDatabase(config, logger)
-  try {
+  return withCliDatabase(async ({ config, logger, database }) => {
     // Same rule as `strata start`: a fresh database gets its schema first.
     if (config.migrateOnStart) await migrate(database.db, migrationSets, { logger })
     return await fn(new ProjectStore(database.db))
-  } finally {
-    await database.stop()
-  }
+  })
 }
 
 export const projectsCommand: Command = {

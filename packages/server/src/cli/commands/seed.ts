@@ -1,11 +1,9 @@
 import { parseArgs } from 'node:util'
 import { ProjectStore, seedEvents } from '@strata/events'
 import { migrate } from '@strata/pg'
-import { createCliLogger } from '../../logger.js'
 import { migrationSets } from '../../migrations.js'
-import { openDatabase } from '../../service.js'
 import type { Command } from '../command.js'
-import { configOrReport } from '../config-or-exit.js'
+import { withCliDatabase } from '../with-database.js'
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback
@@ -63,11 +61,7 @@ keys printed (shown once).
       process.stderr.write(`strata seed: ${(err as Error).message}\n`)
       return 1
     }
-    const config = configOrReport()
-    if (!config) return 1
-    const logger = createCliLogger(config)
-    const database = await openDatabase(config, logger)
-    try {
+    return withCliDatabase(async ({ config, logger, database }) => {
       if (config.migrateOnStart) await migrate(database.db, migrationSets, { logger })
       const store = new ProjectStore(database.db)
       let projectId = values.project
@@ -111,8 +105,6 @@ keys printed (shown once).
           )
       }
       return 0
-    } finally {
-      await database.stop()
-    }
+    })
   },
 }
