@@ -22,8 +22,20 @@ export type {
 export { importerMigrations } from './migrations.js'
 export { createImportJob, resumeImport, runImport, runImportJob } from './import-runner.js'
 export type { ImportOptions, ImportProgress, ImportResult } from './import-runner.js'
-export { getImportJob, listChildJobs, listRejects, requestJobAction } from './job-store.js'
-export type { ChunkInfo, ImportJob, JobStatus } from './job-store.js'
+export {
+  getImportJob,
+  listChildJobs,
+  listJobs,
+  listRejects,
+  requestJobAction,
+} from './job-store.js'
+export type {
+  ChunkInfo,
+  ImportJob,
+  JobListCursor,
+  JobStatus,
+  ListJobsOptions,
+} from './job-store.js'
 export { resolveImportPath } from './resolve-import-path.js'
 export { csvCell, rejectHeader, rejectLine } from './reject-file.js'
 export type { Reject } from './reject-file.js'

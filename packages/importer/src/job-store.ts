@@ -152,6 +152,51 @@ export async function getImportJob(db: Queryable, id: string): Promise<ImportJob
   return toJob(res.rows[0]!)
 }
 
+/** Keyset position in the newest-first job list: the last job's created_at (µs text) and id. */
+export interface JobListCursor {
+  createdAt: string
+  id: string
+}
+
+export interface ListJobsOptions {
+  /** Page size (1-200; clamped). @defaultValue 50 */
+  limit?: number
+  /** Jobs created before this position (the previous page's `next`). */
+  after?: JobListCursor | null
+  /** Only jobs in these statuses. */
+  status?: JobStatus[]
+}
+
+/**
+ * Top-level import jobs (chunks of a parallel import are left out: their parent carries the
+ * totals), newest first, one keyset page at a time. `next` is null on the last page.
+ */
+export async function listJobs(
+  db: Queryable,
+  options: ListJobsOptions = {},
+): Promise<{ items: ImportJob[]; next: JobListCursor | null }> {
+  const limit = Math.min(200, Math.max(1, Math.floor(options.limit ?? 50)))
+  const after = options.after ?? null
+  if (after && !UUID.test(after.id)) return { items: [], next: null }
+  const res = await db.query<JobRow & { created_key: string }>(
+    `SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key
+       FROM data_import_jobs
+      WHERE parent_id IS NULL
+        AND ($1::timestamptz IS NULL OR (created_at, id) < ($1::timestamptz, $2::uuid))
+        AND ($3::text[] IS NULL OR status = ANY($3::text[]))
+      ORDER BY created_at DESC, id DESC
+      LIMIT $4`,
+    [after?.createdAt ?? null, after?.id ?? null, options.status ?? null, limit + 1],
+    { label: 'importer.jobs' },
+  )
+  const rows = res.rows.slice(0, limit)
+  const last = rows[rows.length - 1]
+  return {
+    items: rows.map(toJob),
+    next: res.rows.length > limit && last ? { createdAt: last.created_key, id: last.id } : null,
+  }
+}
+
 export async function listChildJobs(db: Queryable, parentId: string): Promise<ImportJob[]> {
   const res = await db.query<JobRow>(
     'SELECT * FROM data_import_jobs WHERE parent_id = $1 ORDER BY chunk_index',

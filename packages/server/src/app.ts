@@ -13,6 +13,7 @@ import metricsRoutes from './routes/metrics.js'
 import eventsApi from './routes/v1/events-api.js'
 import importRoutes from './routes/v1/imports.js'
 import analyticsRoutes from './routes/v1/analytics.js'
+import dashboardRoutes from './routes/dashboard.js'
 import performanceRoutes from './routes/v1/performance.js'
 
 /** A dependency `/readyz` checks; it must throw (or time out) when not ready. */
@@ -147,5 +148,6 @@ export async function buildApp(
     },
   })
   await app.register(analyticsRoutes)
+  await app.register(dashboardRoutes, config.dashboardDir ? { dir: config.dashboardDir } : {})
   return app
 }

@@ -32,6 +32,11 @@ export interface StrataConfig {
   trustProxy: boolean | number | string[]
   /** Server-side import sources must live under this directory. @defaultValue `${dataDir}/imports` */
   importDir: string
+  /**
+   * Folder of the built dashboard served at /dashboard (STRATA_DASHBOARD_DIR).
+   * @defaultValue the repository's packages/dashboard/dist
+   */
+  dashboardDir: string | undefined
   /** Cache TTLs in ms by area, from CACHE_TTL_<AREA> (e.g. CACHE_TTL_ANALYTICS=10m). */
   cacheTtls: Record<string, number>
   /** POST target for performance alert transitions (STRATA_ALERT_WEBHOOK_URL). */
@@ -111,6 +116,7 @@ const schema = z.object({
   STRATA_MIGRATE_ON_START: bool.default(true),
   TRUST_PROXY: z.string().optional(),
   STRATA_IMPORT_DIR: z.string().min(1).optional(),
+  STRATA_DASHBOARD_DIR: z.string().min(1).optional(),
   STRATA_ALERT_WEBHOOK_URL: url(['http:', 'https:']).optional(),
   STRATA_ALERT_SLOW_QUERY_SHARE: fraction.optional(),
   STRATA_ALERT_QUERY_P95_MS: int(1, 3_600_000).optional(),
@@ -172,6 +178,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
     migrateOnStart: e.STRATA_MIGRATE_ON_START,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     importDir: e.STRATA_IMPORT_DIR ?? `${dataDir}/imports`,
+    dashboardDir: e.STRATA_DASHBOARD_DIR,
     cacheTtls,
     alertWebhookUrl: e.STRATA_ALERT_WEBHOOK_URL,
     alertThresholds: Object.fromEntries(

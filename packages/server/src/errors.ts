@@ -16,5 +16,9 @@ export const serverErrors = defineErrors('server', {
   STRATA_REQUEST_TIMEOUT: { status: 408, message: 'Request timed out' },
   STRATA_SHUTTING_DOWN: { status: 503, message: 'The service is shutting down' },
   STRATA_NOT_READY: { status: 503, message: 'A dependency is not ready' },
+  STRATA_DASHBOARD_NOT_BUILT: {
+    status: 503,
+    message: 'The dashboard is not built (run `npm run build`)',
+  },
   STRATA_INTERNAL: { status: 500, message: 'Internal error' },
 })

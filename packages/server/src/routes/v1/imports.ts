@@ -13,6 +13,7 @@ import {
   getImportJob,
   importDefaults,
   importErrors,
+  listJobs,
   listRejects,
   rejectHeader,
   rejectLine,
@@ -21,6 +22,8 @@ import {
   validateSpec,
   type ImportJob,
   type ImportResult,
+  type JobListCursor,
+  type JobStatus,
 } from '@strata/importer'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { serverErrors } from '../../errors.js'
@@ -43,6 +46,42 @@ const EXT: Record<string, string> = {
   'application/x-ndjson': '.ndjson',
   'application/gzip': '.gz',
   'application/octet-stream': '.bin',
+}
+
+const JOB_STATUSES: readonly JobStatus[] = [
+  'queued',
+  'running',
+  'paused',
+  'failed',
+  'cancelled',
+  'completed',
+]
+const LIST_MAX = 200
+const CURSOR_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
+
+function invalidParameter(parameter: string, message: string): never {
+  throw serverErrors.create('STRATA_VALIDATION_FAILED', { message, details: { parameter } })
+}
+
+function encodeJobCursor(c: JobListCursor): string {
+  return Buffer.from(JSON.stringify([c.createdAt, c.id]), 'utf8').toString('base64url')
+}
+
+function parseJobCursor(value: string): JobListCursor {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'))
+    if (
+      Array.isArray(v) &&
+      v.length === 2 &&
+      typeof v[0] === 'string' &&
+      CURSOR_TS.test(v[0]) &&
+      typeof v[1] === 'string'
+    )
+      return { createdAt: v[0], id: v[1] }
+  } catch {
+    // the 400 below
+  }
+  return invalidParameter('cursor', 'cursor must be a nextCursor from a previous page')
 }
 
 function view(job: ImportJob): Record<string, unknown> {
@@ -243,6 +282,47 @@ export default async function importRoutes(
       }
       await start(jobId)
       return reply.code(202).send({ job: view(await getImportJob(app.db, jobId)) })
+    },
+  )
+
+  // Newest first; `{"items":[…],"nextCursor":…|null}` like every list endpoint.
+  app.get<{ Querystring: Record<string, string | string[] | undefined> }>(
+    '/v1/imports',
+    { preValidation: auth },
+    async (request) => {
+      // A repeated parameter arrives as an array: one comma list for status, else invalid.
+      const one = (name: string): string | undefined => {
+        const v = request.query[name]
+        if (Array.isArray(v)) {
+          if (name === 'status') return v.join(',')
+          invalidParameter(name, `${name} must be given once`)
+        }
+        return v
+      }
+      const q = { limit: one('limit'), cursor: one('cursor'), status: one('status') }
+      let limit = 50
+      if (q.limit !== undefined && q.limit !== '') {
+        limit = Number(q.limit)
+        if (!Number.isInteger(limit) || limit < 1)
+          invalidParameter('limit', 'limit must be a positive integer')
+      }
+      const status =
+        q.status === undefined || q.status === ''
+          ? undefined
+          : q.status.split(',').map((s) => {
+              if (!JOB_STATUSES.includes(s.trim() as JobStatus))
+                invalidParameter('status', `status must be among ${JOB_STATUSES.join(', ')}`)
+              return s.trim() as JobStatus
+            })
+      const page = await listJobs(app.db, {
+        limit: Math.min(limit, LIST_MAX),
+        after: q.cursor ? parseJobCursor(q.cursor) : null,
+        ...(status ? { status } : {}),
+      })
+      return {
+        items: page.items.map(view),
+        nextCursor: page.next ? encodeJobCursor(page.next) : null,
+      }
     },
   )
 

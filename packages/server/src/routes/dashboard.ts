@@ -1,0 +1,91 @@
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import fastifyStatic from '@fastify/static'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { serverErrors } from '../errors.js'
+
+export interface DashboardRoutesOptions {
+  /** Folder with the built dashboard (index.html + assets/). @defaultValue defaultDashboardDir() */
+  dir?: string
+}
+
+/**
+ * The repository's packages/dashboard/dist, found from this module's location (src/routes or
+ * dist/routes alike). The server does not depend on @strata/dashboard: it only serves its files.
+ */
+export function defaultDashboardDir(): string {
+  return fileURLToPath(new URL('../../../dashboard/dist/', import.meta.url))
+}
+
+const IMMUTABLE = 'public, max-age=31536000, immutable'
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  // The app only talks to this origin; inline scripts are never needed.
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+} as const
+
+/**
+ * `GET /dashboard/*`: the built single-page app. Hashed files under `assets/` are cached for a
+ * year (immutable); everything else, index.html above all, is revalidated on every load. A
+ * path without a file extension that is no file is a client-side route: it gets index.html.
+ * When the app was never built, every dashboard URL answers 503 STRATA_DASHBOARD_NOT_BUILT.
+ */
+export default async function dashboardRoutes(
+  app: FastifyInstance,
+  opts: DashboardRoutesOptions = {},
+): Promise<void> {
+  const root = resolve(opts.dir ?? defaultDashboardDir())
+
+  // `/dashboard?x=1` → `/dashboard/?x=1`: relative asset URLs need the trailing slash.
+  app.get('/dashboard', async (request, reply) => {
+    const q = request.url.indexOf('?')
+    return reply.redirect(`/dashboard/${q === -1 ? '' : request.url.slice(q)}`, 302)
+  })
+
+  if (!existsSync(resolve(root, 'index.html'))) {
+    app.log.warn({ dir: root }, 'dashboard not built: /dashboard answers 503')
+    const notBuilt = async (): Promise<never> => {
+      throw serverErrors.create('STRATA_DASHBOARD_NOT_BUILT', {
+        message: `The dashboard is not built: no index.html in ${root}. Run \`npm run build\` (or set STRATA_DASHBOARD_DIR) and restart the service`,
+        details: { dir: root },
+      })
+    }
+    app.get('/dashboard/', notBuilt)
+    app.get('/dashboard/*', notBuilt)
+    return
+  }
+
+  await app.register(
+    async (scope) => {
+      await scope.register(fastifyStatic, {
+        root,
+        prefix: '/',
+        // Our own Cache-Control below; send's default (max-age=0) would fight it.
+        cacheControl: false,
+        dotfiles: 'ignore',
+        index: ['index.html'],
+        setHeaders(res, path) {
+          const asset = path.startsWith(resolve(root, 'assets') + '/')
+          res.setHeader('cache-control', asset ? IMMUTABLE : 'no-cache')
+          if (path.endsWith('.html'))
+            for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value)
+        },
+      })
+
+      // Inside this scope, a 404 under /dashboard/ is either a client-side route (→ index.html)
+      // or a missing file (→ our usual 404: a stale asset must not come back as HTML).
+      scope.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
+        const path = request.url.split('?')[0]!
+        const last = path.slice(path.lastIndexOf('/') + 1)
+        if ((request.method === 'GET' || request.method === 'HEAD') && !last.includes('.'))
+          return reply.sendFile('index.html')
+        throw serverErrors.create('STRATA_NOT_FOUND', { message: `No file ${path}` })
+      })
+    },
+    { prefix: '/dashboard' },
+  )
+}
