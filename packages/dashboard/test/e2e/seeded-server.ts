@@ -16,7 +16,9 @@ import pino from 'pino'
 import { createTestDatabase, type TestDatabase } from '../../../../test/support/pg.js'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
-export const DIST_DIR = join(REPO_ROOT, 'packages/dashboard/dist')
+const BUILT_DIR = join(REPO_ROOT, 'packages/dashboard/dist')
+/** The build under test: the server's own variable when set, else the workspace's dist. */
+export const DIST_DIR = process.env.STRATA_DASHBOARD_DIR || BUILT_DIR
 export const SCREENSHOT_DIR = join(REPO_ROOT, 'docs/screenshots')
 export const OPERATOR_TOKEN = 'e2e-operator-token-0123456789abcdef'
 
@@ -60,6 +62,8 @@ const execFileP = promisify(execFile)
 /** Builds the dashboard when its dist is missing, so `npm test` alone works after `npm ci`. */
 export async function ensureDashboardBuilt(): Promise<void> {
   if (existsSync(join(DIST_DIR, 'index.html'))) return
+  if (DIST_DIR !== BUILT_DIR)
+    throw new Error(`STRATA_DASHBOARD_DIR=${DIST_DIR} has no index.html (build it first)`)
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
   try {
     await execFileP(npm, ['run', 'build', '-w', '@strata/dashboard'], {
