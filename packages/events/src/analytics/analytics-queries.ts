@@ -130,17 +130,27 @@ const SERIES_RAW = `${EDGES} UNION ALL SELECT h, h + interval '1 hour' FROM hour
 const BUCKETS = `SELECT DISTINCT date_trunc($3, g, $4) AS start FROM (
   SELECT generate_series($1::timestamptz, $2::timestamptz - interval '1 microsecond', interval '15 minutes') AS g
   UNION ALL SELECT $2::timestamptz - interval '1 microsecond') grid`
-// Local bucket of each 15-minute UTC slot of the range: every zone offset is a multiple of
-// 15 minutes, so a slot never straddles buckets; unique users group raw rows by slot
-// (date_bin, plain arithmetic) and map slots to buckets here.
-const SLOTS = `SELECT q, date_trunc($4, q, $5) AS start FROM generate_series(
-  date_bin('15 minutes', $2::timestamptz, timestamptz '2000-01-01 00:00:00+00'), $3::timestamptz - interval '1 microsecond', interval '15 minutes') q`
+// A raw row's user id (migration 0007), looked up per row: the raw pieces are a few hours of
+// rows, and a correlated index lookup keeps that true even when statistics are stale (a new
+// project looked like one row to the planner, which then joined every row of both tables).
+const UID = (alias: string) =>
+  `(SELECT i.uid FROM analytics_user_ids i WHERE i.project_id = $1 AND i.user_id = ${alias}.user_id)`
 
 /** First whole UTC hour at or after `from`, and the end of the last whole hour before `to`. */
 function wholeHours(from: number, to: number): [number, number] {
   const a = Math.ceil(from / 3_600_000) * 3_600_000
   const b = Math.floor(to / 3_600_000) * 3_600_000
   return a < b ? [a, b] : [from, from]
+}
+
+/**
+ * The whole UTC days inside the whole hours [a, b), as [d1, d2); when there are none, [b, b) so
+ * that hourly bitmaps cover all of [a, b).
+ */
+function wholeDays(a: number, b: number): [number, number] {
+  const d1 = Math.ceil(a / 86_400_000) * 86_400_000
+  const d2 = Math.floor(b / 86_400_000) * 86_400_000
+  return d1 < d2 ? [d1, d2] : [b, b]
 }
 
 const US_TEXT = (col: string) =>
@@ -187,6 +197,7 @@ export class AnalyticsQueries {
     'logins.breakdown',
     'logins.series',
     'logins.uniques',
+    'logins.series-uniques',
     'activity.groups',
     'activity.series',
     'active-users',
@@ -248,13 +259,47 @@ export class AnalyticsQueries {
       SELECT date_trunc($4, e.ts, $5), e.success, 1
       FROM (${SERIES_RAW}) x JOIN login_events e ON e.project_id = $1 AND e.ts >= x.a AND e.ts < x.b
     ) s GROUP BY start, success`
-    const uniquesSql = `WITH slots AS (${SLOTS}),
-      pairs AS (
-        SELECT DISTINCT date_bin('15 minutes', ts, timestamptz '2000-01-01 00:00:00+00') AS q, user_id
-        FROM login_events WHERE project_id = $1 AND ts >= $2 AND ts < $3)
-    SELECT s.start, count(DISTINCT p.user_id)::bigint AS n FROM pairs p JOIN slots s ON s.q = p.q
-    GROUP BY GROUPING SETS ((s.start), ())`
-    const [buckets, breakdown, seriesRows, uniques] = await Promise.all([
+    // Unique users: the OR of the user bitmaps of every piece of the range (see migration 0007),
+    // popcounted per 8192-user chunk: daily bitmaps for whole UTC days, hourly ones for the other
+    // whole hours, and bitmaps built from raw rows for the partial edge hours (and, in the
+    // series, for hours straddling two local buckets).
+    const [a, b] = wholeHours(p.from, p.to)
+    const [d1, d2] = wholeDays(a, b)
+    const totalUniquesSql = `WITH parts AS (
+      SELECT chunk, bits FROM user_bitmaps
+      WHERE project_id = $1 AND kind = 'l' AND grain = 'd' AND bucket >= $6 AND bucket < $7
+      UNION ALL
+      SELECT chunk, bits FROM user_bitmaps
+      WHERE project_id = $1 AND kind = 'l' AND grain = 'h'
+        AND ((bucket >= $4 AND bucket < $6) OR (bucket >= $7 AND bucket < $5))
+      UNION ALL
+      SELECT uid >> 13, strata_bitmap(array_agg(DISTINCT uid & 8191)) FROM (
+        SELECT ${UID('e')} AS uid FROM (${EDGES.replaceAll('$6', '$4').replaceAll('$7', '$5')}) x
+        JOIN login_events e ON e.project_id = $1 AND e.ts >= x.a AND e.ts < x.b) r
+      WHERE uid IS NOT NULL GROUP BY 1)
+    SELECT coalesce(sum(n), 0)::bigint AS n FROM (SELECT bit_count(bit_or(bits)) AS n FROM parts GROUP BY chunk) s`
+    const seriesUniquesSql = `WITH hours AS (${HOURS}),
+      days AS (
+        SELECT d, date_trunc($4, d, $5) AS start
+        FROM generate_series($8::timestamptz, $9::timestamptz - interval '1 day', interval '1 day') d
+        WHERE date_trunc($4, d, $5) = date_trunc($4, d + interval '1 day' - interval '1 microsecond', $5)),
+      hourly AS (
+        SELECT h.h, h.start FROM hours h LEFT JOIN days d ON d.d = date_trunc('day', h.h, 'UTC')
+        WHERE h.aligned AND d.d IS NULL),
+      parts AS (
+        SELECT d.start, b.chunk, b.bits FROM days d JOIN user_bitmaps b
+          ON b.project_id = $1 AND b.kind = 'l' AND b.grain = 'd' AND b.bucket = d.d
+        UNION ALL
+        SELECT h.start, b.chunk, b.bits FROM hourly h JOIN user_bitmaps b
+          ON b.project_id = $1 AND b.kind = 'l' AND b.grain = 'h' AND b.bucket = h.h
+        UNION ALL
+        SELECT start, uid >> 13, strata_bitmap(array_agg(DISTINCT uid & 8191)) FROM (
+          SELECT date_trunc($4, e.ts, $5) AS start, ${UID('e')} AS uid FROM (${SERIES_RAW}) x
+          JOIN login_events e ON e.project_id = $1 AND e.ts >= x.a AND e.ts < x.b) r
+        WHERE uid IS NOT NULL GROUP BY 1, 2)
+    SELECT start, sum(n)::bigint AS n
+    FROM (SELECT start, bit_count(bit_or(bits)) AS n FROM parts GROUP BY start, chunk) s GROUP BY start`
+    const [buckets, breakdown, seriesRows, totalUniques, seriesUniques] = await Promise.all([
       this.#buckets(p),
       this.#q<{
         kind: string
@@ -271,12 +316,23 @@ export class AnalyticsQueries {
         n: string
       }>('logins.series', seriesSql, params),
       withUniques
-        ? this.#q<{ start: Date | null; n: string }>(
-            'logins.uniques',
-            uniquesSql,
-            params.slice(0, 5),
-          )
-        : { rows: [] as { start: Date | null; n: string }[] },
+        ? this.#q<{ n: string }>('logins.uniques', totalUniquesSql, [
+            params[0],
+            params[1],
+            params[2],
+            params[5],
+            params[6],
+            iso(d1),
+            iso(d2),
+          ])
+        : { rows: [] as { n: string }[] },
+      withUniques
+        ? this.#q<{ start: Date; n: string }>('logins.series-uniques', seriesUniquesSql, [
+            ...params,
+            iso(d1),
+            iso(d2),
+          ])
+        : { rows: [] as { start: Date; n: string }[] },
     ])
     const counts = { rows: [...seriesRows.rows, ...breakdown.rows] }
     const series = new Map<number, LoginSeriesPoint>()
@@ -314,12 +370,10 @@ export class AnalyticsQueries {
         else pt.failures += n
       } else maps[r.kind]![r.name!] = n
     }
-    for (const r of uniques.rows) {
-      if (r.start === null) out.totals.uniqueUsers = num(r.n)
-      else {
-        const pt = series.get(ms(r.start))
-        if (pt) pt.uniqueUsers = num(r.n)
-      }
+    out.totals.uniqueUsers = num(totalUniques.rows[0]?.n)
+    for (const r of seriesUniques.rows) {
+      const pt = series.get(ms(r.start))
+      if (pt) pt.uniqueUsers = num(r.n)
     }
     out.series = [...series.values()]
     for (const pt of out.series) {
@@ -392,40 +446,71 @@ export class AnalyticsQueries {
 
   /**
    * DAU/WAU/MAU per local day of the range: users seen (login, activity or identified event)
-   * that day, in the 7 and 30 days ending that day. In UTC the set comes from
-   * `user_activity_daily`; other zones need local days, built from raw rows (exact, slower).
+   * that day, in the 7 and 30 days ending that day. Each local day's users are a bitmap per
+   * 8192-user chunk: the daily bitmap in UTC, else the OR of its hourly bitmaps (raw rows for an
+   * hour straddling local midnight, in zones with half-hour offsets). The 7- and 30-day ORs use
+   * blocks of 7 (30) days: window [d-6, d] is the suffix OR of its first block and the prefix OR
+   * of its last, so each day costs two ORs instead of 7 (30), with no raw rows read.
    */
   async activeUsers(projectId: string, p: RangeParams): Promise<ActiveUsers> {
-    const days = `SELECT ($2::timestamptz AT TIME ZONE $4)::date AS first,
-                         (($3::timestamptz - interval '1 microsecond') AT TIME ZONE $4)::date AS last`
-    const userDays =
-      p.tz === 'UTC' || p.tz === 'Etc/UTC'
-        ? `SELECT day, user_id FROM user_activity_daily, d
-           WHERE project_id = $1 AND day > d.first - 30 AND day <= d.last`
-        : `SELECT DISTINCT (ts AT TIME ZONE $4)::date AS day, user_id FROM (
-             SELECT ts, user_id FROM login_events, b WHERE project_id = $1 AND ts >= b.lo AND ts < b.hi
-             UNION ALL SELECT ts, user_id FROM activity_logs, b WHERE project_id = $1 AND ts >= b.lo AND ts < b.hi
-             UNION ALL SELECT ts, user_id FROM events, b
-               WHERE project_id = $1 AND user_id IS NOT NULL AND ts >= b.lo AND ts < b.hi) s`
-    // Each user-day `a` (next active day `n`) puts the user in DAU on a, in WAU on
-    // [a, min(a+7, n)) and in MAU on [a, min(a+30, n)): per user these intervals are disjoint, so
-    // each day's figures are running sums of +1/-1 boundary events, one pass over the user-days
-    // (a per-day COUNT(DISTINCT) over 30-day windows reads every user-day 30 times).
-    const sql = `WITH d AS (${days}),
-      b AS (SELECT ((d.first - 29)::timestamp AT TIME ZONE $4) AS lo, ((d.last + 1)::timestamp AT TIME ZONE $4) AS hi FROM d),
-      ud AS (${userDays}),
-      x AS (SELECT day, lead(day) OVER (PARTITION BY user_id ORDER BY day) AS nxt FROM ud),
-      ev AS (
-        SELECT day AS at, 1 AS dau, 1 AS wau, 1 AS mau FROM x
-        UNION ALL SELECT day + 1, -1, 0, 0 FROM x
-        UNION ALL SELECT least(day + 7, nxt), 0, -1, 0 FROM x
-        UNION ALL SELECT least(day + 30, nxt), 0, 0, -1 FROM x
-        UNION ALL SELECT g::date, 0, 0, 0 FROM d, generate_series(d.first, d.last, interval '1 day') g),
-      daily AS (SELECT at, sum(dau) AS dau, sum(wau) AS wau, sum(mau) AS mau FROM ev GROUP BY at),
-      running AS (SELECT at, sum(dau) OVER w AS dau, sum(wau) OVER w AS wau, sum(mau) OVER w AS mau
-                  FROM daily WINDOW w AS (ORDER BY at))
-    SELECT (r.at::timestamp AT TIME ZONE $4) AS start, r.dau::bigint AS dau, r.wau::bigint AS wau, r.mau::bigint AS mau
-    FROM running r, d WHERE r.at BETWEEN d.first AND d.last ORDER BY r.at`
+    const utc = p.tz === 'UTC' || p.tz === 'Etc/UTC'
+    const dayBits = utc
+      ? `SELECT (bucket AT TIME ZONE 'UTC')::date AS day, chunk, bits FROM user_bitmaps, b
+         WHERE project_id = $1 AND kind = 'a' AND grain = 'd' AND bucket >= b.lo AND bucket < b.hi`
+      : `SELECT day, chunk, bit_or(bits) AS bits FROM (
+           SELECT h.day, bm.chunk, bm.bits FROM hrs h JOIN user_bitmaps bm
+             ON bm.project_id = $1 AND bm.kind = 'a' AND bm.grain = 'h' AND bm.bucket = h.h
+           WHERE h.aligned
+           UNION ALL
+           SELECT day, uid >> 13, strata_bitmap(array_agg(DISTINCT uid & 8191)) FROM (
+           SELECT (s.ts AT TIME ZONE $4)::date AS day, ${UID('s')} AS uid
+           FROM hrs h CROSS JOIN LATERAL (
+             SELECT ts, user_id FROM login_events
+               WHERE project_id = $1 AND ts >= h.h AND ts < h.h + interval '1 hour'
+             UNION ALL SELECT ts, user_id FROM activity_logs
+               WHERE project_id = $1 AND ts >= h.h AND ts < h.h + interval '1 hour'
+             UNION ALL SELECT ts, user_id FROM events
+               WHERE project_id = $1 AND user_id IS NOT NULL AND ts >= h.h AND ts < h.h + interval '1 hour') s
+           WHERE NOT h.aligned) r
+           WHERE uid IS NOT NULL
+           GROUP BY 1, 2) x
+         GROUP BY day, chunk`
+    const sql = `WITH d AS (
+        SELECT ($2::timestamptz AT TIME ZONE $4)::date AS first,
+               (($3::timestamptz - interval '1 microsecond') AT TIME ZONE $4)::date AS last),
+      b AS (SELECT ((d.first - 29)::timestamp AT TIME ZONE $4) AS lo,
+                   ((d.last + 1)::timestamp AT TIME ZONE $4) AS hi FROM d),
+      hrs AS (
+        SELECT h, (h AT TIME ZONE $4)::date AS day,
+               (h AT TIME ZONE $4)::date = ((h + interval '59 minutes 59.999999 seconds') AT TIME ZONE $4)::date AS aligned
+        FROM b, generate_series(date_trunc('hour', b.lo, 'UTC'), b.hi - interval '1 microsecond', interval '1 hour') h),
+      day_bits AS (${dayBits}),
+      days AS (SELECT g::date AS day FROM d, generate_series(d.first - 29, d.last, interval '1 day') g),
+      chunks AS (SELECT DISTINCT chunk FROM day_bits),
+      grid AS (
+        SELECT days.day, days.day - date '2000-01-03' AS dn, c.chunk,
+               coalesce(x.bits, repeat('0', 8192)::bit varying) AS bits
+        FROM days CROSS JOIN chunks c LEFT JOIN day_bits x ON x.day = days.day AND x.chunk = c.chunk),
+      w AS (
+        SELECT day, dn, chunk, bits,
+               bit_or(bits) OVER (PARTITION BY chunk, dn / 7 ORDER BY dn) AS p7,
+               bit_or(bits) OVER (PARTITION BY chunk, dn / 7 ORDER BY dn DESC) AS s7,
+               bit_or(bits) OVER (PARTITION BY chunk, dn / 30 ORDER BY dn) AS p30,
+               bit_or(bits) OVER (PARTITION BY chunk, dn / 30 ORDER BY dn DESC) AS s30
+        FROM grid),
+      counts AS (
+        SELECT c.day,
+               sum(bit_count(c.bits)) AS dau,
+               sum(bit_count(CASE WHEN (c.dn - 6) / 7 = c.dn / 7 THEN c.p7 ELSE w7.s7 | c.p7 END)) AS wau,
+               sum(bit_count(CASE WHEN (c.dn - 29) / 30 = c.dn / 30 THEN c.p30 ELSE w30.s30 | c.p30 END)) AS mau
+        FROM w c
+        JOIN w w7 ON w7.chunk = c.chunk AND w7.dn = c.dn - 6
+        JOIN w w30 ON w30.chunk = c.chunk AND w30.dn = c.dn - 29
+        GROUP BY c.day)
+    SELECT (days.day::timestamp AT TIME ZONE $4) AS start, coalesce(k.dau, 0)::bigint AS dau,
+           coalesce(k.wau, 0)::bigint AS wau, coalesce(k.mau, 0)::bigint AS mau
+    FROM days CROSS JOIN d LEFT JOIN counts k ON k.day = days.day
+    WHERE days.day BETWEEN d.first AND d.last ORDER BY days.day`
     const res = await this.#q<{ start: Date; dau: string; wau: string; mau: string }>(
       'active-users',
       sql,

@@ -182,7 +182,7 @@ async function copy(client: PoolClient, sql: string, lines: Iterable<string>): P
  * Generates realistic, skewed analytics data for one project straight through COPY (demos and
  * benchmarks): Zipf-skewed users, weighted methods/clients/actions, a working-day hourly curve
  * with quieter weekends, and failure bursts (credential-stuffing hours: many failed email logins
- * against a few accounts from bots). The rollups and daily user sets the writer would keep are
+ * against a few accounts from bots). The rollups and user bitmaps the writer would keep are
  * built from the same rows and upserted in the same transaction, so analytics stay exact.
  * Seeded rows get no dedup keys (their message ids are unique by construction).
  */
@@ -340,15 +340,12 @@ export async function seedEvents(db: Database, o: SeedOptions): Promise<SeedResu
           ON CONFLICT (project_id, bucket, method, device_type, browser, os, success) DO UPDATE SET count = r.count + excluded.count`)
         await client.query(`INSERT INTO activity_rollups_hourly AS r SELECT * FROM seed_ar ORDER BY 1, 2, 3, 4
           ON CONFLICT (project_id, bucket, action, entity_type) DO UPDATE SET count = r.count + excluded.count`)
-        // A set: recomputing it from every raw row of the span is idempotent and exact.
-        await client.query(
-          `INSERT INTO user_activity_daily (project_id, day, user_id)
-           SELECT DISTINCT project_id, (ts AT TIME ZONE 'UTC')::date, user_id FROM (
-             SELECT project_id, ts, user_id FROM login_events WHERE project_id = $1 AND ts >= $2 AND ts < $3
-             UNION ALL SELECT project_id, ts, user_id FROM activity_logs WHERE project_id = $1 AND ts >= $2 AND ts < $3) s
-           ON CONFLICT DO NOTHING`,
-          [p, iso(start), iso(end)],
-        )
+        // Sets: recomputing them from every raw row of the span is idempotent and exact.
+        await client.query('SELECT strata_events_rebuild_user_bitmaps($1, $2, $3)', [
+          p,
+          iso(start),
+          iso(end),
+        ])
         await client.query('COMMIT')
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined)
@@ -363,7 +360,8 @@ export async function seedEvents(db: Database, o: SeedOptions): Promise<SeedResu
     'user_sessions',
     'login_rollups_hourly',
     'activity_rollups_hourly',
-    'user_activity_daily',
+    'analytics_user_ids',
+    'user_bitmaps',
   ])
     await db.query(`ANALYZE ${t}`, [], { label: 'seed' })
   return {

@@ -7,7 +7,7 @@ import type { ActivityRow, EventRow, LoginRow, SegmentRow } from '../types.js'
  * Postgres runs every data-modifying CTE exactly once, in one snapshot, atomically.
  */
 export class FlushStatement {
-  #parts: string[] = []
+  #parts: [name: string, sql: string][] = []
   #params: unknown[] = []
 
   /** Appends a parameter and returns its placeholder with a cast. */
@@ -30,12 +30,16 @@ export class FlushStatement {
     return `json_to_recordset(${ref}) AS x(${fields.map(([n, t]) => `${n} ${t}`).join(', ')})`
   }
 
+  #push(sql: string, name = `w${this.#parts.length}`): void {
+    this.#parts.push([name, sql])
+  }
+
   get empty(): boolean {
     return this.#parts.length === 0
   }
 
   build(): { sql: string; params: unknown[] } {
-    const ctes = this.#parts.map((sql, i) => `w${i} AS (${sql})`).join(',\n')
+    const ctes = this.#parts.map(([name, sql]) => `${name} AS (${sql})`).join(',\n')
     return { sql: `WITH ${ctes}\nSELECT 1`, params: this.#params }
   }
 
@@ -47,7 +51,7 @@ export class FlushStatement {
 
   logins(rows: LoginRow[]): this {
     if (!rows.length) return this
-    this.#parts.push(
+    this.#push(
       `INSERT INTO login_events (project_id, ts, message_id, user_id, email, method, success, failure_reason, session_id, ip, device_type, browser, os, user_agent, received_at)
        SELECT * FROM ${this.#records(rows, [
          ['project_id', 'uuid', (r) => r.projectId],
@@ -72,7 +76,7 @@ export class FlushStatement {
 
   activities(rows: ActivityRow[]): this {
     if (!rows.length) return this
-    this.#parts.push(
+    this.#push(
       `INSERT INTO activity_logs (project_id, ts, message_id, user_id, session_id, action, entity_type, entity_id, metadata, received_at)
        SELECT * FROM ${this.#records(rows, [
          ['project_id', 'uuid', (r) => r.projectId],
@@ -92,7 +96,7 @@ export class FlushStatement {
 
   events(rows: SegmentRow[]): this {
     if (!rows.length) return this
-    this.#parts.push(
+    this.#push(
       `INSERT INTO events (project_id, ts, message_id, type, name, user_id, anonymous_id, properties, context, received_at)
        SELECT * FROM ${this.#records(rows, [
          ['project_id', 'uuid', (r) => r.projectId],
@@ -122,7 +126,7 @@ export class FlushStatement {
         r.os ?? 'unknown',
         r.success ? 't' : 'f',
       ])
-      this.#parts.push(
+      this.#push(
         `INSERT INTO login_rollups_hourly AS r (project_id, bucket, method, device_type, browser, os, success, count)
          SELECT * FROM ${this.#records(agg, [
            ['p', 'uuid', (a) => a[0]],
@@ -144,7 +148,7 @@ export class FlushStatement {
         r.action,
         r.entityType ?? '',
       ])
-      this.#parts.push(
+      this.#push(
         `INSERT INTO activity_rollups_hourly AS r (project_id, bucket, action, entity_type, count)
          SELECT * FROM ${this.#records(agg, ROLLUP4)}
          ON CONFLICT (project_id, bucket, action, entity_type) DO UPDATE SET count = r.count + excluded.count`,
@@ -152,7 +156,7 @@ export class FlushStatement {
     }
     if (events.length) {
       const agg = aggregate(events, (r) => [r.projectId, hour(r.ts), r.type, r.name ?? ''])
-      this.#parts.push(
+      this.#push(
         `INSERT INTO event_rollups_hourly AS r (project_id, bucket, type, name, count)
          SELECT * FROM ${this.#records(agg, ROLLUP4)}
          ON CONFLICT (project_id, bucket, type, name) DO UPDATE SET count = r.count + excluded.count`,
@@ -161,17 +165,56 @@ export class FlushStatement {
     return this
   }
 
-  /** New (project, UTC day, user) keys, given sorted `[key, [project, day, user]]` pairs. */
-  userDays(keys: [string, [string, string, string]][]): this {
+  /**
+   * Sets the user bitmaps (see migration 0007) for `(project, UTC hour, user, kind)` keys, sorted
+   * so upserts lock in one order. Users without an id get one here: ids are allocated from the
+   * project's counter row, and a user inserted concurrently by another flush keeps that flush's
+   * id (ON CONFLICT DO UPDATE returns the committed row; the id allocated here becomes a gap).
+   */
+  userBits(keys: [string, UserBitKey][]): this {
     if (!keys.length) return this
-    this.#parts.push(
-      `INSERT INTO user_activity_daily (project_id, day, user_id)
-       SELECT * FROM ${this.#records(keys, [
-         ['p', 'uuid', (k) => k[1][0]],
-         ['d', 'date', (k) => k[1][1]],
-         ['u', 'text', (k) => k[1][2]],
-       ])}
-       ON CONFLICT DO NOTHING`,
+    const src = this.#records(keys, [
+      ['p', 'uuid', (k) => k[1][0]],
+      ['h', 'timestamptz', (k) => k[1][1]],
+      ['u', 'text', (k) => k[1][2]],
+      ['k', '"char"', (k) => k[1][3]],
+    ])
+    this.#push(`SELECT * FROM ${src}`, 'ub_src')
+    this.#push('SELECT DISTINCT p, u FROM ub_src', 'ub_users')
+    this.#push(
+      `SELECT i.project_id AS p, i.user_id AS u, i.uid FROM ub_users s
+       JOIN analytics_user_ids i ON i.project_id = s.p AND i.user_id = s.u`,
+      'ub_known',
+    )
+    this.#push(
+      `SELECT s.p, s.u, (row_number() OVER (PARTITION BY s.p ORDER BY s.u))::int - 1 AS rn,
+              (count(*) OVER (PARTITION BY s.p))::int AS n
+       FROM ub_users s WHERE NOT EXISTS (SELECT 1 FROM ub_known k WHERE k.p = s.p AND k.u = s.u)`,
+      'ub_missing',
+    )
+    this.#push(
+      `INSERT INTO analytics_user_id_counters AS c (project_id, allocated)
+       SELECT p, max(n) FROM ub_missing GROUP BY p ORDER BY p
+       ON CONFLICT (project_id) DO UPDATE SET allocated = c.allocated + excluded.allocated
+       RETURNING project_id, allocated`,
+      'ub_counter',
+    )
+    this.#push(
+      `INSERT INTO analytics_user_ids AS i (project_id, user_id, uid)
+       SELECT m.p, m.u, c.allocated - m.n + m.rn FROM ub_missing m JOIN ub_counter c ON c.project_id = m.p
+       ORDER BY 1, 2
+       ON CONFLICT (project_id, user_id) DO UPDATE SET uid = i.uid
+       RETURNING project_id AS p, user_id AS u, uid`,
+      'ub_new',
+    )
+    this.#push(
+      `INSERT INTO user_bitmaps AS b (project_id, kind, grain, bucket, chunk, bits)
+       SELECT s.p, s.k, g.grain, g.bucket, i.uid >> 13, strata_bitmap(array_agg(DISTINCT i.uid & 8191))
+       FROM ub_src s
+       JOIN (SELECT p, u, uid FROM ub_known UNION ALL SELECT p, u, uid FROM ub_new) i ON i.p = s.p AND i.u = s.u
+       CROSS JOIN LATERAL (VALUES ('h'::"char", s.h), ('d'::"char", date_trunc('day', s.h, 'UTC'))) g(grain, bucket)
+       GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+       ON CONFLICT (project_id, kind, grain, bucket, chunk) DO UPDATE SET bits = b.bits | excluded.bits`,
     )
     return this
   }
@@ -181,7 +224,7 @@ export class FlushStatement {
     const rows = openedSessions(logins)
     if (rows.length === 0) return this
     const ttl = this.#p(ttlMs, 'double precision')
-    this.#parts.push(
+    this.#push(
       `INSERT INTO user_sessions (project_id, session_id, user_id, created_at, last_activity_at, expires_at, ip, user_agent, device_type, browser, os)
        SELECT p, s, u, t, t, t + make_interval(secs => ${ttl} / 1000), ip, ua, dt, b, o
        FROM ${this.#records(rows, [
@@ -234,27 +277,20 @@ function hour(ms: number): string {
   return lastHourIso
 }
 
-let lastDay = NaN
-let lastDayIso = ''
-/** UTC date (YYYY-MM-DD) of an epoch ms, memoised the same way. */
-function utcDay(ms: number): string {
-  const start = Math.floor(ms / 86_400_000) * 86_400_000
-  if (start !== lastDay) {
-    lastDay = start
-    lastDayIso = new Date(start).toISOString().slice(0, 10)
-  }
-  return lastDayIso
-}
+/** `[project, UTC hour ISO, user, kind]`: kind 'a' (any activity) or 'l' (login). */
+export type UserBitKey = [string, string, string, 'a' | 'l']
 
-/** (project, UTC day, user) keys of rows with a user id. */
-export function userDayKeys(rows: EventRow[]): Map<string, [string, string, string]> {
-  const users = new Map<string, [string, string, string]>()
+/** The user-bitmap keys of rows with a user id: every such row is activity, a login also 'l'. */
+export function userBitKeys(rows: EventRow[]): Map<string, UserBitKey> {
+  const keys = new Map<string, UserBitKey>()
   for (const r of rows) {
     if (r.userId === null) continue
-    const day = utcDay(r.ts)
-    users.set(`${r.projectId}\u0000${day}\u0000${r.userId}`, [r.projectId, day, r.userId])
+    const h = hour(r.ts)
+    const base = `${r.projectId}\u0000${h}\u0000${r.userId}\u0000`
+    keys.set(`${base}a`, [r.projectId, h, r.userId, 'a'])
+    if (r.kind === 'login') keys.set(`${base}l`, [r.projectId, h, r.userId, 'l'])
   }
-  return users
+  return keys
 }
 
 /** Counts rows per key tuple; sorted by key so concurrent upserts lock rows in one order. */

@@ -15,7 +15,14 @@ import { eventsErrors } from '../errors.js'
 import { WRITER_DEFAULTS } from '../options.js'
 import type { ActivityRow, EventRow, LoginRow, SegmentRow } from '../types.js'
 import { copyBool, copyJson, copyText, NULL } from './copy-text.js'
-import { dedupInsert, FlushStatement, iso, openedSessions, userDayKeys } from './flush-statement.js'
+import {
+  dedupInsert,
+  FlushStatement,
+  iso,
+  openedSessions,
+  userBitKeys,
+  type UserBitKey,
+} from './flush-statement.js'
 import { monthKey, PartitionManager, type PartitionedTable } from './partitions.js'
 
 /** What happened to one row: stored, recognised as a repeat, or refused by Postgres. */
@@ -165,7 +172,7 @@ export class GroupCommitWriter {
   readonly #partitions = new PartitionManager()
   // (project, day, user) keys known to be committed in user_activity_daily. The set only grows
   // within a day, so a key seen committed needs no further INSERT ... ON CONFLICT round.
-  readonly #knownUserDays = new LRUCache<string, true>({ max: 200_000 })
+  readonly #knownUserBits = new LRUCache<string, true>({ max: 200_000 })
   #queue: Pending[] = []
   #queuedRows = 0
   #inFlight = 0
@@ -491,8 +498,8 @@ export class GroupCommitWriter {
           opened.map((r) => sessionLine(r, ttl)),
         )
     } else stmt.sessions(logins, this.#o.sessionTtlMs)
-    const userDays = this.#newUserDays(logins, activities, events)
-    stmt.rollups(logins, activities, events).userDays(userDays)
+    const userBits = this.#newUserBits(logins, activities, events)
+    stmt.rollups(logins, activities, events).userBits(userBits)
     // The last statement and COMMIT in one message (one round trip fewer).
     const last = stmt.empty ? '' : `${stmt.buildInline()};\n`
     if (this.#beforeCommit) {
@@ -500,12 +507,12 @@ export class GroupCommitWriter {
       await this.#beforeCommit(client)
       await client.query('COMMIT')
     } else await client.query(`${last}COMMIT`)
-    for (const [k] of userDays) this.#knownUserDays.set(k, true)
+    for (const [k] of userBits) this.#knownUserBits.set(k, true)
     return fresh
   }
 
   /**
-   * A small flush in ONE round trip: `BEGIN; <dedup keys>; <rows, sessions, rollups, user-days>;
+   * A small flush in ONE round trip: `BEGIN; <dedup keys>; <rows, sessions, rollups, user bitmaps>;
    * COMMIT` as one simple-protocol message. Statements run in order and the first error skips the
    * rest, so a repeat (unique_violation on the dedup keys) writes nothing and the caller reruns
    * the flush on the conflict-safe path. Resolves only after COMMIT.
@@ -521,32 +528,32 @@ export class GroupCommitWriter {
       else if (e.row.kind === 'activity') activities.push(e.row)
       else events.push(e.row)
     }
-    const userDays = this.#newUserDays(logins, activities, events)
+    const userBits = this.#newUserBits(logins, activities, events)
     const stmt = new FlushStatement()
       .logins(logins)
       .activities(activities)
       .events(events)
       .sessions(logins, this.#o.sessionTtlMs)
       .rollups(logins, activities, events)
-      .userDays(userDays)
+      .userBits(userBits)
     const body = `BEGIN;\n${dedupInsert(unique.map((e) => e.row))};\n${stmt.buildInline()}`
     if (this.#beforeCommit) {
       await client.query(body)
       await this.#beforeCommit(client)
       await client.query('COMMIT')
     } else await client.query(`${body};\nCOMMIT`)
-    for (const [k] of userDays) this.#knownUserDays.set(k, true)
+    for (const [k] of userBits) this.#knownUserBits.set(k, true)
     return fresh
   }
 
-  /** (project, day, user) keys of these rows not yet known to be committed, in lock order. */
-  #newUserDays(
+  /** User-bitmap keys of these rows not yet known to be committed, in lock order. */
+  #newUserBits(
     logins: LoginRow[],
     activities: ActivityRow[],
     events: SegmentRow[],
-  ): [string, [string, string, string]][] {
-    return [...userDayKeys([...logins, ...activities, ...events])]
-      .filter(([k]) => !this.#knownUserDays.has(k))
+  ): [string, UserBitKey][] {
+    return [...userBitKeys([...logins, ...activities, ...events])]
+      .filter(([k]) => !this.#knownUserBits.has(k))
       .sort((a, b) => (a[0] < b[0] ? -1 : 1))
   }
 
