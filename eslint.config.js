@@ -4,13 +4,7 @@ import globals from 'globals'
 
 export default tseslint.config(
   {
-    ignores: [
-      '**/dist/**',
-      '**/node_modules/**',
-      '.strata/**',
-      'coverage/**',
-      'packages/dashboard/**',
-    ],
+    ignores: ['**/dist/**', '**/node_modules/**', '.strata/**', 'coverage/**'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -24,6 +18,11 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'off',
     },
+  },
+  {
+    // The dashboard runs in browsers (its build config and scripts run in Node).
+    files: ['packages/dashboard/src/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
   },
   {
     files: ['**/test/**/*.ts'],

@@ -1,0 +1,138 @@
+// Calendar dates (YYYY-MM-DD) in an IANA time zone ↔ instants, with Intl only (no date library:
+// the bundle stays small, and the browser's tz database is the one the user expects).
+
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/
+const DAY_MS = 86_400_000
+
+const partsFormatters = new Map<string, Intl.DateTimeFormat>()
+
+function partsFormatter(tz: string): Intl.DateTimeFormat {
+  let f = partsFormatters.get(tz)
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    })
+    partsFormatters.set(tz, f)
+  }
+  return f
+}
+
+/** Wall-clock fields of an instant in a zone. */
+function wallClock(ms: number, tz: string): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const p of partsFormatter(tz).formatToParts(ms))
+    if (p.type !== 'literal') out[p.type] = Number(p.value)
+  return out
+}
+
+/** The zone's offset from UTC at an instant, in ms (Paris in winter: +3 600 000). */
+export function zoneOffsetMs(ms: number, tz: string): number {
+  const w = wallClock(ms, tz)
+  const asUtc = Date.UTC(w.year!, w.month! - 1, w.day!, w.hour!, w.minute!, w.second!)
+  return asUtc - Math.floor(ms / 1000) * 1000
+}
+
+/** True for a valid IANA zone name (or UTC) that this runtime knows. */
+export function isTimeZone(tz: string): boolean {
+  if (!tz || tz.length > 64) return false
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** True for a real calendar date written YYYY-MM-DD. */
+export function isDate(s: string): boolean {
+  const m = DATE.exec(s)
+  if (!m) return false
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])))
+  return d.getUTCFullYear() === Number(m[1]) && d.getUTCDate() === Number(m[3])
+}
+
+/** The date plus n days (calendar arithmetic, no zone involved). */
+export function addDays(date: string, n: number): string {
+  const m = DATE.exec(date)
+  if (!m) throw new RangeError(`not a date: ${date}`)
+  return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) + n * DAY_MS)
+    .toISOString()
+    .slice(0, 10)
+}
+
+/** The calendar date of an instant in a zone. */
+export function dateIn(ms: number, tz: string): string {
+  const w = wallClock(ms, tz)
+  return `${String(w.year).padStart(4, '0')}-${String(w.month).padStart(2, '0')}-${String(w.day).padStart(2, '0')}`
+}
+
+/**
+ * The instant at which `date` starts in `tz` (local midnight). Each offset the zone has around
+ * that day gives a candidate; the earliest that falls on the date wins. So a DST change near
+ * midnight is handled, and a midnight that does not exist (a zone that springs forward at
+ * 00:00) becomes the first instant of the day.
+ */
+export function startOfDay(date: string, tz: string): number {
+  const m = DATE.exec(date)
+  if (!m) throw new RangeError(`not a date: ${date}`)
+  const wall = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))
+  const offsets = new Set([-DAY_MS, 0, DAY_MS].map((d) => zoneOffsetMs(wall + d, tz)))
+  const onDate = [...offsets].map((o) => wall - o).filter((t) => dateIn(t, tz) === date)
+  return onDate.length ? Math.min(...onDate) : wall - zoneOffsetMs(wall, tz)
+}
+
+/** `[from, to)` instants for an inclusive range of calendar dates in a zone. */
+export function dayRange(from: string, to: string, tz: string): { from: string; to: string } {
+  return {
+    from: new Date(startOfDay(from, tz)).toISOString(),
+    to: new Date(startOfDay(addDays(to, 1), tz)).toISOString(),
+  }
+}
+
+/** Whole days from `from` to `to` (calendar dates). */
+export function daysBetween(from: string, to: string): number {
+  return Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / DAY_MS)
+}
+
+const displayFormatters = new Map<string, Intl.DateTimeFormat>()
+
+/** An instant for people: "Nov 28, 2026, 23:59:20" in the chosen zone. */
+export function formatInstant(iso: string | number, tz: string, withSeconds = true): string {
+  const key = `${tz}|${withSeconds}`
+  let f = displayFormatters.get(key)
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'short',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      ...(withSeconds ? { second: '2-digit' } : {}),
+    })
+    displayFormatters.set(key, f)
+  }
+  const ms = typeof iso === 'number' ? iso : Date.parse(iso)
+  return Number.isFinite(ms) ? f.format(ms) : String(iso)
+}
+
+/** The zones offered in the picker: the runtime's list, UTC first. */
+export function timeZones(): string[] {
+  const intl = Intl as unknown as { supportedValuesOf?: (k: string) => string[] }
+  const list = intl.supportedValuesOf?.('timeZone') ?? []
+  return ['UTC', ...list.filter((z) => z !== 'UTC')]
+}
+
+/** The browser's own zone, or UTC when it cannot say. */
+export function localTimeZone(): string {
+  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone
+  return tz && isTimeZone(tz) ? tz : 'UTC'
+}
