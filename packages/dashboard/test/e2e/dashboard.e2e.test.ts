@@ -173,6 +173,17 @@ describe('sign-in', () => {
     expect(page.url()).not.toContain('not-a-real-key')
   })
 
+  it("a project's write key is refused with the server's error code", async () => {
+    const { page } = await openTab()
+    await page.goto(dash('/'))
+    await page.getByLabel('API key').fill(s.a.writeKey)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    const alert = page.getByRole('alert')
+    await alert.waitFor()
+    expect(await alert.innerText()).toContain('STRATA_AUTH_FORBIDDEN')
+    expect(await nav(page).count()).toBe(0)
+  })
+
   it('"Sign out" clears the key and shows the sign-in form again', async () => {
     const { page } = await openTab()
     await signIn(page, OPERATOR_TOKEN)
@@ -396,6 +407,20 @@ describe('operator: every page shows the seeded data', () => {
     await settled(page, 'Overview')
     expect(await page.getByLabel('From', { exact: true }).inputValue()).toBe(from)
     expect(lastCall(tab, '/v1/analytics/logins').searchParams.get('tz')).toBe('America/New_York')
+  })
+})
+
+describe('errors from the API', () => {
+  it("a deep link to an unknown project shows the server's error in an alert", async () => {
+    const { page } = await openTab()
+    await signIn(page, OPERATOR_TOKEN)
+    const missing = '00000000-0000-4000-8000-000000000000'
+    await page.goto(dash(`/sessions?project=${missing}`))
+    await settled(page, 'Sessions')
+    await expect
+      .poll(() => page.getByRole('alert').allInnerTexts(), { timeout: WAIT })
+      .toContainEqual(expect.stringContaining('STRATA_PROJECT_NOT_FOUND'))
+    expect(await page.getByTestId('kpi-active-sessions').count()).toBe(0)
   })
 })
 
