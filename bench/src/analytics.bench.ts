@@ -106,9 +106,12 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
        UNION ALL SELECT 'raw (login_events + activity_logs + user_sessions, with indexes)',
          sum(pg_total_relation_size(c.oid))::text FROM pg_class c
          WHERE c.relkind = 'r' AND (c.relname LIKE 'login_events_p%' OR c.relname LIKE 'activity_logs_p%' OR c.relname = 'user_sessions')
-       UNION ALL SELECT 'rollups (hourly logins + activities, daily user sets)',
+       UNION ALL SELECT 'rollups (hourly logins + activities)',
          sum(pg_total_relation_size(c.oid))::text FROM pg_class c
-         WHERE c.relname IN ('login_rollups_hourly', 'activity_rollups_hourly', 'user_activity_daily')`,
+         WHERE c.relname IN ('login_rollups_hourly', 'activity_rollups_hourly')
+       UNION ALL SELECT 'user bitmaps (hourly + daily, logins + any activity) and user ids',
+         sum(pg_total_relation_size(c.oid))::text FROM pg_class c
+         WHERE c.relname IN ('user_bitmaps', 'analytics_user_ids')`,
     )
     const q = new AnalyticsQueries(db, { statementTimeoutMs: 600_000 })
     const from = end - days * DAY
@@ -241,32 +244,26 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
             sortObj(Object.fromEntries((b as pg.QueryResult).rows.map((r) => [r.k, r.n]))),
           ),
       },
-      {
-        name: 'active-users (DAU/WAU/MAU), UTC',
-        ours: () => q.activeUsers(projectId, { from: end - 30 * DAY, to: end, tz: 'UTC' }),
-        // DAU/WAU/MAU of the last UTC day of the range: whole days, as the endpoint defines them.
-        naive: () => {
-          const day = Math.floor((end - 1) / DAY) * DAY
-          return db!.query(
-            `WITH u AS (SELECT ts, user_id FROM login_events WHERE project_id = $1 AND ts >= $2
-                        UNION ALL SELECT ts, user_id FROM activity_logs WHERE project_id = $1 AND ts >= $2)
-             SELECT count(DISTINCT user_id) FILTER (WHERE ts >= $3)::int AS dau,
-                    count(DISTINCT user_id) FILTER (WHERE ts >= $4)::int AS wau,
-                    count(DISTINCT user_id)::int AS mau FROM u WHERE ts < $5`,
-            [
-              projectId,
-              new Date(day - 29 * DAY),
-              new Date(day),
-              new Date(day - 6 * DAY),
-              new Date(day + DAY),
-            ],
-          )
-        },
+      ...['UTC', 'America/New_York'].map((tz): Endpoint => ({
+        name: `active-users (DAU/WAU/MAU) 30d, ${tz}`,
+        ours: () => q.activeUsers(projectId, { from: end - 30 * DAY, to: end, tz }),
+        // DAU/WAU/MAU of the last local day of the range: whole days, as the endpoint defines them.
+        naive: () =>
+          db!.query(
+            `WITH d AS (SELECT (($2::timestamptz - interval '1 microsecond') AT TIME ZONE $3)::date AS last),
+                 u AS (SELECT ts, user_id FROM login_events, d WHERE project_id = $1 AND ts >= ((d.last - 29)::timestamp AT TIME ZONE $3)
+                       UNION ALL SELECT ts, user_id FROM activity_logs, d WHERE project_id = $1 AND ts >= ((d.last - 29)::timestamp AT TIME ZONE $3))
+               SELECT count(DISTINCT user_id) FILTER (WHERE ts >= (d.last::timestamp AT TIME ZONE $3))::int AS dau,
+                      count(DISTINCT user_id) FILTER (WHERE ts >= ((d.last - 6)::timestamp AT TIME ZONE $3))::int AS wau,
+                      count(DISTINCT user_id)::int AS mau
+               FROM u, d WHERE ts < ((d.last + 1)::timestamp AT TIME ZONE $3)`,
+            [projectId, new Date(end), tz],
+          ),
         same: (a, b) => {
           const o = a as { dau: number; wau: number; mau: number }
           return eq([o.dau, o.wau, o.mau], Object.values((b as pg.QueryResult).rows[0]))
         },
-      },
+      })),
       {
         name: 'recent-logins limit 50',
         ours: () => q.recentLogins(projectId, 50, null),
@@ -391,7 +388,7 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
       results,
       notes: [
         'In-process: AnalyticsQueries (what the routes run) on a pool of `concurrency` connections; cached = @strata/cache L1 getOrSet of the serialized answer. HTTP is not included.',
-        'Counts come from hourly rollups; unique users are exact COUNT(DISTINCT) over raw login rows (the cost of the logins summary).',
+        'Counts come from hourly rollups; unique users from per-hour/per-day user bitmaps (exact; raw rows only for partial edge hours and, in half-hour zones, hours straddling local midnight).',
         `Seeded with COPY in ${round(seedMs / 1000, 1)} s (${events} logins + ${events} activities over ${days} days).`,
       ],
     }

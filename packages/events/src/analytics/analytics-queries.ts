@@ -110,26 +110,82 @@ export interface UserActivityItem {
 /** Label used for activities without an entity type (stored as NULL; '' in the rollups). */
 export const NO_ENTITY_TYPE = '(none)'
 
-// Parameters shared by the range queries: $1 project, $2 from, $3 to, $4 interval, $5 tz,
-// $6 first whole UTC hour in the range, $7 end of the last whole hour ($6 = $7 when none).
+// Parameters of the range queries (see #rangeParams): $1 project, $2 from, $3 to, $4 interval,
+// $5 tz, $6..$7 the whole UTC hours inside [from, to), $8..$9 the whole UTC days inside those.
 //
-// Range membership does not depend on the zone: totals and breakdowns sum the hourly rollups of
-// [$6, $7) and read raw rows only for the partial hours [$2, $6) and [$7, $3). Series need each
-// hour's local bucket: computed once per hour (a few thousand date_trunc calls, not one per
-// rollup row). An hour is "aligned" when it lies in one bucket: every hour in whole-hour zones;
-// in half-hour zones (Asia/Kolkata) the hour straddling each local midnight (for interval=hour,
-// every hour) is not, and its rows are bucketed from raw rows. Exact either way.
-const HOURS = `SELECT h, date_trunc($4, h, $5) AS start,
-    date_trunc($4, h, $5) = date_trunc($4, h + interval '59 minutes 59.999999 seconds', $5) AS aligned
-  FROM generate_series($6::timestamptz, $7::timestamptz - interval '1 hour', interval '1 hour') h`
-// Raw pieces of the range: partial edge hours, and unaligned hours (series only).
+// Range membership does not depend on the zone: totals and breakdowns sum daily rollups over
+// [$8, $9), hourly rollups over the rest of [$6, $7), and raw rows only for the partial hours
+// [$2, $6) and [$7, $3). Series need each hour's local bucket: computed once per hour (a few
+// thousand date_trunc calls, not one per row). An hour is "aligned" when it lies in one bucket:
+// every hour in whole-hour zones; in half-hour zones (Asia/Kolkata) the hour straddling each
+// local midnight (for interval=hour, every hour) is not, and its rows are bucketed from raw
+// rows. A UTC day is aligned when it lies in one bucket (UTC; weeks in most zones). Exact always.
+const RANGE_CTES = `hours AS (
+    SELECT h, date_trunc($4, h, $5) AS start,
+           date_trunc($4, h, $5) = date_trunc($4, h + interval '59 minutes 59.999999 seconds', $5) AS aligned
+    FROM generate_series($6::timestamptz, $7::timestamptz - interval '1 hour', interval '1 hour') h),
+  days AS (
+    SELECT d, date_trunc($4, d, $5) AS start,
+           date_trunc($4, d, $5) = date_trunc($4, d + interval '1 day' - interval '1 microsecond', $5) AS aligned
+    FROM generate_series($8::timestamptz, $9::timestamptz - interval '1 day', interval '1 day') d)`
+// Raw pieces of the range: the partial edge hours, and the unaligned hours (series only).
 const EDGES = `SELECT $2::timestamptz AS a, $6::timestamptz AS b UNION ALL SELECT $7, $3`
-const SERIES_RAW = `${EDGES} UNION ALL SELECT h, h + interval '1 hour' FROM hours WHERE NOT aligned`
-// Every bucket start meeting [from, to): bucket lengths are multiples of 15 minutes in every zone
-// (Nepal +05:45, Lord Howe's 30-minute DST), so a 15-minute grid plus the last instant hits all.
-const BUCKETS = `SELECT DISTINCT date_trunc($3, g, $4) AS start FROM (
-  SELECT generate_series($1::timestamptz, $2::timestamptz - interval '1 microsecond', interval '15 minutes') AS g
-  UNION ALL SELECT $2::timestamptz - interval '1 microsecond') grid`
+const UNALIGNED = `SELECT h AS a, h + interval '1 hour' AS b FROM hours WHERE NOT aligned`
+// Every bucket start meeting [from, to): an aligned hour's bucket is known from `hours`; the
+// rest of the range (edge pieces, unaligned hours) is sampled on a 15-minute grid plus each
+// piece's last instant. Bucket lengths and boundaries are multiples of 15 minutes in every zone
+// (Nepal +05:45, Lord Howe's 30-minute DST), so the samples hit every bucket.
+const BUCKETS = `SELECT start FROM hours WHERE aligned
+  UNION SELECT date_trunc($4, g, $5) FROM (${EDGES} UNION ALL ${UNALIGNED}) x,
+    generate_series(x.a, x.b - interval '1 microsecond', interval '15 minutes') g
+  UNION SELECT date_trunc($4, x.b - interval '1 microsecond', $5) FROM (${EDGES} UNION ALL ${UNALIGNED}) x
+    WHERE x.b > x.a`
+
+/**
+ * Unique users of `kind` ('l' logins, 'a' any activity) as CTEs `total_uniques (n)` and
+ * `series_uniques (start, n)`: the OR of the user bitmaps (migration 0007) of every piece of the
+ * range, popcounted per 8192-user chunk. Daily bitmaps for whole UTC days (in the series only
+ * for aligned days), hourly ones for the other aligned hours, and bitmaps built from the raw
+ * rows given (`edges`: partial edge hours; `unaligned`: hours straddling two buckets).
+ */
+function uniquesCtes(kind: 'l' | 'a', edges: string, unaligned: string): string {
+  const fromRaw = (rows: string, start: string) =>
+    `SELECT ${start} AS start, uid >> 13 AS chunk, strata_bitmap(array_agg(DISTINCT uid & 8191)) AS bits
+     FROM (SELECT ts, ${UID('r')} AS uid FROM (${rows}) r) r WHERE uid IS NOT NULL GROUP BY 1, 2`
+  return `total_parts AS (
+      SELECT chunk, bits FROM user_bitmaps
+      WHERE project_id = $1 AND kind = '${kind}' AND grain = 'd' AND bucket >= $8 AND bucket < $9
+      UNION ALL
+      SELECT chunk, bits FROM user_bitmaps
+      WHERE project_id = $1 AND kind = '${kind}' AND grain = 'h'
+        AND ((bucket >= $6 AND bucket < $8) OR (bucket >= $9 AND bucket < $7))
+      UNION ALL SELECT chunk, bits FROM (${fromRaw(edges, 'NULL::timestamptz')}) e),
+    total_uniques AS (
+      SELECT coalesce(sum(n), 0)::bigint AS n
+      FROM (SELECT bit_count(bit_or(bits)) AS n FROM total_parts GROUP BY chunk) s),
+    hourly_bits AS (
+      SELECT h.h, h.start FROM hours h LEFT JOIN days d ON d.d = date_trunc('day', h.h, 'UTC') AND d.aligned
+      WHERE h.aligned AND d.d IS NULL),
+    series_parts AS (
+      SELECT d.start, b.chunk, b.bits FROM days d JOIN user_bitmaps b
+        ON b.project_id = $1 AND b.kind = '${kind}' AND b.grain = 'd' AND b.bucket = d.d
+      WHERE d.aligned
+      UNION ALL
+      SELECT h.start, b.chunk, b.bits FROM hourly_bits h JOIN user_bitmaps b
+        ON b.project_id = $1 AND b.kind = '${kind}' AND b.grain = 'h' AND b.bucket = h.h
+      UNION ALL ${fromRaw(`${edges} UNION ALL ${unaligned}`, 'date_trunc($4, ts, $5)')}),
+    series_uniques AS (
+      SELECT start, sum(n)::bigint AS n
+      FROM (SELECT start, bit_count(bit_or(bits)) AS n FROM series_parts GROUP BY start, chunk) s
+      GROUP BY start)`
+}
+
+// Raw rows of one piece `x` of the range. OFFSET 0 keeps the subquery from being flattened, so
+// each piece is its own index range scan: flattened, the planner (misled by generate_series'
+// default row estimate) joined the pieces against a scan of the project's whole table.
+const RAW_ROWS = (table: 'login_events' | 'activity_logs') =>
+  `SELECT * FROM ${table} r WHERE r.project_id = $1 AND r.ts >= x.a AND r.ts < x.b OFFSET 0`
+
 // A raw row's user id (migration 0007), looked up per row: the raw pieces are a few hours of
 // rows, and a correlated index lookup keeps that true even when statistics are stale (a new
 // project looked like one row to the planner, which then joined every row of both tables).
@@ -161,10 +217,10 @@ const num = (v: unknown) => Number(v ?? 0)
 const ms = (v: unknown) => (v instanceof Date ? v.getTime() : Date.parse(String(v)))
 
 /**
- * The analytics queries, all scoped to one project. Counts come from the hourly rollups the
- * writer keeps current in the ingest transaction (so they are exact and real-time), plus raw
- * rows only for the pieces of the range that are not whole rolled hours. Unique users are
- * exact `COUNT(DISTINCT)`s (see README: the cost centre of the logins summary).
+ * The analytics queries, all scoped to one project. Counts come from the rollups the writer
+ * keeps current in the ingest transaction (so they are exact and real-time), plus raw rows only
+ * for the pieces of the range that are not whole rolled hours. Unique users are exact, from the
+ * user bitmaps the writer keeps the same way (see README).
  */
 export class AnalyticsQueries {
   readonly #db: Database
@@ -193,16 +249,7 @@ export class AnalyticsQueries {
   }
 
   // Aggregates whose plan costs reach PostgreSQL's JIT threshold.
-  readonly #jit = new Set([
-    'logins.breakdown',
-    'logins.series',
-    'logins.uniques',
-    'logins.series-uniques',
-    'activity.groups',
-    'activity.series',
-    'active-users',
-    'sessions',
-  ])
+  readonly #jit = new Set(['logins', 'activity', 'active-users', 'sessions'])
 
   #echo(p: RangeParams, interval?: string): RangeEcho {
     return {
@@ -213,137 +260,67 @@ export class AnalyticsQueries {
     }
   }
 
-  async #buckets(p: SeriesParams): Promise<number[]> {
-    const res = await this.#q<{ start: Date }>('buckets', `${BUCKETS} ORDER BY 1`, [
-      iso(p.from),
-      iso(p.to),
-      p.interval,
-      p.tz,
-    ])
-    return res.rows.map((r) => ms(r.start))
-  }
-
+  /**
+   * Parameters of the one-statement range queries: $1 project, $2 from, $3 to, $4 interval,
+   * $5 tz, $6 first whole UTC hour, $7 end of the last whole hour, $8 first whole UTC day inside
+   * them, $9 end of the last whole day ($8 = $9 = $7 when none).
+   */
   #rangeParams(projectId: string, p: SeriesParams): unknown[] {
     const [a, b] = wholeHours(p.from, p.to)
-    return [projectId, iso(p.from), iso(p.to), p.interval, p.tz, iso(a), iso(b)]
+    const [d1, d2] = wholeDays(a, b)
+    return [projectId, iso(p.from), iso(p.to), p.interval, p.tz, iso(a), iso(b), iso(d1), iso(d2)]
   }
 
-  /** `uniques: false` skips the raw-row unique-user count: the answer then reads rollups only. */
+  /**
+   * Everything in ONE statement (one snapshot, so totals, breakdowns and series always agree,
+   * and one round trip): breakdowns from daily rollups for whole UTC days, hourly rollups for the
+   * other whole hours and raw rows for the partial edge hours; the series from hourly counts
+   * (raw rows for the edges and for hours straddling two local buckets); unique users from the
+   * user bitmaps (see RANGE_CTES and migration 0007). `uniques: false` skips the bitmaps.
+   */
   async logins(
     projectId: string,
     p: SeriesParams,
     opts: { uniques?: boolean } = {},
   ): Promise<LoginAnalytics> {
     const withUniques = opts.uniques ?? true
-    const params = this.#rangeParams(projectId, p)
-    const breakdownSql = `WITH agg AS (
-      SELECT r.method, r.device_type, r.browser, r.os, r.count AS n
-      FROM login_rollups_hourly r WHERE r.project_id = $1 AND r.bucket >= $6 AND r.bucket < $7
-      UNION ALL
-      SELECT e.method, e.device_type, coalesce(e.browser, 'unknown'), coalesce(e.os, 'unknown'), 1
-      FROM (${EDGES}) x JOIN login_events e ON e.project_id = $1 AND e.ts >= x.a AND e.ts < x.b
-    )
+    const sql = `WITH ${RANGE_CTES},
+      edge_rows AS (
+        SELECT e.ts, e.user_id, e.success, e.method, e.device_type, e.browser, e.os
+        FROM (${EDGES}) x CROSS JOIN LATERAL (${RAW_ROWS('login_events')}) e),
+      unaligned_rows AS (
+        SELECT e.ts, e.user_id, e.success FROM (${UNALIGNED}) x CROSS JOIN LATERAL (${RAW_ROWS('login_events')}) e),
+      breakdown AS (
+        SELECT method, device_type, browser, os, count AS n FROM login_rollups_daily
+        WHERE project_id = $1 AND bucket >= $8 AND bucket < $9
+        UNION ALL
+        SELECT method, device_type, browser, os, count FROM login_rollups_hourly
+        WHERE project_id = $1 AND ((bucket >= $6 AND bucket < $8) OR (bucket >= $9 AND bucket < $7))
+        UNION ALL
+        SELECT method, device_type, coalesce(browser, 'unknown'), coalesce(os, 'unknown'), 1 FROM edge_rows),
+      series AS (
+        SELECT h.start, c.success, c.count AS n FROM hours h JOIN login_counts_hourly c
+          ON c.project_id = $1 AND c.bucket = h.h WHERE h.aligned
+        UNION ALL SELECT date_trunc($4, ts, $5), success, 1 FROM edge_rows
+        UNION ALL SELECT date_trunc($4, ts, $5), success, 1 FROM unaligned_rows),
+      ${uniquesCtes('l', 'SELECT ts, user_id FROM edge_rows', 'SELECT ts, user_id FROM unaligned_rows')}
     SELECT CASE WHEN GROUPING(method) = 0 THEN 'm' WHEN GROUPING(device_type) = 0 THEN 'd'
                 WHEN GROUPING(browser) = 0 THEN 'b' ELSE 'o' END AS kind,
-           coalesce(method, device_type, browser, os) AS name, sum(n)::bigint AS n
-    FROM agg GROUP BY GROUPING SETS ((method), (device_type), (browser), (os))`
-      .replaceAll('$6', '$4')
-      .replaceAll('$7', '$5')
-    const seriesSql = `WITH hours AS (${HOURS}),
-      rolled AS (
-        SELECT r.bucket, r.success, sum(r.count) AS n FROM login_rollups_hourly r
-        WHERE r.project_id = $1 AND r.bucket >= $6 AND r.bucket < $7 GROUP BY 1, 2)
-    SELECT 's' AS kind, start, success, NULL::text AS name, sum(n)::bigint AS n FROM (
-      SELECT h.start, r.success, r.n FROM rolled r JOIN hours h ON h.h = r.bucket AND h.aligned
-      UNION ALL
-      SELECT date_trunc($4, e.ts, $5), e.success, 1
-      FROM (${SERIES_RAW}) x JOIN login_events e ON e.project_id = $1 AND e.ts >= x.a AND e.ts < x.b
-    ) s GROUP BY start, success`
-    // Unique users: the OR of the user bitmaps of every piece of the range (see migration 0007),
-    // popcounted per 8192-user chunk: daily bitmaps for whole UTC days, hourly ones for the other
-    // whole hours, and bitmaps built from raw rows for the partial edge hours (and, in the
-    // series, for hours straddling two local buckets).
-    const [a, b] = wholeHours(p.from, p.to)
-    const [d1, d2] = wholeDays(a, b)
-    const totalUniquesSql = `WITH parts AS (
-      SELECT chunk, bits FROM user_bitmaps
-      WHERE project_id = $1 AND kind = 'l' AND grain = 'd' AND bucket >= $6 AND bucket < $7
-      UNION ALL
-      SELECT chunk, bits FROM user_bitmaps
-      WHERE project_id = $1 AND kind = 'l' AND grain = 'h'
-        AND ((bucket >= $4 AND bucket < $6) OR (bucket >= $7 AND bucket < $5))
-      UNION ALL
-      SELECT uid >> 13, strata_bitmap(array_agg(DISTINCT uid & 8191)) FROM (
-        SELECT ${UID('e')} AS uid FROM (${EDGES.replaceAll('$6', '$4').replaceAll('$7', '$5')}) x
-        JOIN login_events e ON e.project_id = $1 AND e.ts >= x.a AND e.ts < x.b) r
-      WHERE uid IS NOT NULL GROUP BY 1)
-    SELECT coalesce(sum(n), 0)::bigint AS n FROM (SELECT bit_count(bit_or(bits)) AS n FROM parts GROUP BY chunk) s`
-    const seriesUniquesSql = `WITH hours AS (${HOURS}),
-      days AS (
-        SELECT d, date_trunc($4, d, $5) AS start
-        FROM generate_series($8::timestamptz, $9::timestamptz - interval '1 day', interval '1 day') d
-        WHERE date_trunc($4, d, $5) = date_trunc($4, d + interval '1 day' - interval '1 microsecond', $5)),
-      hourly AS (
-        SELECT h.h, h.start FROM hours h LEFT JOIN days d ON d.d = date_trunc('day', h.h, 'UTC')
-        WHERE h.aligned AND d.d IS NULL),
-      parts AS (
-        SELECT d.start, b.chunk, b.bits FROM days d JOIN user_bitmaps b
-          ON b.project_id = $1 AND b.kind = 'l' AND b.grain = 'd' AND b.bucket = d.d
-        UNION ALL
-        SELECT h.start, b.chunk, b.bits FROM hourly h JOIN user_bitmaps b
-          ON b.project_id = $1 AND b.kind = 'l' AND b.grain = 'h' AND b.bucket = h.h
-        UNION ALL
-        SELECT start, uid >> 13, strata_bitmap(array_agg(DISTINCT uid & 8191)) FROM (
-          SELECT date_trunc($4, e.ts, $5) AS start, ${UID('e')} AS uid FROM (${SERIES_RAW}) x
-          JOIN login_events e ON e.project_id = $1 AND e.ts >= x.a AND e.ts < x.b) r
-        WHERE uid IS NOT NULL GROUP BY 1, 2)
-    SELECT start, sum(n)::bigint AS n
-    FROM (SELECT start, bit_count(bit_or(bits)) AS n FROM parts GROUP BY start, chunk) s GROUP BY start`
-    const [buckets, breakdown, seriesRows, totalUniques, seriesUniques] = await Promise.all([
-      this.#buckets(p),
-      this.#q<{
-        kind: string
-        start: Date | null
-        success: boolean | null
-        name: string | null
-        n: string
-      }>('logins.breakdown', breakdownSql, [params[0], params[1], params[2], params[5], params[6]]),
-      this.#q<{
-        kind: string
-        start: Date | null
-        success: boolean | null
-        name: string | null
-        n: string
-      }>('logins.series', seriesSql, params),
-      withUniques
-        ? this.#q<{ n: string }>('logins.uniques', totalUniquesSql, [
-            params[0],
-            params[1],
-            params[2],
-            params[5],
-            params[6],
-            iso(d1),
-            iso(d2),
-          ])
-        : { rows: [] as { n: string }[] },
-      withUniques
-        ? this.#q<{ start: Date; n: string }>('logins.series-uniques', seriesUniquesSql, [
-            ...params,
-            iso(d1),
-            iso(d2),
-          ])
-        : { rows: [] as { start: Date; n: string }[] },
-    ])
-    const counts = { rows: [...seriesRows.rows, ...breakdown.rows] }
+           coalesce(method, device_type, browser, os) AS name, NULL::timestamptz AS start,
+           NULL::boolean AS success, sum(n)::bigint AS n
+    FROM breakdown GROUP BY GROUPING SETS ((method), (device_type), (browser), (os))
+    UNION ALL SELECT 's', NULL, start, success, sum(n)::bigint FROM series GROUP BY start, success
+    UNION ALL SELECT 'k', NULL, start, NULL, 0 FROM (${BUCKETS}) k
+    UNION ALL SELECT 'u', NULL, NULL, NULL, n FROM total_uniques WHERE $10
+    UNION ALL SELECT 'v', NULL, start, NULL, n FROM series_uniques WHERE $10`
+    const res = await this.#q<{
+      kind: string
+      name: string | null
+      start: Date | null
+      success: boolean | null
+      n: string
+    }>('logins', sql, [...this.#rangeParams(projectId, p), withUniques])
     const series = new Map<number, LoginSeriesPoint>()
-    for (const b of buckets)
-      series.set(b, {
-        start: isoInZone(b, p.tz),
-        logins: 0,
-        successes: 0,
-        failures: 0,
-        uniqueUsers: 0,
-      })
     const out: LoginAnalytics = {
       range: this.#echo(p, p.interval),
       totals: { logins: 0, successes: 0, failures: 0, successRate: 0, uniqueUsers: 0 },
@@ -360,22 +337,33 @@ export class AnalyticsQueries {
       b: out.byBrowser,
       o: out.byOs,
     }
-    for (const r of counts.rows) {
+    // Bucket starts first (they come in any order), then what falls in them.
+    for (const r of res.rows)
+      if (r.kind === 'k')
+        series.set(ms(r.start), {
+          start: '',
+          logins: 0,
+          successes: 0,
+          failures: 0,
+          uniqueUsers: 0,
+        })
+    for (const r of res.rows) {
       const n = num(r.n)
-      if (r.kind === 's') {
+      if (r.kind === 's' || r.kind === 'v') {
         const pt = series.get(ms(r.start))
         if (!pt) continue // cannot happen: every bucket meeting the range is listed
-        pt.logins += n
-        if (r.success) pt.successes += n
-        else pt.failures += n
-      } else maps[r.kind]![r.name!] = n
+        if (r.kind === 'v') pt.uniqueUsers = n
+        else {
+          pt.logins += n
+          if (r.success) pt.successes += n
+          else pt.failures += n
+        }
+      } else if (r.kind === 'u') out.totals.uniqueUsers = n
+      else if (r.kind !== 'k') maps[r.kind]![r.name!] = n
     }
-    out.totals.uniqueUsers = num(totalUniques.rows[0]?.n)
-    for (const r of seriesUniques.rows) {
-      const pt = series.get(ms(r.start))
-      if (pt) pt.uniqueUsers = num(r.n)
-    }
-    out.series = [...series.values()]
+    out.series = [...series.entries()]
+      .sort((x, y) => x[0] - y[0])
+      .map(([start, pt]) => ({ ...pt, start: isoInZone(start, p.tz) }))
     for (const pt of out.series) {
       out.totals.logins += pt.logins
       out.totals.successes += pt.successes
@@ -392,55 +380,52 @@ export class AnalyticsQueries {
     groupBy: ActivityGroupBy,
   ): Promise<ActivityAnalytics> {
     // The dimension comes from an allow-list and picks one of two fixed column names.
-    const rollCol = groupBy === 'action' ? 'r.action' : "nullif(r.entity_type, '')"
-    const rawCol = groupBy === 'action' ? 'e.action' : 'e.entity_type'
-    const params = this.#rangeParams(projectId, p)
-    const groupsSql = `SELECT name, sum(n)::bigint AS n FROM (
-      SELECT ${rollCol} AS name, r.count AS n
-      FROM activity_rollups_hourly r WHERE r.project_id = $1 AND r.bucket >= $6 AND r.bucket < $7
-      UNION ALL
-      SELECT ${rawCol}, 1
-      FROM (${EDGES}) x JOIN activity_logs e ON e.project_id = $1 AND e.ts >= x.a AND e.ts < x.b
-    ) s GROUP BY name`
-      .replaceAll('$6', '$4')
-      .replaceAll('$7', '$5')
-    const seriesSql = `WITH hours AS (${HOURS}),
-      rolled AS (
-        SELECT r.bucket, sum(r.count) AS n FROM activity_rollups_hourly r
-        WHERE r.project_id = $1 AND r.bucket >= $6 AND r.bucket < $7 GROUP BY 1)
-    SELECT start, sum(n)::bigint AS n FROM (
-      SELECT h.start, r.n FROM rolled r JOIN hours h ON h.h = r.bucket AND h.aligned
-      UNION ALL
-      SELECT date_trunc($4, e.ts, $5), 1
-      FROM (${SERIES_RAW}) x JOIN activity_logs e ON e.project_id = $1 AND e.ts >= x.a AND e.ts < x.b
-    ) s GROUP BY start`
-    const [buckets, groupRows, seriesRows] = await Promise.all([
-      this.#buckets(p),
-      this.#q<{ name: string | null; n: string }>('activity.groups', groupsSql, [
-        params[0],
-        params[1],
-        params[2],
-        params[5],
-        params[6],
-      ]),
-      this.#q<{ start: Date; n: string }>('activity.series', seriesSql, params),
-    ])
-    const series = new Map<number, { start: string; activities: number }>()
-    for (const b of buckets) series.set(b, { start: isoInZone(b, p.tz), activities: 0 })
+    const rollCol = groupBy === 'action' ? 'action' : "nullif(entity_type, '')"
+    const rawCol = groupBy === 'action' ? 'action' : 'entity_type'
+    const sql = `WITH ${RANGE_CTES},
+      edge_rows AS (
+        SELECT e.ts, e.${rawCol} AS name FROM (${EDGES}) x CROSS JOIN LATERAL (${RAW_ROWS('activity_logs')}) e),
+      groups AS (
+        SELECT ${rollCol} AS name, count AS n FROM activity_rollups_daily
+        WHERE project_id = $1 AND bucket >= $8 AND bucket < $9
+        UNION ALL
+        SELECT ${rollCol}, count FROM activity_rollups_hourly
+        WHERE project_id = $1 AND ((bucket >= $6 AND bucket < $8) OR (bucket >= $9 AND bucket < $7))
+        UNION ALL SELECT name, 1 FROM edge_rows),
+      series AS (
+        SELECT h.start, c.count AS n FROM hours h JOIN activity_counts_hourly c
+          ON c.project_id = $1 AND c.bucket = h.h WHERE h.aligned
+        UNION ALL SELECT date_trunc($4, ts, $5), 1 FROM edge_rows
+        UNION ALL SELECT date_trunc($4, e.ts, $5), 1
+          FROM (${UNALIGNED}) x CROSS JOIN LATERAL (${RAW_ROWS('activity_logs')}) e)
+    SELECT 'g' AS kind, name, NULL::timestamptz AS start, sum(n)::bigint AS n FROM groups GROUP BY name
+    UNION ALL SELECT 's', NULL, start, sum(n)::bigint FROM series GROUP BY start
+    UNION ALL SELECT 'k', NULL, start, 0 FROM (${BUCKETS}) k`
+    const res = await this.#q<{
+      kind: string
+      name: string | null
+      start: Date | null
+      n: string
+    }>('activity', sql, this.#rangeParams(projectId, p))
+    const series = new Map<number, number>()
+    for (const r of res.rows) if (r.kind === 'k') series.set(ms(r.start), 0)
     const groups: Record<string, number> = {}
     let total = 0
-    for (const r of seriesRows.rows) {
-      const pt = series.get(ms(r.start))
-      if (pt) pt.activities += num(r.n)
-      total += num(r.n)
+    for (const r of res.rows) {
+      if (r.kind === 's') {
+        const at = ms(r.start)
+        if (series.has(at)) series.set(at, series.get(at)! + num(r.n))
+        total += num(r.n)
+      } else if (r.kind === 'g') groups[r.name ?? NO_ENTITY_TYPE] = num(r.n)
     }
-    for (const r of groupRows.rows) groups[r.name ?? NO_ENTITY_TYPE] = num(r.n)
     return {
       range: this.#echo(p, p.interval),
       groupBy,
       totals: { activities: total },
       groups: sortMap(groups),
-      series: [...series.values()],
+      series: [...series.entries()]
+        .sort((x, y) => x[0] - y[0])
+        .map(([start, activities]) => ({ start: isoInZone(start, p.tz), activities })),
     }
   }
 

@@ -314,11 +314,11 @@ export async function seedEvents(db: Database, o: SeedOptions): Promise<SeedResu
         )
         sessionCount = opened.rowCount ?? 0
         // Rollups and user-days: COPY into temporary tables, then add to what is there.
-        await client.query(`CREATE TEMP TABLE seed_lr (LIKE login_rollups_hourly) ON COMMIT DROP;
-          CREATE TEMP TABLE seed_ar (LIKE activity_rollups_hourly) ON COMMIT DROP`)
+        await client.query(`CREATE TEMP TABLE seed_l (LIKE login_rollups_hourly) ON COMMIT DROP;
+          CREATE TEMP TABLE seed_a (LIKE activity_rollups_hourly) ON COMMIT DROP`)
         await copy(
           client,
-          'COPY seed_lr (project_id, bucket, method, device_type, browser, os, success, count) FROM STDIN',
+          'COPY seed_l (project_id, bucket, method, device_type, browser, os, success, count) FROM STDIN',
           (function* () {
             for (const [k, n] of loginRoll) {
               const [h, ...rest] = k.split('|')
@@ -328,7 +328,7 @@ export async function seedEvents(db: Database, o: SeedOptions): Promise<SeedResu
         )
         await copy(
           client,
-          'COPY seed_ar (project_id, bucket, action, entity_type, count) FROM STDIN',
+          'COPY seed_a (project_id, bucket, action, entity_type, count) FROM STDIN',
           (function* () {
             for (const [k, n] of actRoll) {
               const [h, action, entity] = k.split('|')
@@ -336,10 +336,15 @@ export async function seedEvents(db: Database, o: SeedOptions): Promise<SeedResu
             }
           })(),
         )
-        await client.query(`INSERT INTO login_rollups_hourly AS r SELECT * FROM seed_lr ORDER BY 1, 2, 3, 4, 5, 6, 7
+        await client.query(`INSERT INTO login_rollups_hourly AS r SELECT * FROM seed_l ORDER BY 1, 2, 3, 4, 5, 6, 7
           ON CONFLICT (project_id, bucket, method, device_type, browser, os, success) DO UPDATE SET count = r.count + excluded.count`)
-        await client.query(`INSERT INTO activity_rollups_hourly AS r SELECT * FROM seed_ar ORDER BY 1, 2, 3, 4
+        await client.query(`INSERT INTO activity_rollups_hourly AS r SELECT * FROM seed_a ORDER BY 1, 2, 3, 4
           ON CONFLICT (project_id, bucket, action, entity_type) DO UPDATE SET count = r.count + excluded.count`)
+        // Daily rollups and hourly series counts of exactly the rollups just added.
+        await client.query(
+          "SELECT strata_events_derive_rollups($1, '-infinity', 'infinity', 'seed')",
+          [p],
+        )
         // Sets: recomputing them from every raw row of the span is idempotent and exact.
         await client.query('SELECT strata_events_rebuild_user_bitmaps($1, $2, $3)', [
           p,
@@ -360,6 +365,10 @@ export async function seedEvents(db: Database, o: SeedOptions): Promise<SeedResu
     'user_sessions',
     'login_rollups_hourly',
     'activity_rollups_hourly',
+    'login_rollups_daily',
+    'activity_rollups_daily',
+    'login_counts_hourly',
+    'activity_counts_hourly',
     'analytics_user_ids',
     'user_bitmaps',
   ])

@@ -114,44 +114,78 @@ export class FlushStatement {
     return this
   }
 
-  /** Hourly rollups of the fresh rows, aggregated here; sorted so upserts lock in one order. */
+  /**
+   * Rollups of the fresh rows, aggregated here and sorted so upserts lock in one order: hourly
+   * and daily (UTC) by every dimension, and per-hour counts for the series (migration 0009).
+   */
   rollups(logins: LoginRow[], activities: ActivityRow[], events: SegmentRow[]): this {
     if (logins.length) {
-      const agg = aggregate(logins, (r) => [
-        r.projectId,
-        hour(r.ts),
-        r.method,
-        r.deviceType,
-        r.browser ?? 'unknown',
-        r.os ?? 'unknown',
-        r.success ? 't' : 'f',
-      ])
+      for (const [table, bucket] of [
+        ['login_rollups_hourly', hour],
+        ['login_rollups_daily', utcDay],
+      ] as const) {
+        const agg = aggregate(logins, (r) => [
+          r.projectId,
+          bucket(r.ts),
+          r.method,
+          r.deviceType,
+          r.browser ?? 'unknown',
+          r.os ?? 'unknown',
+          r.success ? 't' : 'f',
+        ])
+        this.#push(
+          `INSERT INTO ${table} AS r (project_id, bucket, method, device_type, browser, os, success, count)
+           SELECT * FROM ${this.#records(agg, [
+             ['p', 'uuid', (a) => a[0]],
+             ['b', 'timestamptz', (a) => a[1]],
+             ['m', 'text', (a) => a[2]],
+             ['d', 'text', (a) => a[3]],
+             ['br', 'text', (a) => a[4]],
+             ['o', 'text', (a) => a[5]],
+             ['s', 'boolean', (a) => a[6] === 't'],
+             ['n', 'bigint', (a) => a[7]],
+           ])}
+           ON CONFLICT (project_id, bucket, method, device_type, browser, os, success) DO UPDATE SET count = r.count + excluded.count`,
+        )
+      }
+      const counts = aggregate(logins, (r) => [r.projectId, hour(r.ts), r.success ? 't' : 'f'])
       this.#push(
-        `INSERT INTO login_rollups_hourly AS r (project_id, bucket, method, device_type, browser, os, success, count)
-         SELECT * FROM ${this.#records(agg, [
+        `INSERT INTO login_counts_hourly AS r (project_id, bucket, success, count)
+         SELECT * FROM ${this.#records(counts, [
            ['p', 'uuid', (a) => a[0]],
            ['b', 'timestamptz', (a) => a[1]],
-           ['m', 'text', (a) => a[2]],
-           ['d', 'text', (a) => a[3]],
-           ['br', 'text', (a) => a[4]],
-           ['o', 'text', (a) => a[5]],
-           ['s', 'boolean', (a) => a[6] === 't'],
-           ['n', 'bigint', (a) => a[7]],
+           ['s', 'boolean', (a) => a[2] === 't'],
+           ['n', 'bigint', (a) => a[3]],
          ])}
-         ON CONFLICT (project_id, bucket, method, device_type, browser, os, success) DO UPDATE SET count = r.count + excluded.count`,
+         ON CONFLICT (project_id, bucket, success) DO UPDATE SET count = r.count + excluded.count`,
       )
     }
     if (activities.length) {
-      const agg = aggregate(activities, (r) => [
-        r.projectId,
-        hour(r.ts),
-        r.action,
-        r.entityType ?? '',
-      ])
+      for (const [table, bucket] of [
+        ['activity_rollups_hourly', hour],
+        ['activity_rollups_daily', utcDay],
+      ] as const) {
+        const agg = aggregate(activities, (r) => [
+          r.projectId,
+          bucket(r.ts),
+          r.action,
+          r.entityType ?? '',
+        ])
+        this.#push(
+          `INSERT INTO ${table} AS r (project_id, bucket, action, entity_type, count)
+           SELECT * FROM ${this.#records(agg, ROLLUP4)}
+           ON CONFLICT (project_id, bucket, action, entity_type) DO UPDATE SET count = r.count + excluded.count`,
+        )
+      }
+      const counts = aggregate(activities, (r) => [r.projectId, hour(r.ts)])
       this.#push(
-        `INSERT INTO activity_rollups_hourly AS r (project_id, bucket, action, entity_type, count)
-         SELECT * FROM ${this.#records(agg, ROLLUP4)}
-         ON CONFLICT (project_id, bucket, action, entity_type) DO UPDATE SET count = r.count + excluded.count`,
+        `INSERT INTO activity_counts_hourly AS r (project_id, bucket, count)
+         SELECT * FROM ${this.#records(counts, [
+           ['p', 'uuid', (a) => a[0]],
+           ['b', 'timestamptz', (a) => a[1]],
+           ['n', 'bigint', (a) => a[2]],
+         ])}
+         ON CONFLICT (project_id, bucket) DO UPDATE SET count = r.count + excluded.count`,
       )
     }
     if (events.length) {
@@ -275,6 +309,18 @@ function hour(ms: number): string {
     lastHourIso = new Date(start).toISOString()
   }
   return lastHourIso
+}
+
+let lastDay = NaN
+let lastDayIso = ''
+/** ISO start of the UTC day, memoised the same way. */
+function utcDay(ms: number): string {
+  const start = Math.floor(ms / 86_400_000) * 86_400_000
+  if (start !== lastDay) {
+    lastDay = start
+    lastDayIso = new Date(start).toISOString()
+  }
+  return lastDayIso
 }
 
 /** `[project, UTC hour ISO, user, kind]`: kind 'a' (any activity) or 'l' (login). */
