@@ -171,6 +171,8 @@ describe('sign-in', () => {
     expect(await alert.innerText()).toMatch(/Invalid/)
     expect(await nav(page).count()).toBe(0)
     expect(page.url()).not.toContain('not-a-real-key')
+    await shots.take(page, 'sign-in-error')
+    await expectNoSeriousA11yViolations(page, 'sign-in with an error (light)')
   })
 
   it("a project's write key is refused with the server's error code", async () => {
