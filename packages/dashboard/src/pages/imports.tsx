@@ -8,6 +8,7 @@ import { formatInstant } from '../lib/time.js'
 import { useApi } from '../lib/use-api.js'
 import { useSession } from '../session.js'
 import { useView } from '../view.js'
+import { TableWrap } from '../components/table-wrap.js'
 
 export function ImportsPage() {
   const { role } = useSession()
@@ -65,7 +66,7 @@ function ImportJobs() {
       {actionError ? <ErrorBox error={actionError} /> : null}
       <Async state={jobs}>
         {(page) => (
-          <div className="card table-wrap">
+          <TableWrap label="Import jobs table" card>
             <table>
               <caption>
                 Import jobs <span className="muted">(newest first; times in {state.tz})</span>
@@ -170,7 +171,7 @@ function ImportJobs() {
                 )}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         )}
       </Async>
     </section>

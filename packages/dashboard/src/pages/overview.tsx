@@ -2,7 +2,7 @@ import { useMemo } from 'react'
 import { BarList } from '../components/bar-list.js'
 import { Kpi } from '../components/kpi.js'
 import { RangeControls } from '../components/range-controls.js'
-import { Async } from '../components/states.js'
+import { Async, Loading } from '../components/states.js'
 import { TimeChart, type ChartSeries } from '../components/time-chart.js'
 import { formatCount, formatPercent, shares } from '../lib/format.js'
 import { dayRange } from '../lib/time.js'
@@ -10,34 +10,50 @@ import { useApi } from '../lib/use-api.js'
 import { useSession } from '../session.js'
 import { useView } from '../view.js'
 import type { ActiveUsers, LoginAnalytics } from '../api/types.js'
+import { TableWrap } from '../components/table-wrap.js'
 
 export function OverviewPage() {
   const { client } = useSession()
   const { state, scope } = useView()
   const range = dayRange(state.from, state.to, state.tz)
-  const q = { ...range, tz: state.tz, ...scope }
-  const key = JSON.stringify([q, state.interval])
-  const logins = useApi(
-    key,
-    (signal) => client.logins({ ...q, interval: state.interval }, signal),
+  const q = { ...range, tz: state.tz, interval: state.interval, ...scope }
+  const key = JSON.stringify(q)
+  const enabled = scope !== undefined
+  // Two calls: without the distinct-user count (rollups only, a few ms) for a fast first
+  // paint, and the full answer, which replaces it when it lands (issued second, on purpose).
+  const quick = useApi(
+    `${key}:quick`,
+    (signal) => client.logins({ ...q, uniques: false }, signal),
     {
-      enabled: scope !== undefined,
+      enabled,
     },
   )
-  const active = useApi(key, (signal) => client.activeUsers(q, signal), {
-    enabled: scope !== undefined,
-  })
+  const full = useApi(key, (signal) => client.logins(q, signal), { enabled })
+  const active = useApi(key, (signal) => client.activeUsers(q, signal), { enabled })
+  const logins = {
+    data: full.data ?? quick.data,
+    error: full.error ?? (full.data ? undefined : quick.error),
+    loading: full.loading && !quick.data,
+    reload: full.reload,
+  }
   return (
     <>
       <h1>Overview</h1>
       <RangeControls interval />
-      <section aria-label="Logins" aria-busy={logins.loading}>
+      <section aria-label="Logins" aria-busy={full.loading}>
         <Async
           state={logins}
           isEmpty={(d) => d.totals.logins === 0}
           empty="no logins in this range"
         >
-          {(d) => <Logins data={d} interval={state.interval} tz={state.tz} />}
+          {(d) => (
+            <Logins
+              data={d}
+              uniques={full.data ? 'done' : full.loading ? 'pending' : 'failed'}
+              interval={state.interval}
+              tz={state.tz}
+            />
+          )}
         </Async>
       </section>
       <section aria-label="Active users" aria-busy={active.loading}>
@@ -47,7 +63,15 @@ export function OverviewPage() {
   )
 }
 
-function Logins({ data, interval, tz }: { data: LoginAnalytics; interval: string; tz: string }) {
+interface LoginsProps {
+  data: LoginAnalytics
+  /** Whether `data` has the distinct-user count yet. */
+  uniques: 'done' | 'pending' | 'failed'
+  interval: string
+  tz: string
+}
+
+function Logins({ data, uniques, interval, tz }: LoginsProps) {
   const t = data.totals
   const starts = useMemo(() => data.series.map((p) => p.start), [data])
   const series = useMemo<ChartSeries[]>(
@@ -67,7 +91,18 @@ function Logins({ data, interval, tz }: { data: LoginAnalytics; interval: string
           testId="kpi-success-rate"
           tone={t.successRate < 0.8 ? 'bad' : undefined}
         />
-        <Kpi label="Unique users" value={formatCount(t.uniqueUsers)} testId="kpi-unique-users" />
+        {uniques === 'pending' ? (
+          <div className="kpi">
+            <span className="kpi-label">Unique users</span>
+            <Loading label="Counting" />
+          </div>
+        ) : (
+          <Kpi
+            label="Unique users"
+            value={uniques === 'done' ? formatCount(t.uniqueUsers) : '—'}
+            testId="kpi-unique-users"
+          />
+        )}
         <Kpi label="Failures" value={formatCount(t.failures)} testId="kpi-failures" />
       </div>
       <TimeChart
@@ -92,7 +127,7 @@ function Logins({ data, interval, tz }: { data: LoginAnalytics; interval: string
 function ShareTable({ caption, counts }: { caption: string; counts: Record<string, number> }) {
   const rows = shares(counts)
   return (
-    <div className="card table-wrap">
+    <TableWrap label={caption} card>
       <table>
         <caption>{caption}</caption>
         <thead>
@@ -124,7 +159,7 @@ function ShareTable({ caption, counts }: { caption: string; counts: Record<strin
           )}
         </tbody>
       </table>
-    </div>
+    </TableWrap>
   )
 }
 

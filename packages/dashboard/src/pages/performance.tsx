@@ -7,6 +7,7 @@ import { formatInstant } from '../lib/time.js'
 import { useApi } from '../lib/use-api.js'
 import { useSession } from '../session.js'
 import { useView } from '../view.js'
+import { TableWrap } from '../components/table-wrap.js'
 
 const REFRESH_MS = 10_000
 
@@ -101,7 +102,7 @@ function Sections() {
       <Section title="Alerts" busy={alerts.loading}>
         <Async state={alerts} isEmpty={(a) => a.alerts.length === 0}>
           {(a) => (
-            <div className="table-wrap">
+            <TableWrap label="Alerts table">
               <table>
                 <caption>{a.firing.length ? `${a.firing.length} firing` : 'None firing'}</caption>
                 <thead>
@@ -129,7 +130,7 @@ function Sections() {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           )}
         </Async>
       </Section>
@@ -141,7 +142,7 @@ function Sections() {
           empty="no query over the threshold yet"
         >
           {(s) => (
-            <div className="table-wrap">
+            <TableWrap label="Slow queries table">
               <table>
                 <caption>
                   Over {formatMs(s.thresholdMs)}: {formatCount(s.slowCount)} (
@@ -172,7 +173,7 @@ function Sections() {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           )}
         </Async>
       </Section>
@@ -184,7 +185,7 @@ function Sections() {
               q.database.items.length === 0 ? (
                 <p className="empty">No data</p>
               ) : (
-                <div className="table-wrap">
+                <TableWrap label="Top statements table">
                   <table>
                     <caption>
                       By total time (pg_stat_statements, every client of the database)
@@ -222,12 +223,12 @@ function Sections() {
                       ))}
                     </tbody>
                   </table>
-                </div>
+                </TableWrap>
               )
             ) : q.statements.length === 0 ? (
               <p className="empty">No data</p>
             ) : (
-              <div className="table-wrap">
+              <TableWrap label="Top statements table">
                 <table>
                   <caption>
                     By total time, this service's queries
@@ -262,7 +263,7 @@ function Sections() {
                     ))}
                   </tbody>
                 </table>
-              </div>
+              </TableWrap>
             )
           }
         </Async>
@@ -368,7 +369,7 @@ function CacheTiers({ stats }: { stats: CacheStats }) {
   const tiers: [string, TierStats][] = [['L1 (memory)', stats.l1]]
   if (stats.l2) tiers.push(['L2 (Redis)', stats.l2])
   return (
-    <div className="table-wrap">
+    <TableWrap label="Cache tiers table">
       <table>
         <caption>Hit rate per tier{stats.l2 ? '' : ' (no Redis: L1 only)'}</caption>
         <thead>
@@ -413,6 +414,6 @@ function CacheTiers({ stats }: { stats: CacheStats }) {
           ))}
         </tbody>
       </table>
-    </div>
+    </TableWrap>
   )
 }

@@ -15,6 +15,7 @@ import { useApi } from '../lib/use-api.js'
 import { Link, navigate, useLocation } from '../router.js'
 import { useSession } from '../session.js'
 import { useView } from '../view.js'
+import { TableWrap } from '../components/table-wrap.js'
 
 const LIVE_MS = 5000
 const LIMIT = 50
@@ -97,7 +98,7 @@ export function RecentLoginsPage() {
           {(page) => {
             const items = page.items.filter((l) => matchesLoginFilter(l, filter))
             return (
-              <div className="card table-wrap">
+              <TableWrap label="Recent logins table" card>
                 <table>
                   <caption>
                     Recent logins{' '}
@@ -157,7 +158,7 @@ export function RecentLoginsPage() {
                     )}
                   </tbody>
                 </table>
-              </div>
+              </TableWrap>
             )
           }}
         </Async>

@@ -8,6 +8,7 @@ import { navigate } from '../router.js'
 import { useSession } from '../session.js'
 import { useView } from '../view.js'
 import type { UserActivityItem } from '../api/types.js'
+import { TableWrap } from '../components/table-wrap.js'
 
 const PAGE = 50
 
@@ -97,7 +98,7 @@ export function UserTimelinePage({ userId }: { userId: string }) {
             const next = more ? more.next : page.nextCursor
             return (
               <>
-                <div className="card table-wrap">
+                <TableWrap label="Activity table" card>
                   <table>
                     <caption>
                       Activity <span className="muted">(newest first; times in {state.tz})</span>
@@ -138,7 +139,7 @@ export function UserTimelinePage({ userId }: { userId: string }) {
                       )}
                     </tbody>
                   </table>
-                </div>
+                </TableWrap>
                 {moreError ? <ErrorBox error={moreError} /> : null}
                 {next ? (
                   <button
