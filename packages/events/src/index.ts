@@ -61,6 +61,7 @@ export type {
   Page,
   RangeEcho,
   RecentLogin,
+  RecentLoginsFilter,
   SessionAnalytics,
   UserActivityItem,
 } from './analytics/analytics-queries.js'

@@ -147,7 +147,10 @@ export async function buildApp(
       ...(config.alertWebhookUrl ? { webhookUrl: config.alertWebhookUrl } : {}),
     },
   })
-  await app.register(analyticsRoutes)
+  await app.register(
+    analyticsRoutes,
+    config.analyticsMaxRangeMs ? { analytics: { maxRangeMs: config.analyticsMaxRangeMs } } : {},
+  )
   await app.register(dashboardRoutes, config.dashboardDir ? { dir: config.dashboardDir } : {})
   return app
 }

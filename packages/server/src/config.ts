@@ -37,6 +37,8 @@ export interface StrataConfig {
    * @defaultValue the repository's packages/dashboard/dist
    */
   dashboardDir: string | undefined
+  /** Longest accepted analytics range in ms (STRATA_ANALYTICS_MAX_RANGE). @defaultValue 400 days */
+  analyticsMaxRangeMs: number | undefined
   /** Cache TTLs in ms by area, from CACHE_TTL_<AREA> (e.g. CACHE_TTL_ANALYTICS=10m). */
   cacheTtls: Record<string, number>
   /** POST target for performance alert transitions (STRATA_ALERT_WEBHOOK_URL). */
@@ -102,6 +104,17 @@ const redisUrl = z.string().superRefine((v, ctx) => {
   }
 })
 
+const duration = z.string().transform((v, ctx) => {
+  try {
+    const ms = parseDuration(v)
+    if (ms > 0) return ms
+  } catch {
+    // reported below
+  }
+  ctx.addIssue({ code: 'custom', message: 'must be a positive duration like 90d, 12h or 30m' })
+  return z.NEVER
+})
+
 const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATABASE_URL_POOLED: url(['postgres:', 'postgresql:']).optional(),
@@ -117,6 +130,7 @@ const schema = z.object({
   TRUST_PROXY: z.string().optional(),
   STRATA_IMPORT_DIR: z.string().min(1).optional(),
   STRATA_DASHBOARD_DIR: z.string().min(1).optional(),
+  STRATA_ANALYTICS_MAX_RANGE: duration.optional(),
   STRATA_ALERT_WEBHOOK_URL: url(['http:', 'https:']).optional(),
   STRATA_ALERT_SLOW_QUERY_SHARE: fraction.optional(),
   STRATA_ALERT_QUERY_P95_MS: int(1, 3_600_000).optional(),
@@ -179,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     importDir: e.STRATA_IMPORT_DIR ?? `${dataDir}/imports`,
     dashboardDir: e.STRATA_DASHBOARD_DIR,
+    analyticsMaxRangeMs: e.STRATA_ANALYTICS_MAX_RANGE,
     cacheTtls,
     alertWebhookUrl: e.STRATA_ALERT_WEBHOOK_URL,
     alertThresholds: Object.fromEntries(

@@ -160,6 +160,9 @@ describe('bad parameters → clear 400s', () => {
     ['/v1/analytics/recent-logins?limit=abc', 'STRATA_ANALYTICS_INVALID_PARAMETER'],
     ['/v1/analytics/recent-logins?cursor=bm90LWEtY3Vyc29y', 'STRATA_ANALYTICS_INVALID_CURSOR'],
     ['/v1/analytics/users/u1/activity?cursor=%5B%5D', 'STRATA_ANALYTICS_INVALID_CURSOR'],
+    ['/v1/analytics/recent-logins?success=sometimes', 'STRATA_ANALYTICS_INVALID_PARAMETER'],
+    [`/v1/analytics/recent-logins?userId=${'x'.repeat(256)}`, 'STRATA_ANALYTICS_INVALID_PARAMETER'],
+    ['/v1/analytics/recent-logins?method=a&method=b', 'STRATA_ANALYTICS_INVALID_PARAMETER'],
   ]
   for (const [url, code] of cases) {
     it(`${url} → ${code}`, async () => {
@@ -170,10 +173,53 @@ describe('bad parameters → clear 400s', () => {
     })
   }
 
+  it('filters recent logins by method, result and user, and pages through a filter', async () => {
+    const all = (await get('/v1/analytics/recent-logins?limit=500', f.adminKey)).json()
+    const items = all.items as { method: string; success: boolean; userId: string }[]
+    const want = items.filter((i) => i.method === 'google' && !i.success)
+    expect(want.length).toBeGreaterThan(0)
+    const got = await get('/v1/analytics/recent-logins?method=google&success=false', f.adminKey)
+    expect(got.statusCode, got.body).toBe(200)
+    expect(got.json().items).toEqual(want)
+    const user = items[0]!.userId
+    const first = (
+      await get(`/v1/analytics/recent-logins?userId=${user}&limit=2`, f.adminKey)
+    ).json()
+    const second = (
+      await get(
+        `/v1/analytics/recent-logins?userId=${user}&limit=2&cursor=${first.nextCursor}`,
+        f.adminKey,
+      )
+    ).json()
+    expect([...first.items, ...second.items]).toEqual(
+      items.filter((i) => i.userId === user).slice(0, 4),
+    )
+  })
+
   it('clamps limit to 500', async () => {
     const res = await get('/v1/analytics/recent-logins?limit=100000', f.adminKey)
     expect(res.statusCode).toBe(200)
     expect(res.json().items.length).toBe(80)
+  })
+})
+
+describe('STRATA_ANALYTICS_MAX_RANGE', () => {
+  it('refuses a longer range with a 400 naming the maximum', async () => {
+    const g = await ingestFixture('anrm', undefined, undefined, {
+      analyticsMaxRangeMs: 7 * 86_400_000,
+    })
+    try {
+      const url = (days: number) =>
+        `/v1/analytics/logins?from=2026-10-01T00:00:00Z&to=${new Date(Date.parse('2026-10-01T00:00:00Z') + days * 86_400_000).toISOString()}`
+      const ok = await g.app.inject({ method: 'GET', url: url(7), headers: bearer(g.adminKey) })
+      expect(ok.statusCode, ok.body).toBe(200)
+      const res = await g.app.inject({ method: 'GET', url: url(8), headers: bearer(g.adminKey) })
+      expect(res.statusCode).toBe(400)
+      expect(res.json().error.code).toBe('STRATA_ANALYTICS_INVALID_RANGE')
+      expect(res.json().error.message).toMatch(/maximum of 7 days/)
+    } finally {
+      await g.close()
+    }
   })
 })
 

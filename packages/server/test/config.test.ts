@@ -91,6 +91,17 @@ describe('loadConfig', () => {
     expect(lines.find((l) => l.startsWith('STRATA_ALERT_HEAP_USED_RATIO:'))).toMatch(/from 0 to 1/)
   })
 
+  it('reads the analytics max range as a duration', () => {
+    expect(loadConfig({ STRATA_ANALYTICS_MAX_RANGE: '90d' }).analyticsMaxRangeMs).toBe(
+      90 * 86_400_000,
+    )
+    expect(loadConfig({}).analyticsMaxRangeMs).toBeUndefined()
+    for (const bad of ['forever', '0', '-3d'])
+      expect(linesOf({ STRATA_ANALYTICS_MAX_RANGE: bad })[0]).toMatch(
+        /^STRATA_ANALYTICS_MAX_RANGE: must be a positive duration/,
+      )
+  })
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' }).port).toBe(3000)
   })

@@ -96,6 +96,13 @@ export interface RecentLogin {
   receivedAt: string
 }
 
+/** Optional filters of the recent-logins list (all must match). */
+export interface RecentLoginsFilter {
+  method?: string
+  success?: boolean
+  userId?: string
+}
+
 export interface UserActivityItem {
   messageId: string
   userId: string
@@ -523,15 +530,25 @@ export class AnalyticsQueries {
     projectId: string,
     limit: number,
     cursor: Cursor | null,
+    filter: RecentLoginsFilter = {},
   ): Promise<Page<RecentLogin>> {
+    // Filters are bound parameters; each has an index led by (project_id, <column>, ts DESC).
+    const params: unknown[] = [projectId, limit + 1]
+    const where: string[] = []
+    const bind = (sql: string, ...values: unknown[]) => {
+      where.push(sql.replace(/\?/g, () => `$${params.push(values.shift())}`))
+    }
+    if (filter.method !== undefined) bind('method = ?', filter.method)
+    if (filter.success !== undefined) bind('success = ?', filter.success)
+    if (filter.userId !== undefined) bind('user_id = ?', filter.userId)
+    if (cursor) bind('(ts, message_id) < (?::timestamptz, ?::text)', cursor.ts, cursor.id)
     const res = await this.#q<Record<string, unknown>>(
       'recent-logins',
       `SELECT message_id, user_id, email, method, success, failure_reason, session_id, host(ip) AS ip,
               device_type, browser, os, user_agent, ${US_TEXT('ts')} AS ts_us, received_at
-       FROM login_events WHERE project_id = $1
-       ${cursor ? 'AND (ts, message_id) < ($3::timestamptz, $4::text)' : ''}
+       FROM login_events WHERE project_id = $1 ${where.map((w) => `AND ${w}`).join(' ')}
        ORDER BY ts DESC, message_id DESC LIMIT $2`,
-      cursor ? [projectId, limit + 1, cursor.ts, cursor.id] : [projectId, limit + 1],
+      params,
     )
     return page(res.rows, limit, (r) => ({
       messageId: String(r.message_id),

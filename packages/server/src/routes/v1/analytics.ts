@@ -11,6 +11,7 @@ import {
   parseSeries,
   ProjectStore,
   type AnalyticsOptions,
+  type RecentLoginsFilter,
 } from '@strata/events'
 import { createDatabase, type Database } from '@strata/pg'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -39,6 +40,17 @@ interface Cached {
 }
 
 type Query = Record<string, unknown>
+
+/** An optional text filter: absent or empty → undefined; not a string or too long → 400. */
+function text(name: string, value: unknown, max: number): string | undefined {
+  if (value === undefined || value === '') return undefined
+  if (typeof value !== 'string' || value.length > max)
+    throw analyticsErrors.create('STRATA_ANALYTICS_INVALID_PARAMETER', {
+      message: `${name} must be a string of at most ${max} characters`,
+      details: { parameter: name },
+    })
+  return value
+}
 
 /**
  * Analytics routes: the project's admin key, or the operator token with `?project=`. Answers
@@ -191,8 +203,19 @@ export default async function analyticsRoutes(
     const q = request.query as Query
     const limit = parseLimit(q.limit, o)
     const cursor = parseCursor(q.cursor)
-    return respond(request, reply, [projectId, 'recent-logins', limit, cursor], ttl.recent, () =>
-      queries.recentLogins(projectId, limit, cursor),
+    const filter: RecentLoginsFilter = {}
+    const method = text('method', q.method, 64)
+    if (method !== undefined) filter.method = method
+    if (q.success !== undefined && q.success !== '')
+      filter.success = parseFlag('success', q.success, true)
+    const userId = text('userId', q.userId, 255)
+    if (userId !== undefined) filter.userId = userId
+    return respond(
+      request,
+      reply,
+      [projectId, 'recent-logins', limit, cursor, filter.method, filter.success, filter.userId],
+      ttl.recent,
+      () => queries.recentLogins(projectId, limit, cursor, filter),
     )
   })
 
