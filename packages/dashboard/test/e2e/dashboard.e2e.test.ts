@@ -146,6 +146,19 @@ function shownNumber(text: string): { value: number; decimals: number } {
   }
 }
 
+const UNITS: Record<string, number> = { d: 86_400, h: 3600, min: 60, m: 60, s: 1 }
+
+/** A duration shown as "1 h 5 min", "3 min 20 s" or "45 s": seconds, and its smallest unit. */
+function shownDuration(text: string): { seconds: number; unit: number } {
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)\s*(d|h|min|m|s)\b/g)]
+  if (!parts.length) throw new Error(`no duration in ${JSON.stringify(text)}`)
+  const units = parts.map((p) => UNITS[p[2]!]!)
+  return {
+    seconds: parts.reduce((sum, p, i) => sum + Number(p[1]) * units[i]!, 0),
+    unit: Math.min(...units),
+  }
+}
+
 async function testIdNumber(page: Page, id: string): Promise<number> {
   return shownNumber(await page.getByTestId(id).innerText()).value
 }
@@ -328,7 +341,12 @@ describe('operator: every page shows the seeded data', () => {
     const active = await testIdNumber(page, 'kpi-active-sessions')
     const want = await answerShowing(tab, '/v1/analytics/sessions', (r) => r.active, active)
     expect(want.active).toBeGreaterThan(0)
-    expect(await page.getByTestId('kpi-average-length').innerText()).toMatch(/\d/)
+    // Shown as e.g. "3 h 55 min": equal to the API's seconds to within the smallest unit shown.
+    const length = shownDuration(await page.getByTestId('kpi-average-length').innerText())
+    expect(
+      Math.abs(length.seconds - want.averageLengthSeconds),
+      `${length.seconds} s shown, ${want.averageLengthSeconds} s answered`,
+    ).toBeLessThan(length.unit)
     await shots.take(page, 'sessions')
     await expectNoSeriousA11yViolations(page, 'Sessions (light)')
   })
@@ -340,7 +358,8 @@ describe('operator: every page shows the seeded data', () => {
     )
     const row = page.getByTestId('import-row').filter({ hasText: /completed/i })
     await row.first().waitFor()
-    expect(await row.locator('progress').count()).toBeGreaterThan(0)
+    const progress = row.locator('progress').first()
+    expect(await progress.getAttribute('value')).toBe(await progress.getAttribute('max'))
     const rejects = row.getByRole('link', { name: 'Rejects' })
     expect(await rejects.count()).toBe(1)
     expect(await rejects.getAttribute('href')).toContain(s.importJobId)
