@@ -6,36 +6,16 @@
 //
 //   npm run bench -- ingest [--duration 20] [--connections 16] [--single-connections 64] [--quick]
 //   (STRATA_BENCH_CHILD_NODE_ARGS adds node flags to the service process, e.g. --cpu-prof)
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
-import { dirname, resolve } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
+import { autocannon, freePort, startService, stopService } from './service-child.js'
 import type { BenchArgs, BenchMetric, BenchResult } from './types.js'
 
-const require = createRequire(import.meta.url)
-
-interface AutocannonResult {
-  latency: { p50: number; p99: number; average: number; max: number }
-  requests: { average: number; total: number }
-  duration: number
-  '2xx': number
-  non2xx: number
-  errors: number
-  timeouts: number
-  statusCodeStats?: Record<string, { count: number }>
-}
-type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>
-const autocannon = require('autocannon') as Autocannon
-
-const here = dirname(fileURLToPath(import.meta.url))
-const CLI = resolve(here, '../../packages/server/dist/cli/main.js')
 const ADMIN_TOKEN = `bench-${randomBytes(12).toString('hex')}`
 const UA =
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36'
@@ -61,17 +41,6 @@ async function adminQuery(sql: string): Promise<void> {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => res(port))
-    })
-    s.on('error', rej)
-  })
-}
-
 function loginEvent(id: string, i: number): Record<string, unknown> {
   return {
     type: 'login',
@@ -94,35 +63,6 @@ function peakRssMiB(pid: number): number {
     return m ? Number(m[1]) / 1024 : Number.NaN
   } catch {
     return Number.NaN
-  }
-}
-
-async function startService(url: string, port: number): Promise<ChildProcess> {
-  // STRATA_BENCH_CHILD_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the service
-  // (NODE_OPTIONS refuses --cpu-prof, and would profile the load generator too).
-  const nodeArgs = (process.env.STRATA_BENCH_CHILD_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'start'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: url,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      STRATA_ADMIN_TOKEN: ADMIN_TOKEN,
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`strata start exited with ${child.exitCode}`)
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/readyz`)
-      if (r.ok) return child
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error('strata start did not become ready in 30 s')
-    await new Promise((r) => setTimeout(r, 200))
   }
 }
 
@@ -243,7 +183,7 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
   const port = await freePort()
   let child: ChildProcess | undefined
   try {
-    child = await startService(url, port)
+    child = await startService(url, port, { STRATA_ADMIN_TOKEN: ADMIN_TOKEN })
     const base = `http://127.0.0.1:${port}`
     const created = await fetch(`${base}/v1/projects`, {
       method: 'POST',
@@ -428,9 +368,8 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
       ],
     }
   } finally {
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM')
-      await new Promise((r) => child!.once('exit', r))
+    if (child) {
+      await stopService(child)
     }
     await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)
   }
