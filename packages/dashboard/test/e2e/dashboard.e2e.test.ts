@@ -17,6 +17,8 @@ import {
 } from './seeded-server.js'
 
 const WAIT = 10_000
+/** For the tests that visit several pages (axe is CPU-heavy on a loaded 2-core machine). */
+const SLOW = 60_000
 const NAV = ['Overview', 'Recent logins', 'Users', 'Sessions', 'Imports', 'Performance'] as const
 
 let s: SeededServer
@@ -334,7 +336,8 @@ describe('operator: every page shows the seeded data', () => {
   })
 
   it('Users: the "User id" search opens a timeline', async () => {
-    await nav(page).getByRole('link', { name: 'Users', exact: true }).click()
+    await goVia(page, 'Users')
+    await expectNoSeriousA11yViolations(page, 'Users (light)')
     await page.getByLabel('User id', { exact: true }).fill(TIMELINE_USER)
     await page.getByRole('button', { name: 'Show' }).click()
     await settled(page, `User ${TIMELINE_USER}`)
@@ -398,6 +401,7 @@ describe('operator: every page shows the seeded data', () => {
   it('the project switcher shows project B', async () => {
     await goVia(page, 'Overview')
     tab.calls.length = 0
+    expect(await select(page, 'Project').isVisible()).toBe(true)
     await select(page, 'Project').selectOption(s.b.id)
     await expect
       .poll(() => new URL(page.url()).searchParams.get('project'), { timeout: WAIT })
@@ -453,30 +457,30 @@ describe('errors from the API', () => {
 })
 
 describe("a project's admin key", () => {
-  it('sees only its project and is told that Imports and Performance need the operator', async () => {
-    const tab = await openTab()
-    const { page } = tab
-    await signIn(page, s.a.adminKey)
-    await settled(page, 'Overview')
-    expect(
-      await page
-        .getByLabel('Project', { exact: true })
-        .isVisible()
-        .catch(() => false),
-    ).toBe(false)
-    const call = lastCall(tab, '/v1/analytics/logins')
-    expect(call.searchParams.get('project') ?? s.a.id).toBe(s.a.id)
-    const total = await testIdNumber(page, 'kpi-total')
-    await answerShowing(tab, '/v1/analytics/logins', (r) => r.totals.logins, total, s.a.adminKey)
-    expect(tab.calls.some((u) => u.includes(s.b.id))).toBe(false)
-    for (const name of ['Imports', 'Performance'] as const) {
-      await nav(page).getByRole('link', { name, exact: true }).click()
-      await settled(page, name)
-      await expect
-        .poll(() => page.getByRole('status').allInnerTexts(), { timeout: WAIT })
-        .toContainEqual(expect.stringContaining('These pages need the operator token'))
-    }
-  })
+  it(
+    'sees only its project and is told that Imports and Performance need the operator',
+    async () => {
+      const tab = await openTab()
+      const { page } = tab
+      await signIn(page, s.a.adminKey)
+      await settled(page, 'Overview')
+      expect(await select(page, 'Project').isVisible()).toBe(false)
+      const call = lastCall(tab, '/v1/analytics/logins')
+      expect(call.searchParams.get('project') ?? s.a.id).toBe(s.a.id)
+      const total = await testIdNumber(page, 'kpi-total')
+      await answerShowing(tab, '/v1/analytics/logins', (r) => r.totals.logins, total, s.a.adminKey)
+      expect(tab.calls.some((u) => u.includes(s.b.id))).toBe(false)
+      for (const name of ['Imports', 'Performance'] as const) {
+        await nav(page).getByRole('link', { name, exact: true }).click()
+        await settled(page, name)
+        await expect
+          .poll(() => page.getByRole('status').allInnerTexts(), { timeout: WAIT })
+          .toContainEqual(expect.stringContaining('These pages need the operator token'))
+        await expectNoSeriousA11yViolations(page, `${name} for a project key (light)`)
+      }
+    },
+    SLOW,
+  )
 })
 
 describe('layout, themes and accessibility', () => {
@@ -493,58 +497,67 @@ describe('layout, themes and accessibility', () => {
     await shots.take(page, 'overview-phone')
   })
 
-  it('"Toggle theme" switches data-theme, and every page passes axe in the dark theme', async () => {
-    const { page } = await openTab()
-    await signIn(page, OPERATOR_TOKEN)
-    await page.goto(dash(`/?project=${s.a.id}`))
-    await settled(page, 'Overview')
-    const theme = () => page.evaluate(`document.documentElement.dataset.theme ?? null`)
-    const before = await theme()
-    await page.getByRole('button', { name: 'Toggle theme' }).click()
-    await expect.poll(theme, { timeout: WAIT }).toBe(before === 'dark' ? 'light' : 'dark')
-    if ((await theme()) !== 'dark') await page.getByRole('button', { name: 'Toggle theme' }).click()
-    await expect.poll(theme, { timeout: WAIT }).toBe('dark')
-    await page.getByTestId('kpi-total').waitFor()
-    await shots.take(page, 'overview-dark')
-    await expectNoSeriousA11yViolations(page, 'Overview (dark)')
-    for (const name of NAV.slice(1)) {
-      await goVia(page, name)
-      expect(await theme(), `theme kept on ${name}`).toBe('dark')
-      await expectNoSeriousA11yViolations(page, `${name} (dark)`)
-    }
-  })
+  it(
+    '"Toggle theme" switches data-theme, and every page passes axe in the dark theme',
+    async () => {
+      const { page } = await openTab()
+      await signIn(page, OPERATOR_TOKEN)
+      await page.goto(dash(`/?project=${s.a.id}`))
+      await settled(page, 'Overview')
+      const theme = () => page.evaluate(`document.documentElement.dataset.theme ?? null`)
+      const before = await theme()
+      await page.getByRole('button', { name: 'Toggle theme' }).click()
+      await expect.poll(theme, { timeout: WAIT }).toBe(before === 'dark' ? 'light' : 'dark')
+      if ((await theme()) !== 'dark')
+        await page.getByRole('button', { name: 'Toggle theme' }).click()
+      await expect.poll(theme, { timeout: WAIT }).toBe('dark')
+      await page.getByTestId('kpi-total').waitFor()
+      await shots.take(page, 'overview-dark')
+      await expectNoSeriousA11yViolations(page, 'Overview (dark)')
+      for (const name of NAV.slice(1)) {
+        await goVia(page, name)
+        expect(await theme(), `theme kept on ${name}`).toBe('dark')
+        await expectNoSeriousA11yViolations(page, `${name} (dark)`)
+      }
+    },
+    SLOW,
+  )
 
-  it('keyboard: Tab reaches the key field and the button, Enter signs in, nav links show focus', async () => {
-    const { page } = await openTab()
-    await page.goto(dash('/'))
-    const input = page.getByLabel('API key')
-    const button = page.getByRole('button', { name: 'Sign in' })
-    await input.waitFor()
-    await tabUntil(page, input, 10)
-    await page.keyboard.type(OPERATOR_TOKEN)
-    await tabUntil(page, button, 5)
-    await page.keyboard.press('Enter')
-    await nav(page).waitFor()
-    await settled(page, 'Overview')
+  it(
+    'keyboard: Tab reaches the key field and the button, Enter signs in, nav links show focus',
+    async () => {
+      const { page } = await openTab()
+      await page.goto(dash('/'))
+      const input = page.getByLabel('API key')
+      const button = page.getByRole('button', { name: 'Sign in' })
+      await input.waitFor()
+      await tabUntil(page, input, 10)
+      await page.keyboard.type(OPERATOR_TOKEN)
+      await tabUntil(page, button, 5)
+      await page.keyboard.press('Enter')
+      await nav(page).waitFor()
+      await settled(page, 'Overview')
 
-    const links = NAV.map((name) => nav(page).getByRole('link', { name, exact: true }))
-    for (const [i, link] of links.entries()) {
-      await tabUntil(page, link, 40)
-      // Visible focus: an outline or a box shadow that the unfocused link does not have.
-      const focused = await focusStyle(link)
-      await page.evaluate(`document.activeElement.blur()`)
-      const unfocused = await focusStyle(link)
-      expect(
-        (focused.outline !== unfocused.outline && focused.outlineVisible) ||
-          focused.shadow !== unfocused.shadow,
-        `${NAV[i]}: focus style ${JSON.stringify(focused)} vs ${JSON.stringify(unfocused)}`,
-      ).toBe(true)
-      await link.focus()
-    }
-    await links[1]!.focus()
-    await page.keyboard.press('Enter')
-    await settled(page, 'Recent logins')
-  })
+      const links = NAV.map((name) => nav(page).getByRole('link', { name, exact: true }))
+      for (const [i, link] of links.entries()) {
+        await tabUntil(page, link, 40)
+        // Visible focus: an outline or a box shadow that the unfocused link does not have.
+        const focused = await focusStyle(link)
+        await page.evaluate(`document.activeElement.blur()`)
+        const unfocused = await focusStyle(link)
+        expect(
+          (focused.outline !== unfocused.outline && focused.outlineVisible) ||
+            focused.shadow !== unfocused.shadow,
+          `${NAV[i]}: focus style ${JSON.stringify(focused)} vs ${JSON.stringify(unfocused)}`,
+        ).toBe(true)
+        await link.focus()
+      }
+      await links[1]!.focus()
+      await page.keyboard.press('Enter')
+      await settled(page, 'Recent logins')
+    },
+    SLOW,
+  )
 })
 
 describe('health of the pages', () => {
