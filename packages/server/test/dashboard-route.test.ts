@@ -119,8 +119,9 @@ describe('GET /dashboard', () => {
     }
   })
 
-  it('answers 503 STRATA_DASHBOARD_NOT_BUILT when the folder has no build', async () => {
-    const empty = await appFor(join(work, 'missing'))
+  it('answers 503 STRATA_DASHBOARD_NOT_BUILT until the folder holds a build', async () => {
+    const later = join(work, 'later')
+    const empty = await appFor(later)
     try {
       for (const url of ['/dashboard/', '/dashboard/logins', '/dashboard/assets/x.js']) {
         const res = await empty.inject({ method: 'GET', url })
@@ -130,6 +131,12 @@ describe('GET /dashboard', () => {
         expect(error.message).toContain('npm run build')
       }
       expect((await empty.inject({ method: 'GET', url: '/dashboard' })).statusCode).toBe(302)
+      // A build made while the service runs is served at once.
+      mkdirSync(later)
+      writeFileSync(join(later, 'index.html'), INDEX)
+      const res = await empty.inject({ method: 'GET', url: '/dashboard/logins' })
+      expect(res.statusCode).toBe(200)
+      expect(res.body).toBe(INDEX)
     } finally {
       await empty.close()
     }

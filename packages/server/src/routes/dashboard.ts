@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import fastifyStatic from '@fastify/static'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -32,13 +32,16 @@ const SECURITY_HEADERS = {
  * `GET /dashboard/*`: the built single-page app. Hashed files under `assets/` are cached for a
  * year (immutable); everything else, index.html above all, is revalidated on every load. A
  * path without a file extension that is no file is a client-side route: it gets index.html.
- * When the app was never built, every dashboard URL answers 503 STRATA_DASHBOARD_NOT_BUILT.
+ * While the folder holds no build, every dashboard URL answers 503 STRATA_DASHBOARD_NOT_BUILT;
+ * a build made later is served without a restart.
  */
 export default async function dashboardRoutes(
   app: FastifyInstance,
   opts: DashboardRoutesOptions = {},
 ): Promise<void> {
   const root = resolve(opts.dir ?? defaultDashboardDir())
+  const index = resolve(root, 'index.html')
+  const assets = resolve(root, 'assets') + sep
 
   // `/dashboard?x=1` → `/dashboard/?x=1`: relative asset URLs need the trailing slash.
   app.get('/dashboard', async (request, reply) => {
@@ -46,18 +49,8 @@ export default async function dashboardRoutes(
     return reply.redirect(`/dashboard/${q === -1 ? '' : request.url.slice(q)}`, 302)
   })
 
-  if (!existsSync(resolve(root, 'index.html'))) {
-    app.log.warn({ dir: root }, 'dashboard not built: /dashboard answers 503')
-    const notBuilt = async (): Promise<never> => {
-      throw serverErrors.create('STRATA_DASHBOARD_NOT_BUILT', {
-        message: `The dashboard is not built: no index.html in ${root}. Run \`npm run build\` (or set STRATA_DASHBOARD_DIR) and restart the service`,
-        details: { dir: root },
-      })
-    }
-    app.get('/dashboard/', notBuilt)
-    app.get('/dashboard/*', notBuilt)
-    return
-  }
+  if (!existsSync(index))
+    app.log.warn({ dir: root }, 'dashboard not built: /dashboard answers 503 until it is')
 
   await app.register(
     async (scope) => {
@@ -69,8 +62,7 @@ export default async function dashboardRoutes(
         dotfiles: 'ignore',
         index: ['index.html'],
         setHeaders(res, path) {
-          const asset = path.startsWith(resolve(root, 'assets') + '/')
-          res.setHeader('cache-control', asset ? IMMUTABLE : 'no-cache')
+          res.setHeader('cache-control', path.startsWith(assets) ? IMMUTABLE : 'no-cache')
           if (path.endsWith('.html'))
             for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value)
         },
@@ -79,6 +71,11 @@ export default async function dashboardRoutes(
       // Inside this scope, a 404 under /dashboard/ is either a client-side route (→ index.html)
       // or a missing file (→ our usual 404: a stale asset must not come back as HTML).
       scope.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
+        if (!existsSync(index))
+          throw serverErrors.create('STRATA_DASHBOARD_NOT_BUILT', {
+            message: `The dashboard is not built: no index.html in ${root}. Run \`npm run build\` (or set STRATA_DASHBOARD_DIR)`,
+            details: { dir: root },
+          })
         const path = request.url.split('?')[0]!
         const last = path.slice(path.lastIndexOf('/') + 1)
         if ((request.method === 'GET' || request.method === 'HEAD') && !last.includes('.'))
