@@ -1,7 +1,8 @@
 // End-to-end: the built dashboard, served by the real service on a seeded database, driven in
 // Debian's Chromium. Each page must show the numbers the API gives for the same request, and
-// pass axe's WCAG 2 A/AA rules (serious/critical) in both themes. Follows
-// the dashboard UI contract (labels, roles, data-testid). Screenshots: STRATA_SCREENSHOTS=1.
+// pass axe's WCAG 2 A/AA rules (serious/critical) in both themes. Locates everything the way
+// the dashboard UI contract fixes it (labels, roles, data-testid).
+// Screenshots: STRATA_SCREENSHOTS=1 copies them to docs/screenshots.
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -51,11 +52,13 @@ interface Tab {
   calls: string[]
 }
 
-async function openTab(
-  viewport = { width: 1280, height: 800 },
-  colorScheme: 'light' | 'dark' = 'light',
-): Promise<Tab> {
-  const context = await browser.newContext({ viewport, colorScheme, reducedMotion: 'reduce' })
+/** A fresh browser context (own sessionStorage) preferring the light theme. */
+async function openTab(viewport = { width: 1280, height: 800 }): Promise<Tab> {
+  const context = await browser.newContext({
+    viewport,
+    colorScheme: 'light',
+    reducedMotion: 'reduce',
+  })
   contexts.push(context)
   const page = await context.newPage()
   page.setDefaultTimeout(WAIT)
