@@ -312,6 +312,36 @@ describe('operator: every page shows the seeded data', () => {
     await page.getByLabel('Result').selectOption('all')
   })
 
+  it('Recent logins: the Method and User id filters, kept in the URL', async () => {
+    const rows = page.getByTestId('login-row')
+    const allRows = async (re: RegExp) => {
+      const texts = await rows.allInnerTexts()
+      return texts.length > 0 && texts.every((t) => re.test(t))
+    }
+    await select(page, 'Method').selectOption('google')
+    await expect.poll(() => allRows(/\bgoogle\b/), { timeout: WAIT }).toBe(true)
+    await page.getByLabel('User id', { exact: true }).fill(TIMELINE_USER)
+    await page.getByLabel('User id', { exact: true }).press('Enter')
+    await expect
+      .poll(async () => (await allRows(/\bgoogle\b/)) && allRows(new RegExp(TIMELINE_USER)), {
+        timeout: WAIT,
+      })
+      .toBe(true)
+    expect(await rows.count()).toBe(1)
+    const url = new URL(page.url())
+    expect(url.search).toContain('google')
+    expect(url.search).toContain(TIMELINE_USER)
+    // The filtered view survives a reload (it is in the URL).
+    await page.reload()
+    await settled(page, 'Recent logins')
+    expect(await select(page, 'Method').inputValue()).toBe('google')
+    await expect.poll(() => rows.count(), { timeout: WAIT }).toBe(1)
+    await page.getByLabel('User id', { exact: true }).fill('')
+    await page.getByLabel('User id', { exact: true }).press('Enter')
+    await select(page, 'Method').selectOption('')
+    await expect.poll(() => rows.count(), { timeout: WAIT }).toBeGreaterThan(1)
+  })
+
   it('Users: the user link in Recent logins opens the timeline, and "Load more" pages on', async () => {
     tab.calls.length = 0
     await page.getByTestId('login-row').first().getByRole('link', { name: TIMELINE_USER }).click()
