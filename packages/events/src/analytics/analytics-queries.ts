@@ -157,8 +157,9 @@ const BUCKETS = `SELECT start FROM hours WHERE aligned
  */
 function uniquesCtes(kind: 'l' | 'a', edges: string, unaligned: string): string {
   const fromRaw = (rows: string, start: string) =>
+    // OFFSET 0: the id lookup runs once per row, not once per use of `uid` (it was inlined thrice).
     `SELECT ${start} AS start, uid >> 13 AS chunk, strata_bitmap(array_agg(DISTINCT uid & 8191)) AS bits
-     FROM (SELECT ts, ${UID('r')} AS uid FROM (${rows}) r) r WHERE uid IS NOT NULL GROUP BY 1, 2`
+     FROM (SELECT ts, ${UID('r')} AS uid FROM (${rows}) r OFFSET 0) r WHERE uid IS NOT NULL GROUP BY 1, 2`
   return `total_parts AS (
       SELECT chunk, bits FROM user_bitmaps
       WHERE project_id = $1 AND kind = '${kind}' AND grain = 'd' AND bucket >= $8 AND bucket < $9
@@ -463,7 +464,7 @@ export class AnalyticsQueries {
                WHERE project_id = $1 AND ts >= h.h AND ts < h.h + interval '1 hour'
              UNION ALL SELECT ts, user_id FROM events
                WHERE project_id = $1 AND user_id IS NOT NULL AND ts >= h.h AND ts < h.h + interval '1 hour') s
-           WHERE NOT h.aligned) r
+           WHERE NOT h.aligned OFFSET 0) r
            WHERE uid IS NOT NULL
            GROUP BY 1, 2) x
          GROUP BY day, chunk`
