@@ -125,10 +125,8 @@ export async function startSeededServer(): Promise<SeededServer> {
     service = await startService(config, pino({ level: 'silent' }))
     const url = service.url
     const store = new ProjectStore(service.db)
-    const created = await Promise.all([
-      store.createProject('Acme (A)'),
-      store.createProject('Beta (B)'),
-    ])
+    // One after the other: A is the first project listed (the operator's default).
+    const created = [await store.createProject('Acme (A)'), await store.createProject('Beta (B)')]
     const [a, b] = created.map((c): SeededProject => ({
       id: c.project.id,
       name: c.project.name,
