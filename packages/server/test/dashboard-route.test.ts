@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib'
 import { createDatabase, type Database } from '@strata/pg'
 import Fastify, { type FastifyInstance } from 'fastify'
 import pino from 'pino'
@@ -32,6 +33,10 @@ beforeAll(async () => {
   mkdirSync(join(dist, 'assets'), { recursive: true })
   writeFileSync(join(dist, 'index.html'), INDEX)
   writeFileSync(join(dist, 'assets', 'index-Ab12Cd.js'), SCRIPT)
+  // Precompressed variants, as scripts/compress.mjs writes them (index.html: gzip only).
+  writeFileSync(join(dist, 'index.html.gz'), gzipSync(INDEX))
+  writeFileSync(join(dist, 'assets', 'index-Ab12Cd.js.br'), brotliCompressSync(SCRIPT))
+  writeFileSync(join(dist, 'assets', 'index-Ab12Cd.js.gz'), gzipSync(SCRIPT))
   writeFileSync(join(dist, 'favicon.svg'), '<svg xmlns="http://www.w3.org/2000/svg"/>')
   writeFileSync(join(dist, '.env'), 'SECRET=1')
   writeFileSync(join(work, 'secret.txt'), 'outside the dist folder')
@@ -72,6 +77,37 @@ describe('GET /dashboard', () => {
     const index = await get('/dashboard/')
     const again = await get('/dashboard/', { 'if-none-match': String(index.headers.etag) })
     expect(again.statusCode).toBe(304)
+  })
+
+  it('sends the precompressed file a browser accepts, with the same headers', async () => {
+    const js = await get('/dashboard/assets/index-Ab12Cd.js', {
+      'accept-encoding': 'gzip, deflate, br',
+    })
+    expect(js.statusCode).toBe(200)
+    expect(js.headers['content-encoding']).toBe('br')
+    expect(js.headers['content-type']).toMatch(/javascript/)
+    expect(js.headers['cache-control']).toBe('public, max-age=31536000, immutable')
+    expect(js.headers.vary).toMatch(/accept-encoding/i)
+    expect(brotliDecompressSync(js.rawPayload).toString()).toBe(SCRIPT)
+
+    const gz = await get('/dashboard/assets/index-Ab12Cd.js', { 'accept-encoding': 'gzip' })
+    expect(gz.headers['content-encoding']).toBe('gzip')
+    expect(gunzipSync(gz.rawPayload).toString()).toBe(SCRIPT)
+
+    // index.html has no .br: gzip, for the root and for client-side routes alike.
+    for (const url of ['/dashboard/', '/dashboard/sessions']) {
+      const html = await get(url, { 'accept-encoding': 'br, gzip' })
+      expect(html.statusCode, url).toBe(200)
+      expect(html.headers['content-encoding'], url).toBe('gzip')
+      expect(html.headers['content-type'], url).toMatch(/^text\/html/)
+      expect(html.headers['cache-control'], url).toBe('no-cache')
+      expect(html.headers['content-security-policy'], url).toContain("script-src 'self'")
+      expect(gunzipSync(html.rawPayload).toString(), url).toBe(INDEX)
+    }
+
+    const plain = await get('/dashboard/assets/index-Ab12Cd.js')
+    expect(plain.headers['content-encoding']).toBeUndefined()
+    expect(plain.body).toBe(SCRIPT)
   })
 
   it('serves other top-level files with no-cache', async () => {

@@ -61,8 +61,13 @@ export default async function dashboardRoutes(
         cacheControl: false,
         dotfiles: 'ignore',
         index: ['index.html'],
-        setHeaders(res, path) {
+        // The build writes .br and .gz next to each text file (scripts/compress.mjs).
+        preCompressed: true,
+        setHeaders(res, sent) {
+          const path = sent.replace(/\.(br|gz)$/, '')
           res.setHeader('cache-control', path.startsWith(assets) ? IMMUTABLE : 'no-cache')
+          // Caches must keep the encodings apart (@fastify/static does not say so itself).
+          res.setHeader('vary', 'Accept-Encoding')
           if (path.endsWith('.html'))
             for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value)
         },
