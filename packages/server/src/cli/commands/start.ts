@@ -27,6 +27,7 @@ SIGINT/SIGTERM stop it gracefully: stop accepting, drain, close the pool, stop e
     const logger = createLogger(config)
     const service = await startService(config, logger)
     logger.info(`strata listening on ${service.url}`)
+    logger.info(`dashboard: ${service.url}/dashboard/`)
 
     await new Promise<void>((resolve) => {
       let signalled = false
