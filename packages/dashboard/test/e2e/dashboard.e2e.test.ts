@@ -31,12 +31,14 @@ const pageProblems: string[] = []
 
 beforeAll(async () => {
   // The build (only when dist is missing) and the seeding run while Chromium starts.
-  const [server, b] = await Promise.all([
+  const [server, b] = await Promise.allSettled([
     ensureDashboardBuilt().then(startSeededServer),
     launchBrowser(),
   ])
-  s = server
-  browser = b
+  // Keep what did start, so afterAll stops it; then fail with the first reason.
+  if (server.status === 'fulfilled') s = server.value
+  if (b.status === 'fulfilled') browser = b.value
+  for (const r of [b, server]) if (r.status === 'rejected') throw r.reason
 }, 240_000)
 
 afterAll(async () => {
