@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useState } from 'react'
 import { ApiClient } from './api/client.js'
-import { Async } from './components/states.js'
+import { ErrorBox, Loading } from './components/states.js'
 import { applyTheme, initialTheme, type Theme } from './lib/theme.js'
 import { localTimeZone } from './lib/time.js'
 import { useApi } from './lib/use-api.js'
@@ -103,9 +103,14 @@ function Shell() {
           options,
         ),
       query: serializeViewState(state),
-      scope: role === 'project' ? {} : state.project ? { project: state.project } : undefined,
+      scope:
+        role === 'project'
+          ? {}
+          : (state.project ?? firstProject)
+            ? { project: state.project ?? firstProject }
+            : undefined,
     }),
-    [state, location.path, location.search, role],
+    [state, location.path, location.search, role, firstProject],
   )
 
   const current = NAV.find((n) =>
@@ -113,6 +118,9 @@ function Shell() {
       ? location.path === '/'
       : location.path === n.to || location.path.startsWith(`${n.to}/`),
   )
+  // Analytics pages need a project: without one in the URL, the operator's list must give one.
+  const waitingForProject =
+    view.scope === undefined && current?.to !== '/imports' && current?.to !== '/performance'
   return (
     <ViewContext.Provider value={view}>
       <a className="skip" href="#main">
@@ -174,20 +182,19 @@ function Shell() {
         </div>
       </header>
       <main id="main" tabIndex={-1}>
-        {role === 'operator' && projects.error ? (
-          <Async state={projects}>{() => null}</Async>
-        ) : role === 'operator' &&
-          projects.data &&
-          projects.data.items.length === 0 &&
-          !state.project &&
-          current?.to !== '/imports' &&
-          current?.to !== '/performance' ? (
+        {waitingForProject ? (
           <>
             <h1>{current?.label ?? 'Not found'}</h1>
-            <p className="empty">
-              No data: there is no project yet. Create one with{' '}
-              <code>strata projects create &lt;name&gt;</code> or <code>POST /v1/projects</code>.
-            </p>
+            {projects.error ? (
+              <ErrorBox error={projects.error} onRetry={projects.reload} />
+            ) : !projects.data ? (
+              <Loading label="Loading projects" />
+            ) : (
+              <p className="empty">
+                No data: there is no project yet. Create one with{' '}
+                <code>strata projects create &lt;name&gt;</code> or <code>POST /v1/projects</code>.
+              </p>
+            )}
           </>
         ) : (
           <Page path={location.path} />

@@ -73,7 +73,14 @@ export function TimeChart({ caption, starts, series, kind, tz, height = 240 }: T
           ...ordered.map((s) => {
             const c = cssVar(s.color)
             return kind === 'stacked-bars'
-              ? { label: s.label, stroke: c, fill: c, width: 0, paths: bars }
+              ? {
+                  label: s.label,
+                  stroke: c,
+                  fill: c,
+                  width: 0,
+                  paths: bars,
+                  points: { show: false },
+                }
               : { label: s.label, stroke: c, width: 2 }
           }),
         ],
