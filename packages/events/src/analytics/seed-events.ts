@@ -309,6 +309,9 @@ export async function seedEvents(db: Database, o: SeedOptions): Promise<SeedResu
                         make_interval(secs => 60 + abs(hashtext(session_id || 'len')) % 28800) AS len
                  FROM login_events
                  WHERE project_id = $1 AND ts >= $2 AND ts < $3 AND session_id LIKE $4) s
+           -- In creation order, as the writer inserts them: the BRIN indexes on created_at and
+           -- expires_at rely on that physical order.
+           ORDER BY ts
            ON CONFLICT DO NOTHING`,
           [p, iso(start), iso(end), `ss-${run}-%`],
         )
