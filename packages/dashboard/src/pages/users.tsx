@@ -11,6 +11,7 @@ import type { UserActivityItem } from '../api/types.js'
 import { TableWrap } from '../components/table-wrap.js'
 
 const PAGE = 50
+const LOGINS = 20
 
 /** "User id" + "Show": opens /users/<id> with the current view. */
 function UserSearch({ initial }: { initial: string }) {
@@ -156,6 +157,78 @@ export function UserTimelinePage({ userId }: { userId: string }) {
           }}
         </Async>
       </section>
+      <UserLogins userId={userId} />
     </>
+  )
+}
+
+/** The user's latest logins (the service filters recent-logins by userId). */
+function UserLogins({ userId }: { userId: string }) {
+  const { client } = useSession()
+  const { state, scope } = useView()
+  const logins = useApi(
+    JSON.stringify([scope, userId, 'logins']),
+    (signal) => client.recentLogins({ limit: LOGINS, userId, ...scope }, signal),
+    { enabled: scope !== undefined },
+  )
+  return (
+    <section aria-label="Logins" aria-busy={logins.loading}>
+      <Async state={logins}>
+        {(page) => {
+          // Kept to this user even where the service ignores userId (older versions).
+          const items = page.items.filter((l) => l.userId === userId)
+          return (
+            <TableWrap label="Logins table" card>
+              <table>
+                <caption>
+                  Logins{' '}
+                  <span className="muted">
+                    (latest {LOGINS}; times in {state.tz})
+                  </span>
+                </caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Time</th>
+                    <th scope="col">Method</th>
+                    <th scope="col">Result</th>
+                    <th scope="col">Device</th>
+                    <th scope="col">IP</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {items.length === 0 ? (
+                    <tr>
+                      <td colSpan={5} className="empty">
+                        No data
+                      </td>
+                    </tr>
+                  ) : (
+                    items.map((l) => (
+                      <tr key={l.messageId}>
+                        <td className="nowrap">{formatInstant(l.timestamp, state.tz)}</td>
+                        <td>{l.method}</td>
+                        <td>
+                          <span className={`pill ${l.success ? 'ok' : 'bad'}`}>
+                            {l.success ? 'success' : 'failure'}
+                          </span>
+                          {l.failureReason ? (
+                            <span className="muted small"> {l.failureReason}</span>
+                          ) : null}
+                        </td>
+                        <td>
+                          {l.deviceType}
+                          {l.browser ? <span className="muted"> · {l.browser}</span> : null}
+                        </td>
+                        <td className="nowrap">{l.ip ?? '—'}</td>
+                      </tr>
+                    ))
+                  )}
+                </tbody>
+              </table>
+            </TableWrap>
+          )
+        }}
+      </Async>
+    </section>
   )
 }
