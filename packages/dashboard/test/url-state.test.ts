@@ -55,6 +55,15 @@ describe('view state in the URL', () => {
     ).toBe('hour')
   })
 
+  it("uses the runtime's name for a zone, the one its picker lists", () => {
+    const own = new Intl.DateTimeFormat('en-US', { timeZone: 'Asia/Kolkata' }).resolvedOptions()
+      .timeZone
+    const s = parseViewState('?tz=Asia/Kolkata', NOW, 'UTC')
+    expect(s.tz).toBe(own)
+    expect(Intl.supportedValuesOf('timeZone')).toContain(s.tz)
+    expect(parseViewState('?tz=utc', NOW, 'Europe/Paris').tz).toBe('UTC')
+  })
+
   it('keeps page parameters, drops the defaults it does not need', () => {
     const state = parseViewState('', NOW, 'UTC')
     expect(serializeViewState(state, '?result=failure&interval=week')).toBe(

@@ -41,12 +41,20 @@ export function zoneOffsetMs(ms: number, tz: string): number {
 
 /** True for a valid IANA zone name (or UTC) that this runtime knows. */
 export function isTimeZone(tz: string): boolean {
-  if (!tz || tz.length > 64) return false
+  return canonicalTimeZone(tz) !== undefined
+}
+
+/**
+ * The runtime's own name for a zone (`Asia/Kolkata` → `Asia/Calcutta` where ICU still calls it
+ * that): the name in its picker list, and the one the service's list has too. Undefined when
+ * the zone is unknown.
+ */
+export function canonicalTimeZone(tz: string): string | undefined {
+  if (!tz || tz.length > 64) return undefined
   try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz })
-    return true
+    return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone
   } catch {
-    return false
+    return undefined
   }
 }
 
@@ -133,6 +141,5 @@ export function timeZones(): string[] {
 
 /** The browser's own zone, or UTC when it cannot say. */
 export function localTimeZone(): string {
-  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone
-  return tz && isTimeZone(tz) ? tz : 'UTC'
+  return canonicalTimeZone(Intl.DateTimeFormat().resolvedOptions().timeZone ?? '') ?? 'UTC'
 }

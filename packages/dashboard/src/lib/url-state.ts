@@ -1,6 +1,6 @@
 // The view's shared state lives in the URL query, so a copied URL reproduces the view:
 // from, to (inclusive calendar dates), tz, interval and project.
-import { addDays, dateIn, daysBetween, isDate, isTimeZone } from './time.js'
+import { addDays, canonicalTimeZone, dateIn, daysBetween, isDate } from './time.js'
 
 export type Interval = 'hour' | 'day' | 'week'
 export const INTERVALS: readonly Interval[] = ['hour', 'day', 'week']
@@ -32,8 +32,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
  */
 export function parseViewState(search: string, now: number, defaultTz: string): ViewState {
   const q = new URLSearchParams(search)
-  const tzParam = q.get('tz') ?? ''
-  const tz = isTimeZone(tzParam) ? tzParam : defaultTz
+  const tz = canonicalTimeZone(q.get('tz') ?? '') ?? defaultTz
   const today = dateIn(now, tz)
   let to = isDate(q.get('to') ?? '') ? q.get('to')! : today
   let from = isDate(q.get('from') ?? '') ? q.get('from')! : addDays(to, -(DEFAULT_DAYS - 1))
