@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   addDays,
+  axisLabel,
   dateIn,
   dayRange,
   daysBetween,
@@ -66,6 +67,15 @@ describe('time zones with Intl', () => {
     expect(isTimeZone('UTC')).toBe(true)
     expect(isTimeZone('Mars/Olympus')).toBe(false)
     expect(isTimeZone('')).toBe(false)
+  })
+
+  it('labels chart axes in the zone, 24-hour within a day', () => {
+    const t = Date.parse('2026-11-20T13:00:00Z')
+    expect(axisLabel(t, 'UTC', false)).toBe('13:00')
+    expect(axisLabel(t, 'Asia/Tokyo', false)).toBe('22:00')
+    expect(axisLabel(t, 'UTC', true)).toBe('Nov 20')
+    // Local midnight gets the date even with hour steps.
+    expect(axisLabel(Date.parse('2026-11-20T15:00:00Z'), 'Asia/Tokyo', false)).toBe('Nov 21')
   })
 
   it('formats instants in the chosen zone', () => {

@@ -5,7 +5,7 @@ import { useEffect, useMemo, useRef, useState } from 'react'
 import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
 import { formatCount } from '../lib/format.js'
-import { formatInstant } from '../lib/time.js'
+import { axisLabel, formatInstant } from '../lib/time.js'
 import { cssVar, useThemeName } from '../lib/use-theme.js'
 
 export interface ChartSeries {
@@ -65,7 +65,12 @@ export function TimeChart({ caption, starts, series, kind, tz, height = 240 }: T
           y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.05 : 1] },
         },
         axes: [
-          axis,
+          {
+            ...axis,
+            size: 32, // one line of labels
+            values: (_u, ticks, _i, _space, step) =>
+              ticks.map((t) => axisLabel(t * 1000, tz, step >= 86_400)),
+          },
           { ...axis, size: 56, values: (_u, ticks) => ticks.map((t) => formatCount(t)) },
         ],
         series: [

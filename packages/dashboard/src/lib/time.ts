@@ -143,3 +143,26 @@ export function timeZones(): string[] {
 export function localTimeZone(): string {
   return canonicalTimeZone(Intl.DateTimeFormat().resolvedOptions().timeZone ?? '') ?? 'UTC'
 }
+
+const axisFormatters = new Map<string, Intl.DateTimeFormat>()
+
+/**
+ * A chart's time-axis label in `tz`: "Nov 20" for day steps and local midnights, "14:00"
+ * within a day (24-hour clock, as in the tables).
+ */
+export function axisLabel(ms: number, tz: string, daySteps: boolean): string {
+  const w = wallClock(ms, tz)
+  const day = daySteps || (w.hour === 0 && w.minute === 0)
+  const key = `${tz}|${day}`
+  let f = axisFormatters.get(key)
+  if (!f) {
+    f = new Intl.DateTimeFormat(
+      'en-US',
+      day
+        ? { timeZone: tz, month: 'short', day: 'numeric' }
+        : { timeZone: tz, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
+    )
+    axisFormatters.set(key, f)
+  }
+  return f.format(ms)
+}
