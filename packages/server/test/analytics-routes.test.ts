@@ -196,6 +196,17 @@ describe('bad parameters → clear 400s', () => {
     )
   })
 
+  it('accepts current and older names of a zone alike (Asia/Kolkata, Asia/Calcutta, Europe/Kyiv)', async () => {
+    const url = (tz: string) => `/v1/analytics/logins?from=${FROM}&to=${TO}&tz=${tz}`
+    const kolkata = await get(url('Asia/Kolkata'), f.adminKey)
+    expect(kolkata.statusCode, kolkata.body).toBe(200)
+    const calcutta = await get(url('Asia/Calcutta'), f.adminKey)
+    expect(calcutta.statusCode, calcutta.body).toBe(200)
+    expect(kolkata.json().series).toEqual(calcutta.json().series)
+    expect(kolkata.json().series[0].start).toMatch(/\+05:30$/)
+    expect((await get(url('Europe/Kyiv'), f.adminKey)).statusCode).toBe(200)
+  })
+
   it('clamps limit to 500', async () => {
     const res = await get('/v1/analytics/recent-logins?limit=100000', f.adminKey)
     expect(res.statusCode).toBe(200)

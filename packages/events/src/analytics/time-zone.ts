@@ -1,11 +1,24 @@
 import { analyticsErrors } from './errors.js'
 
 let zones: Set<string> | null = null
+const ZONE_NAME = /^[A-Za-z]+(?:\/[A-Za-z0-9_+-]+){1,2}$/
 
-/** The IANA names this runtime knows (Intl.supportedValuesOf), plus UTC. */
+/**
+ * An IANA zone name this runtime knows, or UTC. Intl.supportedValuesOf lists one canonical
+ * name per zone, and on Node 20 that is still the old one (Asia/Calcutta, Europe/Kiev), so a
+ * current name it does not list (Asia/Kolkata, Europe/Kyiv) is accepted when Intl resolves it.
+ */
 export function isSupportedTimeZone(tz: string): boolean {
   zones ??= new Set([...Intl.supportedValuesOf('timeZone'), 'UTC', 'Etc/UTC'])
-  return zones.has(tz)
+  if (zones.has(tz)) return true
+  if (tz.length > 64 || !ZONE_NAME.test(tz)) return false
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz })
+  } catch {
+    return false
+  }
+  zones.add(tz)
+  return true
 }
 
 export function parseTimeZone(value: unknown): string {
