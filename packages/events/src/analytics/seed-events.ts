@@ -289,6 +289,9 @@ export async function seedEvents(db: Database, o: SeedOptions): Promise<SeedResu
     async (client) => {
       await client.query('BEGIN')
       try {
+        // A bulk load: its statements (COPY of millions of rows, the bitmap rebuild) outlast the
+        // pool's per-statement timeout, which is meant for requests.
+        await client.query('SET LOCAL statement_timeout = 0')
         await copy(
           client,
           `COPY login_events (project_id, ts, message_id, user_id, email, method, success, failure_reason, session_id, ip, device_type, browser, os, user_agent, received_at) FROM STDIN`,
