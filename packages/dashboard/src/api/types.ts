@@ -1,6 +1,7 @@
-// Answer shapes of the service. Analytics types come from @strata/events (type-only: nothing of
-// it reaches the bundle); the others are JSON views of server-side objects (dates as strings)
-// restated here with the fields the pages read.
+// Answer shapes of the service. Where the service answers with a package's own type as it is
+// (no Date fields), that type is imported (type-only: nothing of those packages reaches the
+// bundle); the others are JSON views of server-side objects (dates as strings) restated here
+// with the fields the pages read.
 export type {
   ActiveUsers,
   LoginAnalytics,
@@ -10,6 +11,13 @@ export type {
   SessionAnalytics,
   UserActivityItem,
 } from '@strata/events'
+import type { IndexAdvice, MonitoredStatement, PoolStats, TopStatements } from '@strata/pg'
+import type { HealthReport, HealthStatus } from '@strata/server'
+
+export type { HealthReport, HealthStatus, PoolStats }
+
+/** GET /performance/index-suggestions: the advisor's answer as it is. */
+export type IndexSuggestionsAnswer = IndexAdvice
 
 export interface Project {
   id: string
@@ -39,28 +47,6 @@ export interface ImportJob {
   startedAt: string | null
   updatedAt: string
   finishedAt: string | null
-}
-
-export type HealthStatus = 'excellent' | 'good' | 'degraded' | 'critical'
-
-export interface ComponentHealth {
-  score: number
-  status: HealthStatus
-  healthy: boolean
-  issues: string[]
-}
-
-export interface HealthReport {
-  at: string
-  overall: { score: number; status: HealthStatus; healthy: boolean }
-  components: {
-    database: ComponentHealth
-    cache: ComponentHealth | null
-    application: ComponentHealth
-    locks: ComponentHealth
-  }
-  issues: string[]
-  recommendations: string[]
 }
 
 export interface Alert {
@@ -94,67 +80,11 @@ export interface SlowQueriesAnswer {
   items: SlowQuery[]
 }
 
-/** One statement of the in-process monitor (GET /queries `statements`). */
-export interface MonitoredStatement {
-  sql: string
-  operation: string
-  table: string | null
-  count: number
-  p95: number
-  meanMs: number
-  totalMs: number
-  errors: number
-  slow: number
-  labels: string[]
-}
-
-/** One row of pg_stat_statements (GET /queries `database.items`). */
-export interface DatabaseStatement {
-  queryid: string
-  query: string
-  calls: number
-  rows: number
-  totalMs: number
-  meanMs: number
-  cacheHitRatio: number | null
-}
-
 export interface QueriesAnswer {
   since: string
   statements: MonitoredStatement[]
-  database:
-    | { available: true; orderBy: string; since?: string; items: DatabaseStatement[] }
-    | { available: false; message?: string; hint?: string }
-}
-
-export interface IndexSuggestion {
-  schema: string
-  table: string
-  columns: string[]
-  create: string
-  costBefore: number
-  costAfter: number | null
-  improvement: number | null
-  queries: string[]
-  method: 'hypopg' | 'heuristic'
-  reason: string
-}
-
-export interface IndexSuggestionsAnswer {
-  method: string
-  suggestions: IndexSuggestion[]
-  unusedIndexes?: { schema: string; table: string; index: string; bytes: number; drop: string }[]
-}
-
-export interface PoolStats {
-  total: number
-  idle: number
-  active: number
-  waiting: number
-  utilization: number
-  max: number
-  acquireWait: { count: number; p50: number; p95: number; p99: number; max: number }
-  errors: { acquireFailed: number; connectionLost: number; discarded: number }
+  /** pg_stat_statements (every client of the database), when the extension is there. */
+  database: TopStatements
 }
 
 export interface TierStats {
