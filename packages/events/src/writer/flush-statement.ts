@@ -215,15 +215,18 @@ export class FlushStatement {
     ])
     this.#push(`SELECT * FROM ${src}`, 'ub_src')
     this.#push('SELECT DISTINCT p, u FROM ub_src', 'ub_users')
+    // One index probe per user (a scalar subquery): as a join, the planner (which guesses 100
+    // rows for json_to_recordset) hashed the whole id table, every project's users, per flush.
     this.#push(
-      `SELECT i.project_id AS p, i.user_id AS u, i.uid FROM ub_users s
-       JOIN analytics_user_ids i ON i.project_id = s.p AND i.user_id = s.u`,
-      'ub_known',
+      `SELECT s.p, s.u,
+              (SELECT i.uid FROM analytics_user_ids i WHERE i.project_id = s.p AND i.user_id = s.u) AS uid
+       FROM ub_users s`,
+      'ub_lookup',
     )
     this.#push(
-      `SELECT s.p, s.u, (row_number() OVER (PARTITION BY s.p ORDER BY s.u))::int - 1 AS rn,
-              (count(*) OVER (PARTITION BY s.p))::int AS n
-       FROM ub_users s WHERE NOT EXISTS (SELECT 1 FROM ub_known k WHERE k.p = s.p AND k.u = s.u)`,
+      `SELECT p, u, (row_number() OVER (PARTITION BY p ORDER BY u))::int - 1 AS rn,
+              (count(*) OVER (PARTITION BY p))::int AS n
+       FROM ub_lookup WHERE uid IS NULL`,
       'ub_missing',
     )
     this.#push(
@@ -245,7 +248,8 @@ export class FlushStatement {
       `INSERT INTO user_bitmaps AS b (project_id, kind, grain, bucket, chunk, bits)
        SELECT s.p, s.k, g.grain, g.bucket, i.uid >> 13, strata_bitmap(array_agg(DISTINCT i.uid & 8191))
        FROM ub_src s
-       JOIN (SELECT p, u, uid FROM ub_known UNION ALL SELECT p, u, uid FROM ub_new) i ON i.p = s.p AND i.u = s.u
+       JOIN (SELECT p, u, uid FROM ub_lookup WHERE uid IS NOT NULL UNION ALL SELECT p, u, uid FROM ub_new) i
+         ON i.p = s.p AND i.u = s.u
        CROSS JOIN LATERAL (VALUES ('h'::"char", s.h), ('d'::"char", date_trunc('day', s.h, 'UTC'))) g(grain, bucket)
        GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
        ON CONFLICT (project_id, kind, grain, bucket, chunk) DO UPDATE SET bits = b.bits | excluded.bits`,
