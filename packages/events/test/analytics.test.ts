@@ -163,7 +163,7 @@ describe('activity equals raw SQL', () => {
 })
 
 describe('active users equal raw SQL', () => {
-  it('DAU/WAU/MAU per local day, UTC (daily user sets) and other zones (raw)', async () => {
+  it('DAU/WAU/MAU per local day, UTC (daily bitmaps) and other zones (hourly bitmaps, raw straddling hours)', async () => {
     const r = rng(5)
     for (const projectId of projects) {
       for (const tz of ZONES) {
