@@ -1,6 +1,7 @@
 import { useState } from 'react'
 import { toApiError, type ApiError } from '../api/errors.js'
 import type { ImportJob } from '../api/types.js'
+import { DataTable, type Column } from '../components/data-table.js'
 import { Async, ErrorBox, OperatorOnly } from '../components/states.js'
 import { formatCount, formatMs, formatPercent, formatRate, shortId } from '../lib/format.js'
 import { importProgress, isActive, jobActions } from '../lib/import-progress.js'
@@ -8,7 +9,18 @@ import { formatInstant } from '../lib/time.js'
 import { useApi } from '../lib/use-api.js'
 import { useSession } from '../session.js'
 import { useView } from '../view.js'
-import { TableWrap } from '../components/table-wrap.js'
+
+const COLUMNS: Column[] = [
+  'Job',
+  'Status',
+  'Progress',
+  { label: 'Read', num: true },
+  { label: 'Loaded', num: true },
+  { label: 'Rejected', num: true },
+  { label: 'Throughput', num: true },
+  'Created',
+  'Actions',
+]
 
 export function ImportsPage() {
   const { role } = useSession()
@@ -66,112 +78,87 @@ function ImportJobs() {
       {actionError ? <ErrorBox error={actionError} /> : null}
       <Async state={jobs}>
         {(page) => (
-          <TableWrap label="Import jobs table" card>
-            <table>
-              <caption>
+          <DataTable
+            label="Import jobs table"
+            card
+            caption={
+              <>
                 Import jobs <span className="muted">(newest first; times in {state.tz})</span>
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Job</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Progress</th>
-                  <th scope="col" className="num">
-                    Read
-                  </th>
-                  <th scope="col" className="num">
-                    Loaded
-                  </th>
-                  <th scope="col" className="num">
-                    Rejected
-                  </th>
-                  <th scope="col" className="num">
-                    Throughput
-                  </th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Actions</th>
+              </>
+            }
+            columns={COLUMNS}
+            rows={page.items}
+            empty="No data: no import jobs yet (strata import, or POST /v1/imports)"
+          >
+            {(job) => {
+              const p = importProgress(job)
+              const label = `Progress of job ${shortId(job.id)}`
+              return (
+                <tr key={job.id} data-testid="import-row">
+                  <td>
+                    <span className="mono" title={job.id}>
+                      {shortId(job.id)}
+                    </span>
+                    <div className="muted small">
+                      {job.spec?.target?.table ?? '?'}
+                      {job.spec?.source?.format ? ` ← ${job.spec.source.format}` : ''}
+                    </div>
+                  </td>
+                  <td>
+                    <span className={`pill status-${job.status}`}>{job.status}</span>
+                    {job.requested ? (
+                      <div className="muted small">{job.requested} requested</div>
+                    ) : null}
+                    {job.reason ? <div className="muted small clip">{job.reason}</div> : null}
+                  </td>
+                  <td className="nowrap">
+                    {p === null ? (
+                      <progress aria-label={label} />
+                    ) : (
+                      <progress aria-label={label} value={p} max={1} />
+                    )}{' '}
+                    <span className="small">{p === null ? '' : formatPercent(p, 0)}</span>
+                  </td>
+                  <td className="num">{formatCount(job.counts.read)}</td>
+                  <td className="num">{formatCount(job.counts.loaded)}</td>
+                  <td className="num">
+                    {formatCount(job.counts.rejected)}
+                    {job.counts.rejected > 0 ? (
+                      <div className="small">
+                        <a
+                          href={client.url(client.rejectsPath(job.id))}
+                          onClick={(e) => {
+                            e.preventDefault()
+                            void download(job)
+                          }}
+                        >
+                          Rejects
+                        </a>
+                      </div>
+                    ) : null}
+                  </td>
+                  <td className="num nowrap">
+                    {formatRate(job.throughputRps)}
+                    <div className="muted small">{formatMs(job.elapsedMs)}</div>
+                  </td>
+                  <td className="nowrap">{formatInstant(job.createdAt, state.tz, false)}</td>
+                  <td className="nowrap">
+                    {jobActions(job).map((a) => (
+                      <button
+                        key={a}
+                        type="button"
+                        className="small-button"
+                        aria-label={`${a} job ${shortId(job.id)}`}
+                        onClick={() => void act(job, a)}
+                      >
+                        {a}
+                      </button>
+                    ))}
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {page.items.length === 0 ? (
-                  <tr>
-                    <td colSpan={9} className="empty">
-                      No data: no import jobs yet (strata import, or POST /v1/imports)
-                    </td>
-                  </tr>
-                ) : (
-                  page.items.map((job) => {
-                    const p = importProgress(job)
-                    const label = `Progress of job ${shortId(job.id)}`
-                    return (
-                      <tr key={job.id} data-testid="import-row">
-                        <td>
-                          <span className="mono" title={job.id}>
-                            {shortId(job.id)}
-                          </span>
-                          <div className="muted small">
-                            {job.spec?.target?.table ?? '?'}
-                            {job.spec?.source?.format ? ` ← ${job.spec.source.format}` : ''}
-                          </div>
-                        </td>
-                        <td>
-                          <span className={`pill status-${job.status}`}>{job.status}</span>
-                          {job.requested ? (
-                            <div className="muted small">{job.requested} requested</div>
-                          ) : null}
-                          {job.reason ? <div className="muted small clip">{job.reason}</div> : null}
-                        </td>
-                        <td className="nowrap">
-                          {p === null ? (
-                            <progress aria-label={label} />
-                          ) : (
-                            <progress aria-label={label} value={p} max={1} />
-                          )}{' '}
-                          <span className="small">{p === null ? '' : formatPercent(p, 0)}</span>
-                        </td>
-                        <td className="num">{formatCount(job.counts.read)}</td>
-                        <td className="num">{formatCount(job.counts.loaded)}</td>
-                        <td className="num">
-                          {formatCount(job.counts.rejected)}
-                          {job.counts.rejected > 0 ? (
-                            <div className="small">
-                              <a
-                                href={client.url(client.rejectsPath(job.id))}
-                                onClick={(e) => {
-                                  e.preventDefault()
-                                  void download(job)
-                                }}
-                              >
-                                Rejects
-                              </a>
-                            </div>
-                          ) : null}
-                        </td>
-                        <td className="num nowrap">
-                          {formatRate(job.throughputRps)}
-                          <div className="muted small">{formatMs(job.elapsedMs)}</div>
-                        </td>
-                        <td className="nowrap">{formatInstant(job.createdAt, state.tz, false)}</td>
-                        <td className="nowrap">
-                          {jobActions(job).map((a) => (
-                            <button
-                              key={a}
-                              type="button"
-                              className="small-button"
-                              aria-label={`${a} job ${shortId(job.id)}`}
-                              onClick={() => void act(job, a)}
-                            >
-                              {a}
-                            </button>
-                          ))}
-                        </td>
-                      </tr>
-                    )
-                  })
-                )}
-              </tbody>
-            </table>
-          </TableWrap>
+              )
+            }}
+          </DataTable>
         )}
       </Async>
     </section>

@@ -1,5 +1,6 @@
 import { useMemo } from 'react'
 import { BarList } from '../components/bar-list.js'
+import { DataTable, type Column } from '../components/data-table.js'
 import { Kpi } from '../components/kpi.js'
 import { RangeControls } from '../components/range-controls.js'
 import { Async, Loading } from '../components/states.js'
@@ -10,7 +11,6 @@ import { useApi } from '../lib/use-api.js'
 import { useSession } from '../session.js'
 import { useView } from '../view.js'
 import type { ActiveUsers, LoginAnalytics } from '../api/types.js'
-import { TableWrap } from '../components/table-wrap.js'
 
 export function OverviewPage() {
   const { client } = useSession()
@@ -124,42 +124,23 @@ function Logins({ data, uniques, interval, tz }: LoginsProps) {
   )
 }
 
+const SHARE_COLUMNS: Column[] = [
+  'Name',
+  { label: 'Logins', num: true },
+  { label: 'Share', num: true },
+]
+
 function ShareTable({ caption, counts }: { caption: string; counts: Record<string, number> }) {
-  const rows = shares(counts)
   return (
-    <TableWrap label={caption} card>
-      <table>
-        <caption>{caption}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col" className="num">
-              Logins
-            </th>
-            <th scope="col" className="num">
-              Share
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.length === 0 ? (
-            <tr>
-              <td colSpan={3} className="empty">
-                No data
-              </td>
-            </tr>
-          ) : (
-            rows.map(([name, n, share]) => (
-              <tr key={name}>
-                <td>{name}</td>
-                <td className="num">{formatCount(n)}</td>
-                <td className="num">{formatPercent(share)}</td>
-              </tr>
-            ))
-          )}
-        </tbody>
-      </table>
-    </TableWrap>
+    <DataTable label={caption} card caption={caption} columns={SHARE_COLUMNS} rows={shares(counts)}>
+      {([name, n, share]) => (
+        <tr key={name}>
+          <td>{name}</td>
+          <td className="num">{formatCount(n)}</td>
+          <td className="num">{formatPercent(share)}</td>
+        </tr>
+      )}
+    </DataTable>
   )
 }
 

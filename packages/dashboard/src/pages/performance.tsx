@@ -1,13 +1,13 @@
 import type { ReactNode } from 'react'
 import { Kpi } from '../components/kpi.js'
-import { Async, OperatorOnly } from '../components/states.js'
+import { DataTable, type Column } from '../components/data-table.js'
+import { Async, Empty, OperatorOnly } from '../components/states.js'
 import type { CacheStats, HealthStatus, TierStats } from '../api/types.js'
 import { formatBytes, formatCount, formatMs, formatPercent } from '../lib/format.js'
 import { formatInstant } from '../lib/time.js'
 import { useApi } from '../lib/use-api.js'
 import { useSession } from '../session.js'
 import { useView } from '../view.js'
-import { TableWrap } from '../components/table-wrap.js'
 
 const REFRESH_MS = 10_000
 
@@ -30,6 +30,55 @@ function Section({ title, busy, children }: { title: string; busy: boolean; chil
     </section>
   )
 }
+
+/** A <h3> and the list, or `none` when the list is empty. */
+function Titled({ title, items, none }: { title: string; items: string[]; none?: ReactNode }) {
+  return items.length ? (
+    <>
+      <h3>{title}</h3>
+      <ul>
+        {items.map((i) => (
+          <li key={i}>{i}</li>
+        ))}
+      </ul>
+    </>
+  ) : (
+    (none ?? null)
+  )
+}
+
+/** A statement's SQL, focusable so that a long one can be scrolled by keyboard. */
+function Sql({ children }: { children: string }) {
+  return (
+    <code className="sql" tabIndex={0}>
+      {children}
+    </code>
+  )
+}
+
+const ALERT_COLUMNS: Column[] = ['Alert', 'State', 'Now', 'Since']
+const SLOW_COLUMNS: Column[] = [{ label: 'Duration', num: true }, 'Label', 'Statement', 'At']
+const DATABASE_COLUMNS: Column[] = [
+  { label: 'Total', num: true },
+  { label: 'Mean', num: true },
+  { label: 'Calls', num: true },
+  { label: 'Cache hit', num: true },
+  'Statement',
+]
+const MONITOR_COLUMNS: Column[] = [
+  { label: 'Total', num: true },
+  { label: 'p95', num: true },
+  { label: 'Count', num: true },
+  'Statement',
+]
+const TIER_COLUMNS: Column[] = [
+  'Tier',
+  { label: 'Hit rate', num: true },
+  { label: 'Hits', num: true },
+  { label: 'Misses', num: true },
+  { label: 'Entries', num: true },
+  { label: 'Latency p99', num: true },
+]
 
 const tone = (s: HealthStatus): 'good' | 'bad' | undefined =>
   s === 'excellent' || s === 'good' ? 'good' : 'bad'
@@ -72,28 +121,8 @@ function Sections() {
                   />
                 ))}
               </div>
-              {h.issues.length ? (
-                <>
-                  <h3>Issues</h3>
-                  <ul>
-                    {h.issues.map((i) => (
-                      <li key={i}>{i}</li>
-                    ))}
-                  </ul>
-                </>
-              ) : (
-                <p className="muted">No issues.</p>
-              )}
-              {h.recommendations.length ? (
-                <>
-                  <h3>Recommendations</h3>
-                  <ul>
-                    {h.recommendations.map((r) => (
-                      <li key={r}>{r}</li>
-                    ))}
-                  </ul>
-                </>
-              ) : null}
+              <Titled title="Issues" items={h.issues} none={<p className="muted">No issues.</p>} />
+              <Titled title="Recommendations" items={h.recommendations} />
             </>
           )}
         </Async>
@@ -102,35 +131,27 @@ function Sections() {
       <Section title="Alerts" busy={alerts.loading}>
         <Async state={alerts} isEmpty={(a) => a.alerts.length === 0}>
           {(a) => (
-            <TableWrap label="Alerts table">
-              <table>
-                <caption>{a.firing.length ? `${a.firing.length} firing` : 'None firing'}</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Alert</th>
-                    <th scope="col">State</th>
-                    <th scope="col">Now</th>
-                    <th scope="col">Since</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {a.alerts.map((al) => (
-                    <tr key={al.name}>
-                      <td className="mono small">{al.name}</td>
-                      <td>
-                        <span
-                          className={`pill ${al.state === 'firing' ? 'bad' : al.state === 'ok' ? 'ok' : 'warn'}`}
-                        >
-                          {al.state}
-                        </span>
-                      </td>
-                      <td>{al.message}</td>
-                      <td className="nowrap">{formatInstant(al.since, state.tz)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </TableWrap>
+            <DataTable
+              label="Alerts table"
+              caption={a.firing.length ? `${a.firing.length} firing` : 'None firing'}
+              columns={ALERT_COLUMNS}
+              rows={a.alerts}
+            >
+              {(al) => (
+                <tr key={al.name}>
+                  <td className="mono small">{al.name}</td>
+                  <td>
+                    <span
+                      className={`pill ${al.state === 'firing' ? 'bad' : al.state === 'ok' ? 'ok' : 'warn'}`}
+                    >
+                      {al.state}
+                    </span>
+                  </td>
+                  <td>{al.message}</td>
+                  <td className="nowrap">{formatInstant(al.since, state.tz)}</td>
+                </tr>
+              )}
+            </DataTable>
           )}
         </Async>
       </Section>
@@ -142,38 +163,28 @@ function Sections() {
           empty="no query over the threshold yet"
         >
           {(s) => (
-            <TableWrap label="Slow queries table">
-              <table>
-                <caption>
+            <DataTable
+              label="Slow queries table"
+              caption={
+                <>
                   Over {formatMs(s.thresholdMs)}: {formatCount(s.slowCount)} (
                   {formatPercent(s.slowShare)} of recent queries)
-                </caption>
-                <thead>
-                  <tr>
-                    <th scope="col" className="num">
-                      Duration
-                    </th>
-                    <th scope="col">Label</th>
-                    <th scope="col">Statement</th>
-                    <th scope="col">At</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {s.items.map((q, i) => (
-                    <tr key={`${q.at}-${i}`}>
-                      <td className="num nowrap">{formatMs(q.durationMs)}</td>
-                      <td className="small">{q.label ?? q.operation}</td>
-                      <td>
-                        <code className="sql" tabIndex={0}>
-                          {q.sql}
-                        </code>
-                      </td>
-                      <td className="nowrap">{formatInstant(q.at, state.tz)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </TableWrap>
+                </>
+              }
+              columns={SLOW_COLUMNS}
+              rows={s.items}
+            >
+              {(q, i) => (
+                <tr key={`${q.at}-${i}`}>
+                  <td className="num nowrap">{formatMs(q.durationMs)}</td>
+                  <td className="small">{q.label ?? q.operation}</td>
+                  <td>
+                    <Sql>{q.sql}</Sql>
+                  </td>
+                  <td className="nowrap">{formatInstant(q.at, state.tz)}</td>
+                </tr>
+              )}
+            </DataTable>
           )}
         </Async>
       </Section>
@@ -183,87 +194,52 @@ function Sections() {
           {(q) =>
             q.database.available ? (
               q.database.items.length === 0 ? (
-                <p className="empty">No data</p>
+                <Empty />
               ) : (
-                <TableWrap label="Top statements table">
-                  <table>
-                    <caption>
-                      By total time (pg_stat_statements, every client of the database)
-                    </caption>
-                    <thead>
-                      <tr>
-                        <th scope="col" className="num">
-                          Total
-                        </th>
-                        <th scope="col" className="num">
-                          Mean
-                        </th>
-                        <th scope="col" className="num">
-                          Calls
-                        </th>
-                        <th scope="col" className="num">
-                          Cache hit
-                        </th>
-                        <th scope="col">Statement</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {q.database.items.map((s) => (
-                        <tr key={s.queryid}>
-                          <td className="num nowrap">{formatMs(s.totalMs)}</td>
-                          <td className="num nowrap">{formatMs(s.meanMs)}</td>
-                          <td className="num">{formatCount(s.calls)}</td>
-                          <td className="num">{formatPercent(s.cacheHitRatio)}</td>
-                          <td>
-                            <code className="sql" tabIndex={0}>
-                              {s.query}
-                            </code>
-                          </td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
-                </TableWrap>
+                <DataTable
+                  label="Top statements table"
+                  caption="By total time (pg_stat_statements, every client of the database)"
+                  columns={DATABASE_COLUMNS}
+                  rows={q.database.items}
+                >
+                  {(s) => (
+                    <tr key={s.queryid}>
+                      <td className="num nowrap">{formatMs(s.totalMs)}</td>
+                      <td className="num nowrap">{formatMs(s.meanMs)}</td>
+                      <td className="num">{formatCount(s.calls)}</td>
+                      <td className="num">{formatPercent(s.cacheHitRatio)}</td>
+                      <td>
+                        <Sql>{s.query}</Sql>
+                      </td>
+                    </tr>
+                  )}
+                </DataTable>
               )
             ) : q.statements.length === 0 ? (
-              <p className="empty">No data</p>
+              <Empty />
             ) : (
-              <TableWrap label="Top statements table">
-                <table>
-                  <caption>
+              <DataTable
+                label="Top statements table"
+                caption={
+                  <>
                     By total time, this service's queries
                     {q.database.message ? ` (${q.database.message})` : ''}
-                  </caption>
-                  <thead>
-                    <tr>
-                      <th scope="col" className="num">
-                        Total
-                      </th>
-                      <th scope="col" className="num">
-                        p95
-                      </th>
-                      <th scope="col" className="num">
-                        Count
-                      </th>
-                      <th scope="col">Statement</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {q.statements.map((s) => (
-                      <tr key={s.sql}>
-                        <td className="num nowrap">{formatMs(s.totalMs)}</td>
-                        <td className="num nowrap">{formatMs(s.p95)}</td>
-                        <td className="num">{formatCount(s.count)}</td>
-                        <td>
-                          <code className="sql" tabIndex={0}>
-                            {s.sql}
-                          </code>
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </TableWrap>
+                  </>
+                }
+                columns={MONITOR_COLUMNS}
+                rows={q.statements}
+              >
+                {(s) => (
+                  <tr key={s.sql}>
+                    <td className="num nowrap">{formatMs(s.totalMs)}</td>
+                    <td className="num nowrap">{formatMs(s.p95)}</td>
+                    <td className="num">{formatCount(s.count)}</td>
+                    <td>
+                      <Sql>{s.sql}</Sql>
+                    </td>
+                  </tr>
+                )}
+              </DataTable>
             )
           }
         </Async>
@@ -369,51 +345,31 @@ function CacheTiers({ stats }: { stats: CacheStats }) {
   const tiers: [string, TierStats][] = [['L1 (memory)', stats.l1]]
   if (stats.l2) tiers.push(['L2 (Redis)', stats.l2])
   return (
-    <TableWrap label="Cache tiers table">
-      <table>
-        <caption>Hit rate per tier{stats.l2 ? '' : ' (no Redis: L1 only)'}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Tier</th>
-            <th scope="col" className="num">
-              Hit rate
-            </th>
-            <th scope="col" className="num">
-              Hits
-            </th>
-            <th scope="col" className="num">
-              Misses
-            </th>
-            <th scope="col" className="num">
-              Entries
-            </th>
-            <th scope="col" className="num">
-              Latency p99
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {tiers.map(([name, t]) => (
-            <tr key={name}>
-              <td>{name}</td>
-              <td className="num">
-                {t.hits + t.misses > 0 ? formatPercent(t.hitRate) : '—'}
-                <meter
-                  className="hit-meter"
-                  aria-label={`${name} hit rate`}
-                  min={0}
-                  max={1}
-                  value={t.hits + t.misses > 0 ? (t.hitRate ?? 0) : 0}
-                />
-              </td>
-              <td className="num">{formatCount(t.hits)}</td>
-              <td className="num">{formatCount(t.misses)}</td>
-              <td className="num">{formatCount(t.size ?? null)}</td>
-              <td className="num">{t.latency ? formatMs(t.latency.p99) : '—'}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </TableWrap>
+    <DataTable
+      label="Cache tiers table"
+      caption={<>Hit rate per tier{stats.l2 ? '' : ' (no Redis: L1 only)'}</>}
+      columns={TIER_COLUMNS}
+      rows={tiers}
+    >
+      {([name, t]) => (
+        <tr key={name}>
+          <td>{name}</td>
+          <td className="num">
+            {t.hits + t.misses > 0 ? formatPercent(t.hitRate) : '—'}
+            <meter
+              className="hit-meter"
+              aria-label={`${name} hit rate`}
+              min={0}
+              max={1}
+              value={t.hits + t.misses > 0 ? (t.hitRate ?? 0) : 0}
+            />
+          </td>
+          <td className="num">{formatCount(t.hits)}</td>
+          <td className="num">{formatCount(t.misses)}</td>
+          <td className="num">{formatCount(t.size ?? null)}</td>
+          <td className="num">{t.latency ? formatMs(t.latency.p99) : '—'}</td>
+        </tr>
+      )}
+    </DataTable>
   )
 }

@@ -1,4 +1,5 @@
 import { useState } from 'react'
+import { DataTable, type Column } from '../components/data-table.js'
 import { RangeControls } from '../components/range-controls.js'
 import { Async } from '../components/states.js'
 import {
@@ -15,10 +16,10 @@ import { useApi } from '../lib/use-api.js'
 import { Link, navigate, useLocation } from '../router.js'
 import { useSession } from '../session.js'
 import { useView } from '../view.js'
-import { TableWrap } from '../components/table-wrap.js'
 
 const LIVE_MS = 5000
 const LIMIT = 50
+const COLUMNS: Column[] = ['Time', 'User', 'Method', 'Result', 'Device', 'Browser', 'OS', 'IP']
 
 export function RecentLoginsPage() {
   const { client } = useSession()
@@ -98,67 +99,48 @@ export function RecentLoginsPage() {
           {(page) => {
             const items = page.items.filter((l) => matchesLoginFilter(l, filter))
             return (
-              <TableWrap label="Recent logins table" card>
-                <table>
-                  <caption>
+              <DataTable
+                label="Recent logins table"
+                card
+                caption={
+                  <>
                     Recent logins{' '}
                     <span className="muted">
                       (latest {LIMIT}
                       {live ? ', refreshed every 5 s' : ''}; times in {state.tz})
                     </span>
-                  </caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Time</th>
-                      <th scope="col">User</th>
-                      <th scope="col">Method</th>
-                      <th scope="col">Result</th>
-                      <th scope="col">Device</th>
-                      <th scope="col">Browser</th>
-                      <th scope="col">OS</th>
-                      <th scope="col">IP</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {items.length === 0 ? (
-                      <tr>
-                        <td colSpan={8} className="empty">
-                          No data
-                        </td>
-                      </tr>
-                    ) : (
-                      items.map((l) => (
-                        <tr key={l.messageId} data-testid="login-row">
-                          <td className="nowrap">{formatInstant(l.timestamp, state.tz)}</td>
-                          <td>
-                            <Link to={`/users/${encodeURIComponent(l.userId)}${query}`}>
-                              {l.userId}
-                            </Link>
-                            {l.email ? <div className="muted small">{l.email}</div> : null}
-                          </td>
-                          <td>{l.method}</td>
-                          <td>
-                            {l.success ? (
-                              <span className="pill ok">success</span>
-                            ) : (
-                              <>
-                                <span className="pill bad">failure</span>
-                                {l.failureReason ? (
-                                  <div className="muted small">{l.failureReason}</div>
-                                ) : null}
-                              </>
-                            )}
-                          </td>
-                          <td>{l.deviceType}</td>
-                          <td>{l.browser ?? '—'}</td>
-                          <td>{l.os ?? '—'}</td>
-                          <td className="nowrap">{l.ip ?? '—'}</td>
-                        </tr>
-                      ))
-                    )}
-                  </tbody>
-                </table>
-              </TableWrap>
+                  </>
+                }
+                columns={COLUMNS}
+                rows={items}
+              >
+                {(l) => (
+                  <tr key={l.messageId} data-testid="login-row">
+                    <td className="nowrap">{formatInstant(l.timestamp, state.tz)}</td>
+                    <td>
+                      <Link to={`/users/${encodeURIComponent(l.userId)}${query}`}>{l.userId}</Link>
+                      {l.email ? <div className="muted small">{l.email}</div> : null}
+                    </td>
+                    <td>{l.method}</td>
+                    <td>
+                      {l.success ? (
+                        <span className="pill ok">success</span>
+                      ) : (
+                        <>
+                          <span className="pill bad">failure</span>
+                          {l.failureReason ? (
+                            <div className="muted small">{l.failureReason}</div>
+                          ) : null}
+                        </>
+                      )}
+                    </td>
+                    <td>{l.deviceType}</td>
+                    <td>{l.browser ?? '—'}</td>
+                    <td>{l.os ?? '—'}</td>
+                    <td className="nowrap">{l.ip ?? '—'}</td>
+                  </tr>
+                )}
+              </DataTable>
             )
           }}
         </Async>

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react'
 import { Async, ErrorBox } from '../components/states.js'
 import { RangeControls } from '../components/range-controls.js'
+import { DataTable, type Column } from '../components/data-table.js'
 import { formatInstant } from '../lib/time.js'
 import { toApiError, type ApiError } from '../api/errors.js'
 import { useApi } from '../lib/use-api.js'
@@ -8,10 +9,11 @@ import { navigate } from '../router.js'
 import { useSession } from '../session.js'
 import { useView } from '../view.js'
 import type { UserActivityItem } from '../api/types.js'
-import { TableWrap } from '../components/table-wrap.js'
 
 const PAGE = 50
 const LOGINS = 20
+const ACTIVITY_COLUMNS: Column[] = ['Time', 'Action', 'Entity', 'Session', 'Metadata']
+const LOGIN_COLUMNS: Column[] = ['Time', 'Method', 'Result', 'Device', 'IP']
 
 /** "User id" + "Show": opens /users/<id> with the current view. */
 function UserSearch({ initial }: { initial: string }) {
@@ -99,48 +101,34 @@ export function UserTimelinePage({ userId }: { userId: string }) {
             const next = more ? more.next : page.nextCursor
             return (
               <>
-                <TableWrap label="Activity table" card>
-                  <table>
-                    <caption>
+                <DataTable
+                  label="Activity table"
+                  card
+                  caption={
+                    <>
                       Activity <span className="muted">(newest first; times in {state.tz})</span>
-                    </caption>
-                    <thead>
-                      <tr>
-                        <th scope="col">Time</th>
-                        <th scope="col">Action</th>
-                        <th scope="col">Entity</th>
-                        <th scope="col">Session</th>
-                        <th scope="col">Metadata</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {items.length === 0 ? (
-                        <tr>
-                          <td colSpan={5} className="empty">
-                            No data
-                          </td>
-                        </tr>
-                      ) : (
-                        items.map((a) => (
-                          <tr key={a.messageId} data-testid="activity-row">
-                            <td className="nowrap">{formatInstant(a.timestamp, state.tz)}</td>
-                            <td>{a.action}</td>
-                            <td>
-                              {a.entityType ?? '—'}
-                              {a.entityId ? <span className="muted"> {a.entityId}</span> : null}
-                            </td>
-                            <td className="mono small">{a.sessionId ?? '—'}</td>
-                            <td className="mono small clip">
-                              {a.metadata === null || a.metadata === undefined
-                                ? '—'
-                                : JSON.stringify(a.metadata)}
-                            </td>
-                          </tr>
-                        ))
-                      )}
-                    </tbody>
-                  </table>
-                </TableWrap>
+                    </>
+                  }
+                  columns={ACTIVITY_COLUMNS}
+                  rows={items}
+                >
+                  {(a) => (
+                    <tr key={a.messageId} data-testid="activity-row">
+                      <td className="nowrap">{formatInstant(a.timestamp, state.tz)}</td>
+                      <td>{a.action}</td>
+                      <td>
+                        {a.entityType ?? '—'}
+                        {a.entityId ? <span className="muted"> {a.entityId}</span> : null}
+                      </td>
+                      <td className="mono small">{a.sessionId ?? '—'}</td>
+                      <td className="mono small clip">
+                        {a.metadata === null || a.metadata === undefined
+                          ? '—'
+                          : JSON.stringify(a.metadata)}
+                      </td>
+                    </tr>
+                  )}
+                </DataTable>
                 {moreError ? <ErrorBox error={moreError} /> : null}
                 {next ? (
                   <button
@@ -178,54 +166,40 @@ function UserLogins({ userId }: { userId: string }) {
           // Kept to this user even where the service ignores userId (older versions).
           const items = page.items.filter((l) => l.userId === userId)
           return (
-            <TableWrap label="Logins table" card>
-              <table>
-                <caption>
+            <DataTable
+              label="Logins table"
+              card
+              caption={
+                <>
                   Logins{' '}
                   <span className="muted">
                     (latest {LOGINS}; times in {state.tz})
                   </span>
-                </caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Time</th>
-                    <th scope="col">Method</th>
-                    <th scope="col">Result</th>
-                    <th scope="col">Device</th>
-                    <th scope="col">IP</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {items.length === 0 ? (
-                    <tr>
-                      <td colSpan={5} className="empty">
-                        No data
-                      </td>
-                    </tr>
-                  ) : (
-                    items.map((l) => (
-                      <tr key={l.messageId}>
-                        <td className="nowrap">{formatInstant(l.timestamp, state.tz)}</td>
-                        <td>{l.method}</td>
-                        <td>
-                          <span className={`pill ${l.success ? 'ok' : 'bad'}`}>
-                            {l.success ? 'success' : 'failure'}
-                          </span>
-                          {l.failureReason ? (
-                            <span className="muted small"> {l.failureReason}</span>
-                          ) : null}
-                        </td>
-                        <td>
-                          {l.deviceType}
-                          {l.browser ? <span className="muted"> · {l.browser}</span> : null}
-                        </td>
-                        <td className="nowrap">{l.ip ?? '—'}</td>
-                      </tr>
-                    ))
-                  )}
-                </tbody>
-              </table>
-            </TableWrap>
+                </>
+              }
+              columns={LOGIN_COLUMNS}
+              rows={items}
+            >
+              {(l) => (
+                <tr key={l.messageId}>
+                  <td className="nowrap">{formatInstant(l.timestamp, state.tz)}</td>
+                  <td>{l.method}</td>
+                  <td>
+                    <span className={`pill ${l.success ? 'ok' : 'bad'}`}>
+                      {l.success ? 'success' : 'failure'}
+                    </span>
+                    {l.failureReason ? (
+                      <span className="muted small"> {l.failureReason}</span>
+                    ) : null}
+                  </td>
+                  <td>
+                    {l.deviceType}
+                    {l.browser ? <span className="muted"> · {l.browser}</span> : null}
+                  </td>
+                  <td className="nowrap">{l.ip ?? '—'}</td>
+                </tr>
+              )}
+            </DataTable>
           )
         }}
       </Async>
