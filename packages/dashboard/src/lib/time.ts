@@ -4,24 +4,29 @@
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/
 const DAY_MS = 86_400_000
 
-const partsFormatters = new Map<string, Intl.DateTimeFormat>()
+const formatters = new Map<string, Intl.DateTimeFormat>()
 
-function partsFormatter(tz: string): Intl.DateTimeFormat {
-  let f = partsFormatters.get(tz)
+/** Building an Intl.DateTimeFormat is slow: one per key, made when first needed. */
+function formatter(key: string, options: () => Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  let f = formatters.get(key)
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: tz,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    })
-    partsFormatters.set(tz, f)
+    f = new Intl.DateTimeFormat('en-US', options())
+    formatters.set(key, f)
   }
   return f
+}
+
+function partsFormatter(tz: string): Intl.DateTimeFormat {
+  return formatter(`parts|${tz}`, () => ({
+    timeZone: tz,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  }))
 }
 
 /** Wall-clock fields of an instant in a zone. */
@@ -109,25 +114,18 @@ export function daysBetween(from: string, to: string): number {
   return Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / DAY_MS)
 }
 
-const displayFormatters = new Map<string, Intl.DateTimeFormat>()
-
 /** An instant for people: "Nov 28, 2026, 23:59:20" in the chosen zone. */
 export function formatInstant(iso: string | number, tz: string, withSeconds = true): string {
-  const key = `${tz}|${withSeconds}`
-  let f = displayFormatters.get(key)
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: tz,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'short',
-      day: 'numeric',
-      hour: '2-digit',
-      minute: '2-digit',
-      ...(withSeconds ? { second: '2-digit' } : {}),
-    })
-    displayFormatters.set(key, f)
-  }
+  const f = formatter(`display|${tz}|${withSeconds}`, () => ({
+    timeZone: tz,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    ...(withSeconds ? { second: '2-digit' } : {}),
+  }))
   const ms = typeof iso === 'number' ? iso : Date.parse(iso)
   return Number.isFinite(ms) ? f.format(ms) : String(iso)
 }
@@ -144,8 +142,6 @@ export function localTimeZone(): string {
   return canonicalTimeZone(Intl.DateTimeFormat().resolvedOptions().timeZone ?? '') ?? 'UTC'
 }
 
-const axisFormatters = new Map<string, Intl.DateTimeFormat>()
-
 /**
  * A chart's time-axis label in `tz`: "Nov 20" for day steps and local midnights, "14:00"
  * within a day (24-hour clock, as in the tables).
@@ -153,16 +149,9 @@ const axisFormatters = new Map<string, Intl.DateTimeFormat>()
 export function axisLabel(ms: number, tz: string, daySteps: boolean): string {
   const w = wallClock(ms, tz)
   const day = daySteps || (w.hour === 0 && w.minute === 0)
-  const key = `${tz}|${day}`
-  let f = axisFormatters.get(key)
-  if (!f) {
-    f = new Intl.DateTimeFormat(
-      'en-US',
-      day
-        ? { timeZone: tz, month: 'short', day: 'numeric' }
-        : { timeZone: tz, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
-    )
-    axisFormatters.set(key, f)
-  }
-  return f.format(ms)
+  return formatter(`axis|${tz}|${day}`, () =>
+    day
+      ? { timeZone: tz, month: 'short', day: 'numeric' }
+      : { timeZone: tz, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
+  ).format(ms)
 }
