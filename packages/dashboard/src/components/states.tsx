@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react'
 import type { ApiError } from '../api/errors.js'
+import { useSession } from '../session.js'
 
 /** A spinner announced as a progress bar while the first answer is awaited. */
 export function Loading({ label = 'Loading' }: { label?: string }) {
@@ -63,5 +64,16 @@ export function OperatorOnly() {
       These pages need the operator token (STRATA_ADMIN_TOKEN): a project's admin key reads only its
       own project's analytics. Sign out and sign in with the operator token to see them.
     </p>
+  )
+}
+
+/** A page for the operator token only: its heading, then the content or the notice. */
+export function OperatorPage({ title, children }: { title: string; children: ReactNode }) {
+  const { role } = useSession()
+  return (
+    <>
+      <h1>{title}</h1>
+      {role === 'operator' ? children : <OperatorOnly />}
+    </>
   )
 }

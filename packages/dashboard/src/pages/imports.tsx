@@ -2,7 +2,7 @@ import { useState } from 'react'
 import { toApiError, type ApiError } from '../api/errors.js'
 import type { ImportJob } from '../api/types.js'
 import { DataTable, type Column } from '../components/data-table.js'
-import { Async, ErrorBox, OperatorOnly } from '../components/states.js'
+import { Async, ErrorBox, OperatorPage } from '../components/states.js'
 import { formatCount, formatMs, formatPercent, formatRate, shortId } from '../lib/format.js'
 import { importProgress, isActive, jobActions } from '../lib/import-progress.js'
 import { formatInstant } from '../lib/time.js'
@@ -23,12 +23,10 @@ const COLUMNS: Column[] = [
 ]
 
 export function ImportsPage() {
-  const { role } = useSession()
   return (
-    <>
-      <h1>Imports</h1>
-      {role === 'operator' ? <ImportJobs /> : <OperatorOnly />}
-    </>
+    <OperatorPage title="Imports">
+      <ImportJobs />
+    </OperatorPage>
   )
 }
 

@@ -1,7 +1,7 @@
 import type { ReactNode } from 'react'
 import { Kpi } from '../components/kpi.js'
 import { DataTable, type Column } from '../components/data-table.js'
-import { Async, Empty, OperatorOnly } from '../components/states.js'
+import { Async, Empty, OperatorPage } from '../components/states.js'
 import type { CacheStats, HealthStatus, TierStats } from '../api/types.js'
 import { formatBytes, formatCount, formatMs, formatPercent } from '../lib/format.js'
 import { formatInstant } from '../lib/time.js'
@@ -12,12 +12,10 @@ import { useView } from '../view.js'
 const REFRESH_MS = 10_000
 
 export function PerformancePage() {
-  const { role } = useSession()
   return (
-    <>
-      <h1>Performance</h1>
-      {role === 'operator' ? <Sections /> : <OperatorOnly />}
-    </>
+    <OperatorPage title="Performance">
+      <Sections />
+    </OperatorPage>
   )
 }
 
