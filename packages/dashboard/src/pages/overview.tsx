@@ -10,7 +10,7 @@ import { dayRange } from '../lib/time.js'
 import { useApi } from '../lib/use-api.js'
 import { useSession } from '../session.js'
 import { useView } from '../view.js'
-import type { ActiveUsers, LoginAnalytics } from '../api/types.js'
+import type { ActiveUsers, LoginAnalytics, LoginSeriesPoint } from '../api/types.js'
 
 export function OverviewPage() {
   const { client } = useSession()
@@ -71,16 +71,41 @@ interface LoginsProps {
   tz: string
 }
 
+/** One line (or bar layer) of a chart: its label, colour and value at each point. */
+interface Line<P> {
+  label: string
+  color: string
+  value: (point: P) => number
+}
+
+const LOGIN_LINES: Line<LoginSeriesPoint>[] = [
+  { label: 'Successes', color: '--ok', value: (p) => p.successes },
+  { label: 'Failures', color: '--bad', value: (p) => p.failures },
+]
+const ACTIVE_LINES: Line<ActiveUsers['series'][number]>[] = [
+  { label: 'Daily', color: '--c1', value: (p) => p.dau },
+  { label: 'Weekly', color: '--c2', value: (p) => p.wau },
+  { label: 'Monthly', color: '--c3', value: (p) => p.mau },
+]
+
+/** TimeChart's bucket starts and series from an answer's points (remade when they change). */
+function useChart<P extends { start: string }>(points: P[], lines: Line<P>[]) {
+  return useMemo(
+    () => ({
+      starts: points.map((p) => p.start),
+      series: lines.map((l): ChartSeries => ({
+        label: l.label,
+        values: points.map(l.value),
+        color: l.color,
+      })),
+    }),
+    [points, lines],
+  )
+}
+
 function Logins({ data, uniques, interval, tz }: LoginsProps) {
   const t = data.totals
-  const starts = useMemo(() => data.series.map((p) => p.start), [data])
-  const series = useMemo<ChartSeries[]>(
-    () => [
-      { label: 'Successes', values: data.series.map((p) => p.successes), color: '--ok' },
-      { label: 'Failures', values: data.series.map((p) => p.failures), color: '--bad' },
-    ],
-    [data],
-  )
+  const { starts, series } = useChart(data.series, LOGIN_LINES)
   return (
     <>
       <div className="kpis">
@@ -145,15 +170,7 @@ function ShareTable({ caption, counts }: { caption: string; counts: Record<strin
 }
 
 function Active({ data, tz }: { data: ActiveUsers; tz: string }) {
-  const starts = useMemo(() => data.series.map((p) => p.start), [data])
-  const series = useMemo<ChartSeries[]>(
-    () => [
-      { label: 'Daily', values: data.series.map((p) => p.dau), color: '--c1' },
-      { label: 'Weekly', values: data.series.map((p) => p.wau), color: '--c2' },
-      { label: 'Monthly', values: data.series.map((p) => p.mau), color: '--c3' },
-    ],
-    [data],
-  )
+  const { starts, series } = useChart(data.series, ACTIVE_LINES)
   return (
     <>
       <div className="kpis">
