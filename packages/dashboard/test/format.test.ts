@@ -10,37 +10,79 @@ import {
   shortId,
 } from '../src/lib/format.js'
 
+type Case = [value: number | null, text: string]
+
+// Each one-number formatter: the text it gives for each value (null and NaN: a dash).
+const formatters: [name: string, format: (v: number | null) => string, cases: Case[]][] = [
+  [
+    'counts with thousands separators',
+    formatCount,
+    [
+      [97021, '97,021'],
+      [0, '0'],
+      [1234567.6, '1,234,568'],
+      [null, '—'],
+      [Number.NaN, '—'],
+    ],
+  ],
+  [
+    'percentages (one decimal)',
+    formatPercent,
+    [
+      [0.9035054266602076, '90.4 %'],
+      [1, '100.0 %'],
+      [null, '—'],
+    ],
+  ],
+  [
+    'durations in seconds',
+    formatDuration,
+    [
+      [14495.169, '4 h 1 min'],
+      [42, '42 s'],
+      [3600, '1 h'],
+      [90061, '1 d 1 h'],
+      [125, '2 min 5 s'],
+      [null, '—'],
+    ],
+  ],
+  [
+    'milliseconds',
+    formatMs,
+    [
+      [0.0729, '0.07 ms'],
+      [37.316, '37.3 ms'],
+      [2150, '2.15 s'],
+    ],
+  ],
+  [
+    'bytes',
+    formatBytes,
+    [
+      [512, '512 B'],
+      [5514, '5.4 KiB'],
+      [113098752, '107.9 MiB'],
+    ],
+  ],
+  [
+    'rates',
+    formatRate,
+    [
+      [12345.6, '12,346 rows/s'],
+      [null, '—'],
+    ],
+  ],
+]
+
 describe('formatting', () => {
-  it('counts with thousands separators', () => {
-    expect(formatCount(97021)).toBe('97,021')
-    expect(formatCount(0)).toBe('0')
-    expect(formatCount(1234567.6)).toBe('1,234,568')
-    expect(formatCount(null)).toBe('—')
-    expect(formatCount(Number.NaN)).toBe('—')
+  describe.each(formatters)('%s', (_name, format, cases) => {
+    it.each(cases)('%s → %s', (value, text) => {
+      expect(format(value)).toBe(text)
+    })
   })
 
-  it('percentages and durations', () => {
-    expect(formatPercent(0.9035054266602076)).toBe('90.4 %')
-    expect(formatPercent(1)).toBe('100.0 %')
+  it('percentages with fewer digits', () => {
     expect(formatPercent(0.5, 0)).toBe('50 %')
-    expect(formatPercent(null)).toBe('—')
-    expect(formatDuration(14495.169)).toBe('4 h 1 min')
-    expect(formatDuration(42)).toBe('42 s')
-    expect(formatDuration(3600)).toBe('1 h')
-    expect(formatDuration(90061)).toBe('1 d 1 h')
-    expect(formatDuration(125)).toBe('2 min 5 s')
-    expect(formatDuration(null)).toBe('—')
-  })
-
-  it('milliseconds, bytes and rates', () => {
-    expect(formatMs(0.0729)).toBe('0.07 ms')
-    expect(formatMs(37.316)).toBe('37.3 ms')
-    expect(formatMs(2150)).toBe('2.15 s')
-    expect(formatBytes(512)).toBe('512 B')
-    expect(formatBytes(5514)).toBe('5.4 KiB')
-    expect(formatBytes(113098752)).toBe('107.9 MiB')
-    expect(formatRate(12345.6)).toBe('12,346 rows/s')
-    expect(formatRate(null)).toBe('—')
   })
 
   it('shares sorts largest first and sums to one', () => {
