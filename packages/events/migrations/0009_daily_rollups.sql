@@ -81,6 +81,25 @@ BEGIN
 END
 $$;
 
+-- Recomputes the derived tables of `project` for the UTC days meeting [lo, hi) from the hourly
+-- rollups: for repairs, e.g. after a rolling upgrade during which older instances wrote hourly
+-- rollups only. Run it when no writer is adding to those days (a flush racing the recompute may
+-- be counted twice).
+CREATE FUNCTION strata_events_rebuild_derived_rollups(project uuid, lo timestamptz, hi timestamptz)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  d0 timestamptz := date_trunc('day', lo, 'UTC');
+  d1 timestamptz := date_trunc('day', hi - interval '1 microsecond', 'UTC') + interval '1 day';
+BEGIN
+  DELETE FROM login_rollups_daily WHERE project_id = project AND bucket >= d0 AND bucket < d1;
+  DELETE FROM activity_rollups_daily WHERE project_id = project AND bucket >= d0 AND bucket < d1;
+  DELETE FROM login_counts_hourly WHERE project_id = project AND bucket >= d0 AND bucket < d1;
+  DELETE FROM activity_counts_hourly WHERE project_id = project AND bucket >= d0 AND bucket < d1;
+  PERFORM strata_events_derive_rollups(project, d0, d1);
+END
+$$;
+
 DO $$
 DECLARE
   p record;
