@@ -1,3 +1,4 @@
+import { decodeKeysetCursor, encodeKeysetCursor, type KeysetCursor } from '@strata/core'
 import { parseIsoTimestamp } from '../validation/timestamp.js'
 import { analyticsErrors } from './errors.js'
 import type { ResolvedAnalyticsOptions } from './options.js'
@@ -91,35 +92,15 @@ export function parseLimit(value: unknown, o: ResolvedAnalyticsOptions): number 
 }
 
 /** Keyset position: the last item's timestamp (µs precision text) and message id. */
-export interface Cursor {
-  ts: string
-  id: string
-}
+export type Cursor = KeysetCursor
 
-const CURSOR_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
-
-export function encodeCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify([c.ts, c.id]), 'utf8').toString('base64url')
-}
+export const encodeCursor = encodeKeysetCursor
 
 export function parseCursor(value: unknown): Cursor | null {
   if (value === undefined || value === '') return null
-  try {
-    if (typeof value !== 'string' || value.length > 2000) throw new Error('bad')
-    const v: unknown = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'))
-    if (
-      Array.isArray(v) &&
-      v.length === 2 &&
-      typeof v[0] === 'string' &&
-      CURSOR_TS.test(v[0]) &&
-      Number.isFinite(Date.parse(v[0])) &&
-      typeof v[1] === 'string'
-    )
-      return { ts: v[0], id: v[1] }
-  } catch {
-    // fall through to the 400
-  }
-  throw analyticsErrors.create('STRATA_ANALYTICS_INVALID_CURSOR')
+  const c = typeof value === 'string' ? decodeKeysetCursor(value) : null
+  if (!c) throw analyticsErrors.create('STRATA_ANALYTICS_INVALID_CURSOR')
+  return c
 }
 
 /** A boolean query flag: `true`/`false`/`1`/`0`; absent → `fallback`. */

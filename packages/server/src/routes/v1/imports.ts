@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Transform } from 'node:stream'
 import multipart from '@fastify/multipart'
+import { decodeKeysetCursor, encodeKeysetCursor } from '@strata/core'
 import { ProjectStore } from '@strata/events'
 import {
   createImportJob,
@@ -57,31 +58,18 @@ const JOB_STATUSES: readonly JobStatus[] = [
   'completed',
 ]
 const LIST_MAX = 200
-const CURSOR_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
-
 function invalidParameter(parameter: string, message: string): never {
   throw serverErrors.create('STRATA_VALIDATION_FAILED', { message, details: { parameter } })
 }
 
 function encodeJobCursor(c: JobListCursor): string {
-  return Buffer.from(JSON.stringify([c.createdAt, c.id]), 'utf8').toString('base64url')
+  return encodeKeysetCursor({ ts: c.createdAt, id: c.id })
 }
 
 function parseJobCursor(value: string): JobListCursor {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'))
-    if (
-      Array.isArray(v) &&
-      v.length === 2 &&
-      typeof v[0] === 'string' &&
-      CURSOR_TS.test(v[0]) &&
-      typeof v[1] === 'string'
-    )
-      return { createdAt: v[0], id: v[1] }
-  } catch {
-    // the 400 below
-  }
-  return invalidParameter('cursor', 'cursor must be a nextCursor from a previous page')
+  const c = decodeKeysetCursor(value)
+  if (!c) return invalidParameter('cursor', 'cursor must be a nextCursor from a previous page')
+  return { createdAt: c.ts, id: c.id }
 }
 
 function view(job: ImportJob): Record<string, unknown> {

@@ -1,0 +1,35 @@
+/**
+ * Opaque keyset-pagination cursors over `(timestamp, id)`: base64url of `["<ts>", "<id>"]`,
+ * the timestamp as ISO 8601 UTC with microseconds (PostgreSQL's precision, so the next page
+ * starts exactly after the last row).
+ */
+export interface KeysetCursor {
+  ts: string
+  id: string
+}
+
+const CURSOR_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
+
+export function encodeKeysetCursor(c: KeysetCursor): string {
+  return Buffer.from(JSON.stringify([c.ts, c.id]), 'utf8').toString('base64url')
+}
+
+/** The cursor, or null when `value` is not one this module made (callers answer 400). */
+export function decodeKeysetCursor(value: string): KeysetCursor | null {
+  if (value.length > 2000) return null
+  try {
+    const v: unknown = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'))
+    if (
+      Array.isArray(v) &&
+      v.length === 2 &&
+      typeof v[0] === 'string' &&
+      CURSOR_TS.test(v[0]) &&
+      Number.isFinite(Date.parse(v[0])) &&
+      typeof v[1] === 'string'
+    )
+      return { ts: v[0], id: v[1] }
+  } catch {
+    // not JSON: null below
+  }
+  return null
+}
