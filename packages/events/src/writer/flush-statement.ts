@@ -119,84 +119,67 @@ export class FlushStatement {
    * and daily (UTC) by every dimension, and per-hour counts for the series (migration 0009).
    */
   rollups(logins: LoginRow[], activities: ActivityRow[], events: SegmentRow[]): this {
+    const ok = (r: LoginRow) => (r.success ? 't' : 'f')
     if (logins.length) {
       for (const [table, bucket] of [
         ['login_rollups_hourly', hour],
         ['login_rollups_daily', utcDay],
-      ] as const) {
-        const agg = aggregate(logins, (r) => [
-          r.projectId,
-          bucket(r.ts),
-          r.method,
-          r.deviceType,
-          r.browser ?? 'unknown',
-          r.os ?? 'unknown',
-          r.success ? 't' : 'f',
-        ])
-        this.#push(
-          `INSERT INTO ${table} AS r (project_id, bucket, method, device_type, browser, os, success, count)
-           SELECT * FROM ${this.#records(agg, [
-             ['p', 'uuid', (a) => a[0]],
-             ['b', 'timestamptz', (a) => a[1]],
-             ['m', 'text', (a) => a[2]],
-             ['d', 'text', (a) => a[3]],
-             ['br', 'text', (a) => a[4]],
-             ['o', 'text', (a) => a[5]],
-             ['s', 'boolean', (a) => a[6] === 't'],
-             ['n', 'bigint', (a) => a[7]],
-           ])}
-           ON CONFLICT (project_id, bucket, method, device_type, browser, os, success) DO UPDATE SET count = r.count + excluded.count`,
+      ] as const)
+        this.#addCounts(
+          table,
+          LOGIN_DIMENSIONS,
+          aggregate(logins, (r) => [
+            r.projectId,
+            bucket(r.ts),
+            r.method,
+            r.deviceType,
+            r.browser ?? 'unknown',
+            r.os ?? 'unknown',
+            ok(r),
+          ]),
         )
-      }
-      const counts = aggregate(logins, (r) => [r.projectId, hour(r.ts), r.success ? 't' : 'f'])
-      this.#push(
-        `INSERT INTO login_counts_hourly AS r (project_id, bucket, success, count)
-         SELECT * FROM ${this.#records(counts, [
-           ['p', 'uuid', (a) => a[0]],
-           ['b', 'timestamptz', (a) => a[1]],
-           ['s', 'boolean', (a) => a[2] === 't'],
-           ['n', 'bigint', (a) => a[3]],
-         ])}
-         ON CONFLICT (project_id, bucket, success) DO UPDATE SET count = r.count + excluded.count`,
+      this.#addCounts(
+        'login_counts_hourly',
+        [...KEY, ['success', 'boolean']],
+        aggregate(logins, (r) => [r.projectId, hour(r.ts), ok(r)]),
       )
     }
     if (activities.length) {
       for (const [table, bucket] of [
         ['activity_rollups_hourly', hour],
         ['activity_rollups_daily', utcDay],
-      ] as const) {
-        const agg = aggregate(activities, (r) => [
-          r.projectId,
-          bucket(r.ts),
-          r.action,
-          r.entityType ?? '',
-        ])
-        this.#push(
-          `INSERT INTO ${table} AS r (project_id, bucket, action, entity_type, count)
-           SELECT * FROM ${this.#records(agg, ROLLUP4)}
-           ON CONFLICT (project_id, bucket, action, entity_type) DO UPDATE SET count = r.count + excluded.count`,
+      ] as const)
+        this.#addCounts(
+          table,
+          [...KEY, ['action', 'text'], ['entity_type', 'text']],
+          aggregate(activities, (r) => [r.projectId, bucket(r.ts), r.action, r.entityType ?? '']),
         )
-      }
-      const counts = aggregate(activities, (r) => [r.projectId, hour(r.ts)])
-      this.#push(
-        `INSERT INTO activity_counts_hourly AS r (project_id, bucket, count)
-         SELECT * FROM ${this.#records(counts, [
-           ['p', 'uuid', (a) => a[0]],
-           ['b', 'timestamptz', (a) => a[1]],
-           ['n', 'bigint', (a) => a[2]],
-         ])}
-         ON CONFLICT (project_id, bucket) DO UPDATE SET count = r.count + excluded.count`,
+      this.#addCounts(
+        'activity_counts_hourly',
+        KEY,
+        aggregate(activities, (r) => [r.projectId, hour(r.ts)]),
       )
     }
-    if (events.length) {
-      const agg = aggregate(events, (r) => [r.projectId, hour(r.ts), r.type, r.name ?? ''])
-      this.#push(
-        `INSERT INTO event_rollups_hourly AS r (project_id, bucket, type, name, count)
-         SELECT * FROM ${this.#records(agg, ROLLUP4)}
-         ON CONFLICT (project_id, bucket, type, name) DO UPDATE SET count = r.count + excluded.count`,
+    if (events.length)
+      this.#addCounts(
+        'event_rollups_hourly',
+        [...KEY, ['type', 'text'], ['name', 'text']],
+        aggregate(events, (r) => [r.projectId, hour(r.ts), r.type, r.name ?? '']),
       )
-    }
     return this
+  }
+
+  /** Adds aggregated counts (`[...key values, n]`) to a rollup table keyed by `columns`. */
+  #addCounts(table: string, columns: readonly Column[], agg: Aggregated[]): void {
+    const names = columns.map(([name]) => name).join(', ')
+    const fields: [string, string, (a: Aggregated) => unknown][] = columns.map(
+      ([name, type], i) => [name, type, type === 'boolean' ? (a) => a[i] === 't' : (a) => a[i]],
+    )
+    fields.push(['count', 'bigint', (a) => a[columns.length]])
+    this.#push(
+      `INSERT INTO ${table} AS r (${names}, count) SELECT * FROM ${this.#records(agg, fields)}
+       ON CONFLICT (${names}) DO UPDATE SET count = r.count + excluded.count`,
+    )
   }
 
   /**
@@ -346,12 +329,19 @@ export function userBitKeys(rows: EventRow[]): Map<string, UserBitKey> {
 /** Counts rows per key tuple; sorted by key so concurrent upserts lock rows in one order. */
 type Aggregated = (string | number)[]
 
-const ROLLUP4: [string, string, (a: Aggregated) => unknown][] = [
-  ['p', 'uuid', (a) => a[0]],
-  ['b', 'timestamptz', (a) => a[1]],
-  ['k1', 'text', (a) => a[2]],
-  ['k2', 'text', (a) => a[3]],
-  ['n', 'bigint', (a) => a[4]],
+type Column = readonly [name: string, type: string]
+/** Every rollup's key starts with the project and the bucket. */
+const KEY: readonly Column[] = [
+  ['project_id', 'uuid'],
+  ['bucket', 'timestamptz'],
+]
+const LOGIN_DIMENSIONS: readonly Column[] = [
+  ...KEY,
+  ['method', 'text'],
+  ['device_type', 'text'],
+  ['browser', 'text'],
+  ['os', 'text'],
+  ['success', 'boolean'],
 ]
 
 function aggregate<R>(rows: R[], key: (r: R) => string[]): Aggregated[] {
