@@ -174,6 +174,13 @@ function uniquesCtes(kind: 'l' | 'a', edges: string, unaligned: string): string 
     hourly_bits AS (
       SELECT h.h, h.start FROM hours h LEFT JOIN days d ON d.d = date_trunc('day', h.h, 'UTC') AND d.aligned
       WHERE h.aligned AND d.d IS NULL),
+    -- Buckets with a whole day or hour in them take the bitmap path; the raw rows in them are
+    -- turned into bitmaps. Buckets made of raw pieces only (interval=hour in a half-hour zone)
+    -- are a plain COUNT(DISTINCT), with no id lookups.
+    bitmap_starts AS (
+      SELECT start FROM days WHERE aligned UNION SELECT start FROM hourly_bits),
+    raw_rows AS (
+      SELECT ts, user_id, date_trunc($4, ts, $5) AS start FROM (${edges} UNION ALL ${unaligned}) r),
     series_parts AS (
       SELECT d.start, b.chunk, b.bits FROM days d JOIN user_bitmaps b
         ON b.project_id = $1 AND b.kind = '${kind}' AND b.grain = 'd' AND b.bucket = d.d
@@ -181,10 +188,14 @@ function uniquesCtes(kind: 'l' | 'a', edges: string, unaligned: string): string 
       UNION ALL
       SELECT h.start, b.chunk, b.bits FROM hourly_bits h JOIN user_bitmaps b
         ON b.project_id = $1 AND b.kind = '${kind}' AND b.grain = 'h' AND b.bucket = h.h
-      UNION ALL ${fromRaw(`${edges} UNION ALL ${unaligned}`, 'date_trunc($4, ts, $5)')}),
+      UNION ALL ${fromRaw('SELECT ts, user_id FROM raw_rows WHERE start IN (SELECT start FROM bitmap_starts)', 'date_trunc($4, ts, $5)')}),
     series_uniques AS (
       SELECT start, sum(n)::bigint AS n
       FROM (SELECT start, bit_count(bit_or(bits)) AS n FROM series_parts GROUP BY start, chunk) s
+      GROUP BY start
+      UNION ALL
+      SELECT start, count(DISTINCT user_id) FROM raw_rows
+      WHERE start NOT IN (SELECT start FROM bitmap_starts)
       GROUP BY start)`
 }
 
