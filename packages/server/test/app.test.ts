@@ -1,31 +1,25 @@
-import { createDatabase, type Database } from '@strata/pg'
+import type { Database } from '@strata/pg'
 import type { FastifyInstance } from 'fastify'
 import { connect } from 'node:net'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
 import { buildApp } from '../src/app.js'
 import { defaultConfig } from '../src/config.js'
+import { testApp, type TestApp } from './app-support.js'
 
-let testDb: TestDatabase
+let fx: TestApp
 let db: Database
 let app: FastifyInstance
 
 beforeAll(async () => {
-  testDb = await createTestDatabase('server')
-  db = await createDatabase({ url: testDb.url })
-  app = await buildApp(defaultConfig({ databaseUrl: testDb.url }), {
-    db,
-    logger: pino({ level: 'silent' }),
+  fx = await testApp('server', {
+    extend: (a) => a.post('/echo', async (request) => request.body),
   })
-  app.post('/echo', async (request) => request.body)
-  await app.ready()
+  ;({ app, db } = fx)
 })
 
 afterAll(async () => {
-  await app?.close()
-  await db?.close()
-  await testDb?.drop()
+  await fx?.close()
 })
 
 describe('operations routes', () => {

@@ -2,15 +2,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib'
-import { createDatabase, type Database } from '@strata/pg'
 import Fastify, { type FastifyInstance } from 'fastify'
-import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
-import { buildApp } from '../src/app.js'
-import { defaultConfig, loadConfig } from '../src/config.js'
+import { loadConfig } from '../src/config.js'
 import errorsPlugin from '../src/plugins/errors.js'
 import dashboardRoutes, { defaultDashboardDir } from '../src/routes/dashboard.js'
+import { testApp, type TestApp } from './app-support.js'
 
 const INDEX =
   '<!doctype html><html><head><script type="module" src="/dashboard/assets/index-Ab12Cd.js"></script></head><body><div id="root"></div></body></html>'
@@ -187,22 +184,14 @@ describe('configuration', () => {
   })
 
   describe('buildApp', () => {
-    let tdb: TestDatabase
-    let db: Database
+    let fx: TestApp
     let full: FastifyInstance
     beforeAll(async () => {
-      tdb = await createTestDatabase('dash')
-      db = await createDatabase({ url: tdb.url })
-      full = await buildApp(defaultConfig({ databaseUrl: tdb.url, dashboardDir: dist }), {
-        db,
-        logger: pino({ level: 'silent' }),
-      })
-      await full.ready()
+      fx = await testApp('dash', { config: { dashboardDir: dist } })
+      full = fx.app
     })
     afterAll(async () => {
-      await full?.close()
-      await db?.close()
-      await tdb?.drop()
+      await fx?.close()
     })
 
     it('serves the configured folder at /dashboard/ without credentials', async () => {

@@ -1,15 +1,12 @@
 import { importerMigrations } from '@strata/importer'
-import { createDatabase, migrate, type Database } from '@strata/pg'
+import type { Database } from '@strata/pg'
 import type { FastifyInstance } from 'fastify'
-import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
-import { buildApp } from '../src/app.js'
-import { defaultConfig } from '../src/config.js'
+import { testApp, type TestApp } from './app-support.js'
 
 const TOKEN = 'operator-token-for-import-list-tests'
 const auth = { authorization: `Bearer ${TOKEN}` }
-let tdb: TestDatabase
+let fx: TestApp
 let db: Database
 let app: FastifyInstance
 /** Top-level job ids, newest first. */
@@ -25,36 +22,34 @@ async function insertJob(createdAt: string, status: string, parentId?: string): 
 }
 
 beforeAll(async () => {
-  tdb = await createTestDatabase('implist')
-  db = await createDatabase({ url: tdb.url })
-  await migrate(db, [importerMigrations])
-  // Five jobs; two share a created_at (down to the microsecond) so the id breaks the tie.
-  const times = [
-    '2026-01-05T00:00:00.000005Z',
-    '2026-01-04T00:00:00.000004Z',
-    '2026-01-04T00:00:00.000004Z',
-    '2026-01-02T00:00:00.000002Z',
-    '2026-01-01T00:00:00.000001Z',
-  ]
-  const statuses = ['running', 'completed', 'failed', 'completed', 'paused']
-  const made = await Promise.all(times.map((t, i) => insertJob(t, statuses[i]!)))
-  // Expected order: created_at DESC, then id DESC.
-  const order = made
-    .map((id, i) => ({ id, t: times[i]! }))
-    .sort((a, b) => (a.t === b.t ? (a.id < b.id ? 1 : -1) : a.t < b.t ? 1 : -1))
-  ids.push(...order.map((o) => o.id))
-  // A chunk of the newest job: not listed on its own.
-  await insertJob('2026-01-06T00:00:00Z', 'completed', ids[0])
-  app = await buildApp(defaultConfig({ databaseUrl: tdb.url, adminToken: TOKEN }), {
-    db,
-    logger: pino({ level: 'silent' }),
+  fx = await testApp('implist', {
+    config: { adminToken: TOKEN },
+    migrations: [importerMigrations],
+    prepare: async (d) => {
+      db = d
+      // Five jobs; two share a created_at (down to the microsecond) so the id breaks the tie.
+      const times = [
+        '2026-01-05T00:00:00.000005Z',
+        '2026-01-04T00:00:00.000004Z',
+        '2026-01-04T00:00:00.000004Z',
+        '2026-01-02T00:00:00.000002Z',
+        '2026-01-01T00:00:00.000001Z',
+      ]
+      const statuses = ['running', 'completed', 'failed', 'completed', 'paused']
+      const made = await Promise.all(times.map((t, i) => insertJob(t, statuses[i]!)))
+      // Expected order: created_at DESC, then id DESC.
+      const order = made
+        .map((id, i) => ({ id, t: times[i]! }))
+        .sort((a, b) => (a.t === b.t ? (a.id < b.id ? 1 : -1) : a.t < b.t ? 1 : -1))
+      ids.push(...order.map((o) => o.id))
+      // A chunk of the newest job: not listed on its own.
+      await insertJob('2026-01-06T00:00:00Z', 'completed', ids[0])
+    },
   })
-  await app.ready()
+  app = fx.app
 })
 afterAll(async () => {
-  await app?.close()
-  await db?.close()
-  await tdb?.drop()
+  await fx?.close()
 })
 
 const list = (query = '') =>

@@ -2,44 +2,38 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { importerMigrations } from '@strata/importer'
-import { createDatabase, migrate, type Database } from '@strata/pg'
+import type { Database } from '@strata/pg'
 import Fastify, { type FastifyInstance } from 'fastify'
-import pino from 'pino'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
-import { buildApp } from '../src/app.js'
 import { defaultConfig } from '../src/config.js'
 import errorsPlugin from '../src/plugins/errors.js'
 import importRoutes from '../src/routes/v1/imports.js'
+import { testApp, type TestApp } from './app-support.js'
 
 const TOKEN = 'operator-token-for-import-tests'
-let tdb: TestDatabase
+let fx: TestApp
 let db: Database
 let app: FastifyInstance
 let importDir: string
 let outside: string
 
 beforeAll(async () => {
-  tdb = await createTestDatabase('imprt')
-  db = await createDatabase({ url: tdb.url })
-  await migrate(db, [importerMigrations])
-  await db.query(`CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL)`)
   importDir = mkdtempSync(join(tmpdir(), 'strata-imprt-'))
   outside = mkdtempSync(join(tmpdir(), 'strata-imprt-out-'))
   writeFileSync(join(outside, 'secret.csv'), 'id,email\n1,a@x.io\n')
   mkdirSync(join(importDir, 'in'))
   symlinkSync(join(outside, 'secret.csv'), join(importDir, 'in', 'link.csv'))
-  app = await buildApp(defaultConfig({ databaseUrl: tdb.url, adminToken: TOKEN, importDir }), {
-    db,
-    logger: pino({ level: 'silent' }),
+  fx = await testApp('imprt', {
+    config: { adminToken: TOKEN, importDir },
+    migrations: [importerMigrations],
+    prepare: (d) =>
+      d.query(`CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL)`).then(() => {}),
   })
-  await app.ready()
+  ;({ app, db } = fx)
 })
 afterAll(async () => {
-  await app?.close()
-  await db?.close()
-  await tdb?.drop()
+  await fx?.close()
   rmSync(importDir, { recursive: true, force: true })
   rmSync(outside, { recursive: true, force: true })
 })
