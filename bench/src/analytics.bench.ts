@@ -257,6 +257,7 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
       },
       ...['UTC', 'America/New_York'].map((tz): Endpoint => ({
         name: `active-users (DAU/WAU/MAU) 30d, ${tz}`,
+        http: `/v1/analytics/active-users?from=${iso(end - 30 * DAY)}&to=${iso(end)}&tz=${tz}`,
         ours: () => q.activeUsers(projectId, { from: end - 30 * DAY, to: end, tz }),
         // DAU/WAU/MAU of the last local day of the range: whole days, as the endpoint defines them.
         naive: () =>
