@@ -175,7 +175,15 @@ async function copy(client: PoolClient, sql: string, lines: Iterable<string>): P
     }
     if (buf.length) yield buf.join('\n') + '\n'
   }
-  await pipeline(Readable.from(chunks()), client.query(copyFrom(sql)))
+  await pipeline(Readable.from(chunks()), client.query(noReadTimeout(copyFrom(sql))))
+}
+
+// pg's client-side read timeout (the pool's statement timeout + 5 s) also cuts bulk statements
+// short; pg honours a per-query `query_timeout`, which its types do not declare.
+const BULK_READ_TIMEOUT_MS = 24 * 3_600_000
+function noReadTimeout<Q extends object>(query: Q): Q {
+  Object.assign(query, { query_timeout: BULK_READ_TIMEOUT_MS })
+  return query
 }
 
 /**
@@ -305,7 +313,8 @@ export async function seedEvents(db: Database, o: SeedOptions): Promise<SeedResu
         // Sessions of this run's logins that carry one, as the writer opens them; lengths from
         // a hash of the id (1 min to 8 h, 40 % ended) so memory stays flat at 10 M logins.
         const opened = await client.query(
-          `INSERT INTO user_sessions (project_id, session_id, user_id, created_at, last_activity_at, expires_at, ended_at, ip, user_agent, device_type, browser, os)
+          noReadTimeout({
+            text: `INSERT INTO user_sessions (project_id, session_id, user_id, created_at, last_activity_at, expires_at, ended_at, ip, user_agent, device_type, browser, os)
            SELECT project_id, session_id, user_id, ts, ts + len, ts + interval '7 days',
                   CASE WHEN h % 10 < 4 THEN ts + len END, ip, user_agent, device_type, browser, os
            FROM (SELECT *, abs(hashtext(session_id)) AS h,
@@ -316,10 +325,11 @@ export async function seedEvents(db: Database, o: SeedOptions): Promise<SeedResu
            -- expires_at rely on that physical order.
            ORDER BY ts
            ON CONFLICT DO NOTHING`,
-          [p, iso(start), iso(end), `ss-${run}-%`],
+            values: [p, iso(start), iso(end), `ss-${run}-%`],
+          }),
         )
         sessionCount = opened.rowCount ?? 0
-        // Rollups and user-days: COPY into temporary tables, then add to what is there.
+        // Rollups: COPY into temporary tables, then add to what is there.
         await client.query(`CREATE TEMP TABLE seed_l (LIKE login_rollups_hourly) ON COMMIT DROP;
           CREATE TEMP TABLE seed_a (LIKE activity_rollups_hourly) ON COMMIT DROP`)
         await copy(
@@ -342,21 +352,32 @@ export async function seedEvents(db: Database, o: SeedOptions): Promise<SeedResu
             }
           })(),
         )
-        await client.query(`INSERT INTO login_rollups_hourly AS r SELECT * FROM seed_l ORDER BY 1, 2, 3, 4, 5, 6, 7
-          ON CONFLICT (project_id, bucket, method, device_type, browser, os, success) DO UPDATE SET count = r.count + excluded.count`)
-        await client.query(`INSERT INTO activity_rollups_hourly AS r SELECT * FROM seed_a ORDER BY 1, 2, 3, 4
-          ON CONFLICT (project_id, bucket, action, entity_type) DO UPDATE SET count = r.count + excluded.count`)
+        await client.query(
+          noReadTimeout({
+            text: `INSERT INTO login_rollups_hourly AS r SELECT * FROM seed_l ORDER BY 1, 2, 3, 4, 5, 6, 7
+          ON CONFLICT (project_id, bucket, method, device_type, browser, os, success) DO UPDATE SET count = r.count + excluded.count`,
+          }),
+        )
+        await client.query(
+          noReadTimeout({
+            text: `INSERT INTO activity_rollups_hourly AS r SELECT * FROM seed_a ORDER BY 1, 2, 3, 4
+          ON CONFLICT (project_id, bucket, action, entity_type) DO UPDATE SET count = r.count + excluded.count`,
+          }),
+        )
         // Daily rollups and hourly series counts of exactly the rollups just added.
         await client.query(
-          "SELECT strata_events_derive_rollups($1, '-infinity', 'infinity', 'seed')",
-          [p],
+          noReadTimeout({
+            text: "SELECT strata_events_derive_rollups($1, '-infinity', 'infinity', 'seed')",
+            values: [p],
+          }),
         )
         // Sets: recomputing them from every raw row of the span is idempotent and exact.
-        await client.query('SELECT strata_events_rebuild_user_bitmaps($1, $2, $3)', [
-          p,
-          iso(start),
-          iso(end),
-        ])
+        await client.query(
+          noReadTimeout({
+            text: 'SELECT strata_events_rebuild_user_bitmaps($1, $2, $3)',
+            values: [p, iso(start), iso(end)],
+          }),
+        )
         await client.query('COMMIT')
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined)
