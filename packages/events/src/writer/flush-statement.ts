@@ -275,40 +275,29 @@ export function openedSessions(logins: LoginRow[]): LoginRow[] {
   return [...opened.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map((x) => x[1])
 }
 
-let lastMs = NaN
-let lastIso = ''
-/** ISO string of an epoch ms; memoised because a request's rows share receivedAt (and often ts). */
-export function iso(ms: number): string {
-  if (ms !== lastMs) {
-    lastMs = ms
-    lastIso = new Date(ms).toISOString()
+/**
+ * ISO string of the start of the `unitMs`-long UTC period holding an epoch ms, memoised on the
+ * last period: a flush's rows mostly share receivedAt, their ts hour and their day.
+ */
+function periodIso(unitMs: number): (ms: number) => string {
+  let last = NaN
+  let lastIso = ''
+  return (ms) => {
+    const start = Math.floor(ms / unitMs) * unitMs
+    if (start !== last) {
+      last = start
+      lastIso = new Date(start).toISOString()
+    }
+    return lastIso
   }
-  return lastIso
 }
 
-let lastHour = NaN
-let lastHourIso = ''
-/** ISO start of the UTC hour; memoised like iso(): a flush's rows mostly share their hour. */
-function hour(ms: number): string {
-  const start = Math.floor(ms / 3_600_000) * 3_600_000
-  if (start !== lastHour) {
-    lastHour = start
-    lastHourIso = new Date(start).toISOString()
-  }
-  return lastHourIso
-}
-
-let lastDay = NaN
-let lastDayIso = ''
-/** ISO start of the UTC day, memoised the same way. */
-function utcDay(ms: number): string {
-  const start = Math.floor(ms / 86_400_000) * 86_400_000
-  if (start !== lastDay) {
-    lastDay = start
-    lastDayIso = new Date(start).toISOString()
-  }
-  return lastDayIso
-}
+/** ISO string of an epoch ms (integer ms: the period of 1 ms is the instant itself). */
+export const iso = periodIso(1)
+/** ISO start of the UTC hour. */
+const hour = periodIso(3_600_000)
+/** ISO start of the UTC day. */
+const utcDay = periodIso(86_400_000)
 
 /** `[project, UTC hour ISO, user, kind]`: kind 'a' (any activity) or 'l' (login). */
 export type UserBitKey = [string, string, string, 'a' | 'l']
