@@ -14,8 +14,8 @@ export interface TestApp {
 }
 
 /**
- * A fresh database (with `migrations` applied and `prepare` run on it) and `buildApp` over it,
- * silent, ready for `inject`. `extend` adds routes before `ready()`.
+ * A fresh database (with `migrations` applied and `prepare` run on it) and `buildApp` over it
+ * (or `build`'s app), silent, ready for `inject`. `extend` adds routes before `ready()`.
  */
 export async function testApp(
   prefix: string,
@@ -24,17 +24,22 @@ export async function testApp(
     migrations?: MigrationSet[]
     prepare?: (db: Database) => Promise<void>
     extend?: (app: FastifyInstance) => void
+    build?: (db: Database, config: StrataConfig) => Promise<FastifyInstance>
+    poolMax?: number
   } = {},
 ): Promise<TestApp> {
   const tdb = await createTestDatabase(prefix)
-  const db = await createDatabase({ url: tdb.url })
+  const db = await createDatabase({
+    url: tdb.url,
+    ...(options.poolMax ? { pool: { max: options.poolMax } } : {}),
+  })
   try {
     if (options.migrations) await migrate(db, options.migrations)
     await options.prepare?.(db)
-    const app = await buildApp(defaultConfig({ databaseUrl: tdb.url, ...options.config }), {
-      db,
-      logger: pino({ level: 'silent' }),
-    })
+    const config = defaultConfig({ databaseUrl: tdb.url, ...options.config })
+    const app = options.build
+      ? await options.build(db, config)
+      : await buildApp(config, { db, logger: pino({ level: 'silent' }) })
     options.extend?.(app)
     await app.ready()
     return {

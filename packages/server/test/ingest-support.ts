@@ -1,12 +1,13 @@
 import { eventsMigrations } from '@strata/events'
-import { createDatabase, migrate, type Database } from '@strata/pg'
+import type { Database } from '@strata/pg'
 import Fastify, { type FastifyInstance } from 'fastify'
 import pino from 'pino'
-import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
+import type { TestDatabase } from '../../../test/support/pg.js'
 import { buildApp } from '../src/app.js'
-import { defaultConfig, type StrataConfig } from '../src/config.js'
+import type { StrataConfig } from '../src/config.js'
 import errorsPlugin from '../src/plugins/errors.js'
 import eventsApi, { type EventsApiOptions } from '../src/routes/v1/events-api.js'
+import { testApp } from './app-support.js'
 
 export const ADMIN_TOKEN = 'test-operator-token-0123456789'
 
@@ -27,17 +28,14 @@ export async function ingestFixture(
   beforeReady?: (app: FastifyInstance) => void,
   configOverrides: Partial<StrataConfig> = {},
 ): Promise<IngestFixture> {
-  const tdb = await createTestDatabase(prefix)
-  const db = await createDatabase({ url: tdb.url, pool: { max: 6 } })
-  await migrate(db, [eventsMigrations])
-  const config = defaultConfig({
-    databaseUrl: tdb.url,
-    adminToken: ADMIN_TOKEN,
-    ...configOverrides,
+  const fx = await testApp(prefix, {
+    poolMax: 6,
+    migrations: [eventsMigrations],
+    config: { adminToken: ADMIN_TOKEN, ...configOverrides },
+    build: (db, config) => buildTestApp(db, config, options),
+    ...(beforeReady ? { extend: beforeReady } : {}),
   })
-  const app = await buildTestApp(db, config, options)
-  beforeReady?.(app)
-  await app.ready()
+  const { app } = fx
   const res = await app.inject({
     method: 'POST',
     url: '/v1/projects',
@@ -47,17 +45,10 @@ export async function ingestFixture(
   if (res.statusCode !== 201) throw new Error(`project creation failed: ${res.body}`)
   const body = res.json() as { project: { id: string }; keys: { write: string; admin: string } }
   return {
-    tdb,
-    db,
-    app,
+    ...fx,
     writeKey: body.keys.write,
     adminKey: body.keys.admin,
     projectId: body.project.id,
-    async close() {
-      await app.close()
-      await db.close()
-      await tdb.drop()
-    },
   }
 }
 
