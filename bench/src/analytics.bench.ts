@@ -8,7 +8,7 @@
 //   npm run bench -- analytics [--events 10000000] [--days 90] [--concurrency 16]
 //     [--requests 480] [--baseline-requests 16] [--http-seconds 10] [--quick]
 import { randomBytes } from 'node:crypto'
-import pg from 'pg'
+import type pg from 'pg'
 import { createCache } from '@strata/cache'
 import {
   AnalyticsQueries,
@@ -20,6 +20,7 @@ import {
 } from '@strata/events'
 import { createDatabase, migrate, type Database } from '@strata/pg'
 import { round, summarize, type Latency } from './measure.js'
+import { createBenchDatabase } from './bench-database.js'
 import { autocannon, freePort, startService, stopService } from './service-child.js'
 import type { BenchArgs, BenchMetric, BenchResult } from './types.js'
 
@@ -79,19 +80,12 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
   const cachedRequests = Number(opt['cached-requests'] ?? 20_000)
   const baselineRequests = Number(opt['baseline-requests'] ?? concurrency)
   const httpSeconds = Number(opt['http-seconds'] ?? (quick ? 3 : 10))
-  const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-  const name = `strata_bench_analytics_${randomBytes(3).toString('hex')}`
-  const admin = new pg.Client({ connectionString: base })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${name}`)
   // JIT off for ours and the baseline alike: compiling these plans costs more than running them.
-  await admin.query(`ALTER DATABASE ${name} SET jit = off`)
-  const url = new URL(base)
-  url.pathname = `/${name}`
+  const bdb = await createBenchDatabase('analytics', ['jit = off'])
   let db: Database | undefined
   try {
     db = await createDatabase({
-      url: url.toString(),
+      url: bdb.url,
       pool: { max: concurrency, statementTimeoutMs: 600_000, acquireTimeoutMs: 600_000 },
     })
     await migrate(db, [eventsMigrations])
@@ -392,7 +386,7 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
     // token): the first request computes the answer, then `concurrency` clients hit the cache.
     const token = `bench-${randomBytes(12).toString('hex')}`
     const port = await freePort()
-    const child = await startService(url.toString(), port, { STRATA_ADMIN_TOKEN: token })
+    const child = await startService(bdb.url, port, { STRATA_ADMIN_TOKEN: token })
     try {
       for (const e of endpoints) {
         if (!e.http) continue
@@ -452,7 +446,6 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
     }
   } finally {
     await db?.close()
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-    await admin.end()
+    await bdb.drop()
   }
 }

@@ -7,11 +7,11 @@
 //   npm run bench -- dashboard [--events 10000000] [--visits 8] [--quick]
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import pg from 'pg'
 import { chromium } from 'playwright-core'
 import { eventsMigrations, ProjectStore, seedEvents } from '@strata/events'
 import { createDatabase, migrate } from '@strata/pg'
 import { round, summarize } from './measure.js'
+import { createBenchDatabase } from './bench-database.js'
 import { freePort, startService, stopService } from './service-child.js'
 import type { BenchArgs, BenchResult } from './types.js'
 
@@ -25,16 +25,10 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
   const visits = Number(opt.visits ?? (quick ? 3 : 8))
   if (!existsSync(CHROMIUM))
     throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium`)
-  const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-  const name = `strata_bench_dashboard_${randomBytes(3).toString('hex')}`
-  const admin = new pg.Client({ connectionString: base })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${name}`)
-  const url = new URL(base)
-  url.pathname = `/${name}`
+  const bdb = await createBenchDatabase('dashboard')
   const token = `bench-${randomBytes(12).toString('hex')}`
   try {
-    const db = await createDatabase({ url: url.toString() })
+    const db = await createDatabase({ url: bdb.url })
     let projectId: string
     let seedMs: number
     try {
@@ -48,7 +42,7 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
       await db.close()
     }
     const port = await freePort()
-    const child = await startService(url.toString(), port, { STRATA_ADMIN_TOKEN: token })
+    const child = await startService(bdb.url, port, { STRATA_ADMIN_TOKEN: token })
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -141,7 +135,6 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
       ],
     }
   } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-    await admin.end()
+    await bdb.drop()
   }
 }

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
+import { createBenchDatabase } from './bench-database.js'
 import type { BenchArgs, BenchMetric, BenchResult } from './types.js'
 
 const ORGS = 10_000
@@ -156,15 +157,8 @@ function runStrata(url: string, spec: unknown, options: unknown = {}): Promise<C
 
 export default async function run(args: BenchArgs): Promise<BenchResult> {
   const rows = Number(args.options?.rows ?? (args.quick ? 100_000 : 1_000_000))
-  const baseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-  const dbName = `strata_bench_import_${Date.now().toString(36)}`
-  const admin = new pg.Client({ connectionString: baseUrl })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${dbName}`)
-  await admin.end()
-  const u = new URL(baseUrl)
-  u.pathname = `/${dbName}`
-  const url = u.toString()
+  const bdb = await createBenchDatabase('import')
+  const url = bdb.url
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-import-'))
   const db = new pg.Client({ connectionString: url })
   // Other processes on a shared machine may terminate idle backends: report, do not crash.
@@ -393,10 +387,7 @@ export default async function run(args: BenchArgs): Promise<BenchResult> {
     }
   } finally {
     await db.end()
-    const a = new pg.Client({ connectionString: baseUrl })
-    await a.connect()
-    await a.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)
-    await a.end()
+    await bdb.drop()
     rmSync(dir, { recursive: true, force: true })
   }
 }

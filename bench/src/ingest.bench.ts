@@ -13,6 +13,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
+import { createBenchDatabase } from './bench-database.js'
 import { autocannon, freePort, startService, stopService } from './service-child.js'
 import type { BenchArgs, BenchMetric, BenchResult } from './types.js'
 
@@ -20,26 +21,6 @@ const ADMIN_TOKEN = `bench-${randomBytes(12).toString('hex')}`
 const UA =
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36'
 const METHODS = ['email', 'google', 'okta_saml', 'okta_oauth']
-
-function baseUrl(): string {
-  return process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-}
-
-function urlFor(db: string): string {
-  const u = new URL(baseUrl())
-  u.pathname = `/${db}`
-  return u.toString()
-}
-
-async function adminQuery(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: baseUrl() })
-  await c.connect()
-  try {
-    await c.query(sql)
-  } finally {
-    await c.end()
-  }
-}
 
 function loginEvent(id: string, i: number): Record<string, unknown> {
   return {
@@ -177,9 +158,8 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
   const connections = Number(args.options?.connections ?? 16)
   const singleConnections = Number(args.options?.['single-connections'] ?? 64)
   const batchSize = 100
-  const dbName = `strata_bench_ingest_${Date.now().toString(36)}`
-  await adminQuery(`CREATE DATABASE ${dbName}`)
-  const url = urlFor(dbName)
+  const bdb = await createBenchDatabase('ingest')
+  const url = bdb.url
   const port = await freePort()
   let child: ChildProcess | undefined
   try {
@@ -371,6 +351,6 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
     if (child) {
       await stopService(child)
     }
-    await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)
+    await bdb.drop()
   }
 }
