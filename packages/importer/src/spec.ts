@@ -1,3 +1,4 @@
+import { isObject } from '@strata/core'
 import { importErrors } from './errors.js'
 import { importDefaults } from './options.js'
 
@@ -178,9 +179,6 @@ function fail(field: string, problem: string): never {
     details: { field, problem },
   })
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v)
 
 function str(v: unknown, field: string, opts: { optional?: boolean } = {}): string | undefined {
   if (v === undefined && opts.optional) return undefined

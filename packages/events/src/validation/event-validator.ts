@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { isIP } from 'node:net'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
-import type { StrataError } from '@strata/core'
+import { isObject, type StrataError } from '@strata/core'
 import { UserAgentParser } from '../enrichment/user-agent-parser.js'
 import { eventsErrors, type EventsErrorCode } from '../errors.js'
 import { resolveIngestLimits, type IngestLimits, type ResolvedIngestLimits } from '../options.js'
@@ -274,10 +274,6 @@ export class EventValidator {
 }
 
 const segmentTypes = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const
-
-function isObject(v: unknown): v is Input {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
 
 function messageIdOf(v: unknown): string | null {
   const id = isObject(v) ? v.messageId : undefined
