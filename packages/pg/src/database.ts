@@ -19,6 +19,7 @@ import {
 import { LockMonitor } from './locks/lock-monitor.js'
 import { QueryMonitor } from './monitor/query-monitor.js'
 import { redactUrl, resolveOptions, type DatabaseOptions, type ResolvedOptions } from './options.js'
+import { sqlState } from './sql-state.js'
 import { StatementStats } from './statements/statement-stats.js'
 import type {
   Database,
@@ -59,17 +60,6 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     }
   }
   return db
-}
-
-function sqlState(err: unknown): string | undefined {
-  let e: unknown = err
-  // Wrapped errors keep the server error as `cause`.
-  for (let i = 0; i < 3 && e !== null && typeof e === 'object'; i++) {
-    const code = (e as { code?: unknown }).code
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code
-    e = (e as { cause?: unknown }).cause
-  }
-  return undefined
 }
 
 function isDbOriginated(err: unknown): boolean {

@@ -1,6 +1,7 @@
 export { createDatabase } from './database.js'
 export { pgErrors, isTransientDbError } from './errors.js'
 export type { PgErrorCode, PgErrorFields } from './errors.js'
+export { isDataError, sqlState } from './sql-state.js'
 export { DEFAULTS as DATABASE_DEFAULTS, ENV as DATABASE_ENV } from './options.js'
 export type { DatabaseOptions, PoolOptions } from './options.js'
 export type { QueryObservation, QueryObserver } from './instrument/query-instrument.js'
