@@ -7,7 +7,7 @@ import {
   type Logger,
   type StrataError,
 } from '@strata/core'
-import { isTransientDbError, pgErrors, type Database } from '@strata/pg'
+import { isDataError, isTransientDbError, pgErrors, sqlState, type Database } from '@strata/pg'
 import type { PoolClient } from 'pg'
 import { LRUCache } from 'lru-cache'
 import { from as copyFrom } from 'pg-copy-streams'
@@ -92,31 +92,11 @@ interface Entry {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** SQLSTATE of a pg error, also when wrapped in a StrataError's cause chain. */
-function sqlState(err: unknown): string | undefined {
-  let e: unknown = err
-  for (let i = 0; i < 4 && e !== null && typeof e === 'object'; i++) {
-    const code = (e as { code?: unknown }).code
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code
-    const detailsCode = (e as { details?: { code?: unknown } }).details?.code
-    if (typeof detailsCode === 'string' && /^[0-9A-Z]{5}$/.test(detailsCode)) return detailsCode
-    e = (e as { cause?: unknown }).cause
-  }
-  return undefined
-}
-
 function errorMessage(err: unknown): string {
   let e: unknown = err
   // The innermost message is Postgres' own, the clearest for a per-row report.
   while (e instanceof Error && e.cause instanceof Error) e = e.cause
   return e instanceof Error ? e.message : String(err)
-}
-
-// Errors caused by the data of some row: split the batch to find it. Class 22 = data exception,
-// 23 = integrity (check constraints), 54 = program limit (e.g. an index row too large).
-function isDataError(err: unknown): boolean {
-  const s = sqlState(err)
-  return s !== undefined && (s.startsWith('22') || s.startsWith('23') || s.startsWith('54'))
 }
 
 // A COPY stream cut by a dying connection can surface as a stream error rather than a pg one.
