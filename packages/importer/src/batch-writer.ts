@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import copyStreams from 'pg-copy-streams'
-import type { Queryable, Transaction } from '@strata/pg'
+import { isDataError, sqlState, type Queryable, type Transaction } from '@strata/pg'
 import { quoteIdent, type ResolvedTarget } from './catalog.js'
 import { copyField } from './convert.js'
 import { KeyFilter } from './key-filter.js'
@@ -29,25 +29,6 @@ export interface BatchOutcome {
 /** Receives rows deleted in archive mode, before the batch commits (so none is ever lost). */
 export interface ArchiveSink {
   write(rows: unknown[]): Promise<void>
-}
-
-/** SQLSTATE of a raw pg error or of a StrataError wrapping one. */
-export function sqlState(err: unknown): string | undefined {
-  for (let e: unknown = err, i = 0; e && i < 4; i++) {
-    const code = (e as { code?: unknown }).code
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code
-    const d = (e as { details?: { code?: unknown } }).details?.code
-    if (typeof d === 'string' && /^[0-9A-Z]{5}$/.test(d)) return d
-    e = (e as { cause?: unknown }).cause
-  }
-  return undefined
-}
-
-/** Errors caused by the rows themselves: the batch is bisected to find the culprits. */
-export function isDataError(err: unknown): boolean {
-  const s = sqlState(err)
-  if (!s) return false
-  return /^(22|23|21|54|P0)/.test(s) || s === '42804'
 }
 
 function fieldOf(err: unknown, name: string): string | undefined {
