@@ -19,16 +19,10 @@ import {
 import { LockMonitor } from './locks/lock-monitor.js'
 import { QueryMonitor } from './monitor/query-monitor.js'
 import { redactUrl, resolveOptions, type DatabaseOptions, type ResolvedOptions } from './options.js'
+import type { QueryOptions, Transaction, TransactionOptions } from './queryable.js'
 import { sqlState } from './sql-state.js'
 import { StatementStats } from './statements/statement-stats.js'
-import type {
-  Database,
-  PoolHandle,
-  PoolStats,
-  QueryOptions,
-  Transaction,
-  TransactionOptions,
-} from './types.js'
+import type { Database, PoolHandle, PoolStats } from './types.js'
 
 // Query parameters we resolve ourselves; pg would otherwise let the URL override our config
 // (pg merges the parsed connection string over explicit options).

@@ -5,15 +5,14 @@ export { isDataError, sqlState } from './sql-state.js'
 export { DEFAULTS as DATABASE_DEFAULTS, ENV as DATABASE_ENV } from './options.js'
 export type { DatabaseOptions, PoolOptions } from './options.js'
 export type { QueryObservation, QueryObserver } from './instrument/query-instrument.js'
+export type { Database, PoolHandle, PoolStats } from './types.js'
 export type {
-  Database,
-  PoolHandle,
-  PoolStats,
   Queryable,
   QueryOptions,
   Transaction,
+  TransactionalQueryable,
   TransactionOptions,
-} from './types.js'
+} from './queryable.js'
 export { migrate, migrationStatus } from './migrate.js'
 export type {
   AppliedMigration,

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { silentLogger } from '@strata/core'
 import type { Logger } from '@strata/core'
 import { pgErrors, pgFields } from './errors.js'
-import type { Database, Queryable } from './types.js'
+import type { Queryable, TransactionalQueryable } from './queryable.js'
 
 /** One package's migrations: files `NNNN_description.sql` in `dir`, applied in numeric order. */
 export interface MigrationSet {
@@ -164,7 +164,7 @@ function failed(f: MigrationFile, err: unknown): Error {
  * advisory lock; through PgBouncer in transaction mode run such files over a direct connection.
  */
 export async function migrate(
-  db: Database,
+  db: TransactionalQueryable,
   sets: MigrationSource,
   options: MigrateOptions = {},
 ): Promise<AppliedMigration[]> {
@@ -212,7 +212,7 @@ const RECORD = `INSERT INTO ${MIGRATIONS_TABLE} (set_name, version, name, checks
 
 /** Returns false when another migrator applied it while we waited for the lock. */
 async function applyInTransaction(
-  db: Database,
+  db: TransactionalQueryable,
   f: MigrationFile,
   timeoutMs: number,
 ): Promise<boolean> {
@@ -253,7 +253,11 @@ export function splitStatements(sql: string): string[] {
     .filter((s) => s.length > 0 && !/^(--[^\n]*\s*)+$/.test(s))
 }
 
-async function applyOutside(db: Database, f: MigrationFile, timeoutMs: number): Promise<boolean> {
+async function applyOutside(
+  db: TransactionalQueryable,
+  f: MigrationFile,
+  timeoutMs: number,
+): Promise<boolean> {
   return db.withClient(
     async (client) => {
       const q = (text: string, values?: unknown[]) =>
@@ -285,7 +289,7 @@ async function applyOutside(db: Database, f: MigrationFile, timeoutMs: number): 
 
 /** Compares the files of each set with the ledger, without applying anything. */
 export async function migrationStatus(
-  db: Database,
+  db: TransactionalQueryable,
   sets: MigrationSource,
 ): Promise<MigrationStatusEntry[]> {
   const { rows } = await db.query<{ exists: boolean }>(

@@ -1,4 +1,3 @@
-import type { PoolClient, QueryResult, QueryResultRow } from 'pg'
 import type { Registry } from 'prom-client'
 import type { IndexAdvisor } from './advisor/index-advisor.js'
 import type { ExplainOptions, ExplainResult } from './explain/explain.js'
@@ -6,42 +5,8 @@ import type { SessionHealth } from './health/session-health.js'
 import type { QueryObserver } from './instrument/query-instrument.js'
 import type { LockMonitor } from './locks/lock-monitor.js'
 import type { QueryMonitor } from './monitor/query-monitor.js'
+import type { TransactionalQueryable } from './queryable.js'
 import type { StatementStats } from './statements/statement-stats.js'
-
-/** Per-call options of `db.query`. */
-export interface QueryOptions {
-  /** Route or caller name; becomes the `label` dimension of the query histograms. */
-  label?: string
-  /** Client-side timeout for this call (ms); defaults to the pool's `queryTimeoutMs`. */
-  timeoutMs?: number
-}
-
-/** Anything that runs a parameterised statement: the database itself or a transaction. */
-export interface Queryable {
-  query<R extends QueryResultRow = QueryResultRow>(
-    sql: string,
-    params?: readonly unknown[],
-    options?: QueryOptions,
-  ): Promise<QueryResult<R>>
-}
-
-/** A transaction handle: queries run on the transaction's client. */
-export interface Transaction extends Queryable {
-  /** The underlying client, for COPY streams or cursors inside the transaction. */
-  readonly client: PoolClient
-  /** 0 on the first run of the callback, n on its n-th retry. */
-  readonly attempt: number
-}
-
-export interface TransactionOptions {
-  isolation?: 'read committed' | 'repeatable read' | 'serializable'
-  readOnly?: boolean
-  /** Retries on serialization failure (40001) and deadlock (40P01). @defaultValue 5 */
-  maxRetries?: number
-  label?: string
-  /** Called before each retry with the error and the attempt number about to run (1 = first retry). */
-  onRetry?: (err: unknown, attempt: number) => void
-}
 
 export interface PoolStats {
   total: number
@@ -61,12 +26,9 @@ export interface PoolHandle {
   stats(): PoolStats
 }
 
-export interface Database extends Queryable {
+/** A database handle from `createDatabase`: the pool, its transactions and its observability parts. */
+export interface Database extends TransactionalQueryable {
   readonly pool: PoolHandle
-  /** Runs `fn` in a transaction, retrying serialization failures and deadlocks with backoff. */
-  transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>
-  /** Borrows one client for `fn` (COPY, cursors, session settings) and always releases it. */
-  withClient<T>(fn: (client: PoolClient) => Promise<T>, options?: { label?: string }): Promise<T>
   /** The prom-client registry holding this database's metrics. */
   readonly metrics: Registry
   /** Connection string in use, with the password redacted. */

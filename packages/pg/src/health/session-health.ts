@@ -1,7 +1,7 @@
 import type { Logger } from '@strata/core'
 import { pgErrors } from '../errors.js'
 import { normalizeSql } from '../monitor/normalize-sql.js'
-import type { Queryable } from '../types.js'
+import type { Queryable } from '../queryable.js'
 import type { LeakReport, LeakTracker } from './leak-tracker.js'
 
 export interface AutoTerminateOptions {

@@ -1,5 +1,5 @@
 import { normalizeSql } from '../monitor/normalize-sql.js'
-import type { Queryable } from '../types.js'
+import type { Queryable } from '../queryable.js'
 
 export interface LockSession {
   pid: number

@@ -1,6 +1,6 @@
 import type { Logger } from '@strata/core'
 import type { MigrationSet } from '../migrate.js'
-import type { Queryable } from '../types.js'
+import type { Queryable } from '../queryable.js'
 
 /** The history tables (statement snapshots, minute and hourly buckets). List it in your migrations. */
 export const pgMigrations: MigrationSet = {
