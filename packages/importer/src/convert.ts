@@ -1,3 +1,4 @@
+import { zoneOffsetMs } from '@strata/core/time-zone'
 import { importErrors, type ImportErrorCode } from './errors.js'
 import { isJson } from './json-validate.js'
 import type { ColumnSpec, ColumnType, ResolvedSpec, TransformSpec } from './spec.js'
@@ -212,35 +213,9 @@ function compileFormat(fmt: string): FormatParser {
   }
 }
 
-const TZ_FORMATS = new Map<string, Intl.DateTimeFormat>()
 /** Offset (minutes east of UTC) of `tz` at the instant `ms`. */
 function tzOffsetAt(tz: string, ms: number): number {
-  let f = TZ_FORMATS.get(tz)
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: tz,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    })
-    TZ_FORMATS.set(tz, f)
-  }
-  const parts: Record<string, number> = {}
-  for (const p of f.formatToParts(new Date(ms)))
-    if (p.type !== 'literal') parts[p.type] = Number(p.value)
-  const asUtc = Date.UTC(
-    parts.year!,
-    parts.month! - 1,
-    parts.day!,
-    parts.hour!,
-    parts.minute!,
-    parts.second!,
-  )
-  return Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60000)
+  return Math.round(zoneOffsetMs(ms, tz) / 60000)
 }
 
 function formatTimestamp(p: DateParts, tz: string): string {

@@ -1,4 +1,5 @@
 import { isObject } from '@strata/core'
+import { isTimeZone } from '@strata/core/time-zone'
 import { importErrors } from './errors.js'
 import { importDefaults } from './options.js'
 
@@ -280,21 +281,6 @@ function validateTransform(t: unknown, field: string): TransformSpec {
   return fail(field, "must be 'trim', 'lower', 'upper', {regex, replace}, {map} or a function")
 }
 
-const IANA_CACHE = new Map<string, boolean>()
-function validTimeZone(tz: string): boolean {
-  let ok = IANA_CACHE.get(tz)
-  if (ok === undefined) {
-    try {
-      new Intl.DateTimeFormat('en-US', { timeZone: tz })
-      ok = true
-    } catch {
-      ok = false
-    }
-    IANA_CACHE.set(tz, ok)
-  }
-  return ok
-}
-
 function validateColumn(name: string, v: unknown): ResolvedSpec['columns'][string] {
   const field = `columns.${name}`
   if (!isObject(v)) fail(field, 'must be an object')
@@ -346,7 +332,7 @@ function validateColumn(name: string, v: unknown): ResolvedSpec['columns'][strin
   }
   if (v.tz !== undefined) {
     if (type !== 'timestamp') fail(`${field}.tz`, 'is only allowed with type timestamp')
-    if (typeof v.tz !== 'string' || !validTimeZone(v.tz))
+    if (typeof v.tz !== 'string' || !isTimeZone(v.tz))
       fail(`${field}.tz`, 'must be an IANA time zone such as Europe/Paris')
   }
   if (v.lookup !== undefined) {

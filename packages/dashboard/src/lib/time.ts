@@ -1,67 +1,19 @@
 // Calendar dates (YYYY-MM-DD) in an IANA time zone ↔ instants, with Intl only (no date library:
 // the bundle stays small, and the browser's tz database is the one the user expects).
+import {
+  canonicalTimeZone,
+  isTimeZone,
+  wallClock,
+  zoneFormatter,
+  zoneOffsetMs,
+} from '@strata/core/time-zone'
+
+// canonicalTimeZone gives the runtime's own name for a zone: the name in the picker's list, and
+// the one the service's list has too.
+export { canonicalTimeZone, isTimeZone, zoneOffsetMs }
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/
 const DAY_MS = 86_400_000
-
-const formatters = new Map<string, Intl.DateTimeFormat>()
-
-/** Building an Intl.DateTimeFormat is slow: one per key, made when first needed. */
-function formatter(key: string, options: () => Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
-  let f = formatters.get(key)
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', options())
-    formatters.set(key, f)
-  }
-  return f
-}
-
-function partsFormatter(tz: string): Intl.DateTimeFormat {
-  return formatter(`parts|${tz}`, () => ({
-    timeZone: tz,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }))
-}
-
-/** Wall-clock fields of an instant in a zone. */
-function wallClock(ms: number, tz: string): Record<string, number> {
-  const out: Record<string, number> = {}
-  for (const p of partsFormatter(tz).formatToParts(ms))
-    if (p.type !== 'literal') out[p.type] = Number(p.value)
-  return out
-}
-
-/** The zone's offset from UTC at an instant, in ms (Paris in winter: +3 600 000). */
-export function zoneOffsetMs(ms: number, tz: string): number {
-  const w = wallClock(ms, tz)
-  const asUtc = Date.UTC(w.year!, w.month! - 1, w.day!, w.hour!, w.minute!, w.second!)
-  return asUtc - Math.floor(ms / 1000) * 1000
-}
-
-/** True for a valid IANA zone name (or UTC) that this runtime knows. */
-export function isTimeZone(tz: string): boolean {
-  return canonicalTimeZone(tz) !== undefined
-}
-
-/**
- * The runtime's own name for a zone (`Asia/Kolkata` → `Asia/Calcutta` where ICU still calls it
- * that): the name in its picker list, and the one the service's list has too. Undefined when
- * the zone is unknown.
- */
-export function canonicalTimeZone(tz: string): string | undefined {
-  if (!tz || tz.length > 64) return undefined
-  try {
-    return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone
-  } catch {
-    return undefined
-  }
-}
 
 /** True for a real calendar date written YYYY-MM-DD. */
 export function isDate(s: string): boolean {
@@ -116,8 +68,7 @@ export function daysBetween(from: string, to: string): number {
 
 /** An instant for people: "Nov 28, 2026, 23:59:20" in the chosen zone. */
 export function formatInstant(iso: string | number, tz: string, withSeconds = true): string {
-  const f = formatter(`display|${tz}|${withSeconds}`, () => ({
-    timeZone: tz,
+  const f = zoneFormatter(tz, `display|${withSeconds}`, () => ({
     hourCycle: 'h23',
     year: 'numeric',
     month: 'short',
@@ -149,9 +100,9 @@ export function localTimeZone(): string {
 export function axisLabel(ms: number, tz: string, daySteps: boolean): string {
   const w = wallClock(ms, tz)
   const day = daySteps || (w.hour === 0 && w.minute === 0)
-  return formatter(`axis|${tz}|${day}`, () =>
+  return zoneFormatter(tz, `axis|${day}`, () =>
     day
-      ? { timeZone: tz, month: 'short', day: 'numeric' }
-      : { timeZone: tz, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
+      ? { month: 'short', day: 'numeric' }
+      : { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
   ).format(ms)
 }

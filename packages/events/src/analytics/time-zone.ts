@@ -1,3 +1,4 @@
+import { isTimeZone, zoneFormatter } from '@strata/core/time-zone'
 import { analyticsErrors } from './errors.js'
 
 let zones: Set<string> | null = null
@@ -11,12 +12,7 @@ const ZONE_NAME = /^[A-Za-z]+(?:\/[A-Za-z0-9_+-]+){1,2}$/
 export function isSupportedTimeZone(tz: string): boolean {
   zones ??= new Set([...Intl.supportedValuesOf('timeZone'), 'UTC', 'Etc/UTC'])
   if (zones.has(tz)) return true
-  if (tz.length > 64 || !ZONE_NAME.test(tz)) return false
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz })
-  } catch {
-    return false
-  }
+  if (tz.length > 64 || !ZONE_NAME.test(tz) || !isTimeZone(tz)) return false
   zones.add(tz)
   return true
 }
@@ -30,26 +26,19 @@ export function parseTimeZone(value: unknown): string {
   return value
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>()
-
-function formatter(tz: string): Intl.DateTimeFormat {
-  let f = formatters.get(tz)
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: tz,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-      hourCycle: 'h23',
-      timeZoneName: 'longOffset',
-    })
-    formatters.set(tz, f)
-  }
-  return f
-}
+// Fields and offset ("GMT-05:00") from one formatToParts call, rather than wallClock plus
+// zoneOffsetMs (two).
+const isoFormatter = (tz: string): Intl.DateTimeFormat =>
+  zoneFormatter(tz, 'iso-offset', () => ({
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hourCycle: 'h23',
+    timeZoneName: 'longOffset',
+  }))
 
 /**
  * An instant as ISO 8601 local time in `tz` with its offset at that instant, e.g.
@@ -57,7 +46,7 @@ function formatter(tz: string): Intl.DateTimeFormat {
  */
 export function isoInZone(ms: number, tz: string): string {
   const parts: Record<string, string> = {}
-  for (const p of formatter(tz).formatToParts(ms)) parts[p.type] = p.value
+  for (const p of isoFormatter(tz).formatToParts(ms)) parts[p.type] = p.value
   const off = parts.timeZoneName === 'GMT' ? '+00:00' : parts.timeZoneName!.slice(3)
   const frac = ms % 1000 === 0 ? '' : `.${String(((ms % 1000) + 1000) % 1000).padStart(3, '0')}`
   return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}:${parts.second}${frac}${off === '+00:00' && tz === 'UTC' ? 'Z' : off}`
