@@ -26,6 +26,9 @@ export type {
   ValidationResult,
 } from './validation/event-validator.js'
 export { checkJsonValue, isStorableString } from './validation/json-guard.js'
+export { checkEnvelope, ingestBatch, ingestEventsBatch, ingestOne } from './ingest/batch.js'
+export type { BatchAnswer, IngestTarget } from './ingest/batch.js'
+export { ingestSegmentBatch, ingestSegmentMessage } from './ingest/segment.js'
 export { parseIsoTimestamp } from './validation/timestamp.js'
 export { UserAgentParser } from './enrichment/user-agent-parser.js'
 export type { ParsedUserAgent } from './enrichment/user-agent-parser.js'
