@@ -33,7 +33,7 @@ export type {
   MonitorOptions,
   MonitorStats,
   RecentQuery,
-  StatementStats as MonitoredStatement,
+  MonitoredStatement,
   WindowStats,
 } from './monitor/query-monitor.js'
 export { StatementStats, pgMigrations, diffSnapshots } from './statements/statement-stats.js'

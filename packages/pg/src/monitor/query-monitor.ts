@@ -39,7 +39,11 @@ export interface GroupStats {
   meanMs: number
 }
 
-export interface StatementStats extends LatencySummary {
+/**
+ * One normalized statement as the client-side monitor saw it (`db.monitor`); the server's own
+ * view, pg_stat_statements, is read by `StatementStats` (`db.statements`).
+ */
+export interface MonitoredStatement extends LatencySummary {
   /** Normalized SQL (literals → $n); never contains parameter values. */
   sql: string
   operation: string
@@ -74,7 +78,7 @@ export interface MonitorStats extends LatencySummary {
   byType: Record<string, GroupStats>
   byLabel: Record<string, GroupStats>
   /** Statements with slow runs, by total slow time. */
-  topSlow: StatementStats[]
+  topSlow: MonitoredStatement[]
   recent: RecentQuery[]
 }
 
@@ -365,7 +369,7 @@ export class QueryMonitor implements QueryObserver {
   /** Statements by total time (or `orderBy`), normalized. */
   statements(
     options: { orderBy?: 'total' | 'mean' | 'count' | 'p95'; limit?: number } = {},
-  ): StatementStats[] {
+  ): MonitoredStatement[] {
     const key = options.orderBy ?? 'total'
     const score = (s: StatementRecord): number =>
       key === 'mean'
@@ -453,7 +457,7 @@ export class QueryMonitor implements QueryObserver {
     this.#byEntry = new WeakMap()
   }
 
-  #view(s: StatementRecord): StatementStats {
+  #view(s: StatementRecord): MonitoredStatement {
     return {
       sql: s.sql,
       operation: s.operation,
