@@ -1,6 +1,7 @@
 // `npm run bench -- cache [--quick]`: @strata/cache against its limits (raw lru-cache, an async
 // function over lru-cache, raw ioredis and node-redis) and peers (bentocache, cache-manager 7 with
-// keyv / @keyv/redis), side by side in one run. Goals come from issue 3's Performance section.
+// keyv / @keyv/redis), side by side in one run. Each figure's goal is a ratio to its baseline, so
+// it holds on any machine.
 // Scenarios that need an API @strata/cache does not offer (yet) are reported in the notes.
 import { fork } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'

@@ -107,7 +107,7 @@ export class PgDatabase implements Database {
       acquireTimeoutMs: options.acquireTimeoutMs,
     }
 
-    // Observability (issue 7): the monitor observes the query path; the rest query on demand.
+    // Observability: the monitor observes the query path; the rest query on demand.
     const obs = options.observability
     this.monitor = new QueryMonitor(obs.monitor, options.logger)
     if (obs.monitor.enabled) this.#instrument.addObserver(this.monitor)
@@ -267,8 +267,8 @@ export class PgDatabase implements Database {
 
   /**
    * Checkout + query + release on pg's callback APIs with a single promise: the promise-per-step
-   * version (pool.connect() then client.query()) cost ~4 µs more client CPU per query than raw
-   * pool.query, which alone blew the 3 % overhead budget.
+   * version (pool.connect() then client.query()) added enough client CPU per query over raw
+   * pool.query to exceed the wrapper's overhead budget on its own.
    */
   #run<R extends QueryResultRow>(
     sql: string,

@@ -252,8 +252,9 @@ export class AnalyticsQueries {
   }
 
   // Aggregates run in a read-only transaction with JIT off: their plans cost enough to trigger
-  // PostgreSQL's JIT, whose compilation took ~0.6 s of a 40 ms query here. SET LOCAL keeps the
-  // setting off the pooled session (PgBouncer-safe), for three short extra round trips.
+  // PostgreSQL's JIT, whose compilation takes far longer than the queries themselves run. SET
+  // LOCAL keeps the setting off the pooled session (PgBouncer-safe), for three short extra round
+  // trips.
   #q<R extends Record<string, unknown>>(label: string, sql: string, params: unknown[]) {
     const opts = { label: `analytics.${label}`, timeoutMs: this.options.statementTimeoutMs }
     // Keyset lists are index lookups JIT never considers: one plain round trip.

@@ -14,8 +14,8 @@ const CR = 13
  * importer uses (relax_quotes, relax_column_count, skip_empty_lines off, auto-detected record
  * delimiter, no trim, no comments) — checked against csv-parse by a seeded differential test.
  * Hand-written because csv-parse walks byte by byte through generic helpers and appends each
- * byte to a field buffer: on the 1 M-row benchmark it was a third of the importer's CPU and most
- * of its garbage. Here unescaped fields are single `slice`s found with `indexOf`.
+ * byte to a field buffer, which made it a large share of the importer's CPU and most of its
+ * garbage. Here unescaped fields are single `slice`s found with `indexOf`.
  *
  * `push` returns the records completed by a chunk; a record cut by the chunk's end is kept and
  * parsed again with the next chunk. `end` returns the last record, or reports an unclosed quote.

@@ -4,7 +4,7 @@ import type { PgMetrics } from './metrics.js'
 import { SqlInfoCache } from './sql-info.js'
 import type { SqlInfo } from './sql-info.js'
 
-/** One finished statement, as seen by observers (the query monitor of issue 7 plugs in here). */
+/** One finished statement, as seen by observers (the query monitor plugs in here). */
 export interface QueryObservation {
   readonly sql: string
   readonly info: SqlInfo
