@@ -10,3 +10,8 @@ export { seededRandom } from './random.js'
 export { isObject } from './is-object.js'
 export { decodeKeysetCursor, encodeKeysetCursor } from './keyset-cursor.js'
 export type { KeysetCursor } from './keyset-cursor.js'
+export {
+  extendIfOwnerScript,
+  releaseIfOwnerScript,
+  type RedisScriptSource,
+} from './redis-scripts/index.js'

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
+import type { RedisScriptSource } from '@strata/core'
 
 /**
  * A Lua script run with EVALSHA, falling back to EVAL (which also caches it on that node) on
@@ -17,6 +18,11 @@ export class RedisScript {
     this.numKeys = numKeys
     this.#lua = lua
     this.#sha = createHash('sha1').update(lua).digest('hex')
+  }
+
+  /** A script shared through @strata/core. */
+  static from(name: string, source: RedisScriptSource): RedisScript {
+    return new RedisScript(name, source.numberOfKeys, source.lua)
   }
 
   async run(client: Redis | Cluster, keys: string[], args: (string | number)[]): Promise<unknown> {
