@@ -162,7 +162,7 @@ export default async function run(args: BenchArgs): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-import-'))
   const db = new pg.Client({ connectionString: url })
   // Other processes on a shared machine may terminate idle backends: report, do not crash.
-  db.on('error', (err) => console.error(`  bench connection error: ${err.message}`))
+  db.on('error', (err) => console.error('  bench connection error:', err))
   await db.connect()
   const results: BenchMetric[] = []
   const notes: string[] = []

@@ -171,19 +171,13 @@ export class PgDatabase implements Database {
     // clients, so each client also gets its own permanent listener for errors that happen while
     // it is checked out (between queries inside withClient/transaction).
     this.#pool.on('error', (err) => {
-      log.warn(
-        { err: err.message, code: (err as { code?: string }).code },
-        'idle database connection failed',
-      )
+      log.warn({ err, code: (err as { code?: string }).code }, 'idle database connection failed')
     })
     this.#pool.on('connect', (client) => {
       client.on('error', (err) => {
         this.#brokenClients.add(client)
         this.#errorCounts.connectionLost++
-        log.warn(
-          { err: err.message, code: (err as { code?: string }).code },
-          'database connection failed',
-        )
+        log.warn({ err, code: (err as { code?: string }).code }, 'database connection failed')
       })
     })
     const pool = this.#pool

@@ -339,7 +339,10 @@ export async function startEmbeddedPostgres(
       createPostgresUser: isRoot,
       initdbFlags: ['--encoding=UTF8'],
       onLog: (m: string) => log.debug({ initdb: m.trim() }, 'initdb'),
-      onError: (e: unknown) => log.debug({ initdb: String(e) }, 'initdb'),
+      onError: (e: unknown) =>
+        e instanceof Error
+          ? log.debug({ err: e }, 'initdb')
+          : log.debug({ initdb: String(e) }, 'initdb'),
     })
     try {
       await init.initialise()

@@ -147,9 +147,7 @@ export class SessionStore {
   start(): void {
     this.#touchTimer ??= setInterval(() => void this.flushTouches(), this.#o.touchMs).unref()
     this.#cleanupTimer ??= setInterval(() => {
-      this.cleanup().catch((err: unknown) =>
-        this.#log.warn({ err: String(err) }, 'session cleanup failed'),
-      )
+      this.cleanup().catch((err: unknown) => this.#log.warn({ err }, 'session cleanup failed'))
     }, this.#o.cleanupMs).unref()
   }
 
@@ -282,7 +280,7 @@ export class SessionStore {
           const k = key(t.projectId, t.sessionId)
           if (!this.#touches.has(k)) this.#touches.set(k, t)
         }
-        this.#log.warn({ err: String(err), sessions: batch.length }, 'session touch flush failed')
+        this.#log.warn({ err, sessions: batch.length }, 'session touch flush failed')
       } finally {
         this.#touchFlush = null
       }

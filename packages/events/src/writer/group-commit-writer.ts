@@ -200,9 +200,7 @@ export class GroupCommitWriter {
    */
   async start(): Promise<void> {
     this.#maintenance ??= setInterval(() => {
-      this.maintain().catch((err: unknown) =>
-        this.#log.warn({ err: errorMessage(err) }, 'event maintenance failed'),
-      )
+      this.maintain().catch((err: unknown) => this.#log.warn({ err }, 'event maintenance failed'))
     }, 3_600_000).unref()
     await this.maintain()
   }
@@ -343,7 +341,7 @@ export class GroupCommitWriter {
       for (const p of batch) p.resolve(p.results as RowResult[])
     } catch (err) {
       this.#stats.failedFlushes++
-      this.#log.warn({ err: errorMessage(err), rows: entries.length }, 'ingest flush failed')
+      this.#log.warn({ err, rows: entries.length }, 'ingest flush failed')
       const out = isTransient(err)
         ? pgErrors.create('STRATA_DB_UNAVAILABLE', {
             message: 'Database is unavailable; events were not accepted, retry later',
@@ -375,7 +373,7 @@ export class GroupCommitWriter {
             throw err
           }
           this.#stats.retries++
-          this.#log.debug({ err: errorMessage(err), attempt }, 'ingest flush retry')
+          this.#log.debug({ err, attempt }, 'ingest flush retry')
           await sleep(this.#backoff(attempt++))
           continue
         }

@@ -288,7 +288,7 @@ export class IndexAdvisor {
       await client.query('RELEASE SAVEPOINT strata_hypopg')
     } catch (err) {
       await client.query('ROLLBACK TO SAVEPOINT strata_hypopg')
-      this.#logger.debug({ err: (err as Error).message }, 'hypopg unavailable')
+      this.#logger.debug({ err }, 'hypopg unavailable')
       return false
     }
     return has()

@@ -224,7 +224,7 @@ export class SessionHealth {
     if ((!longRunningMs && !idleInTransactionMs) || this.#timer) return
     this.#timer = setInterval(() => {
       this.enforce().catch((err: unknown) =>
-        this.#logger.warn({ err: (err as Error).message }, 'automatic session check failed'),
+        this.#logger.warn({ err }, 'automatic session check failed'),
       )
     }, intervalMs)
     this.#timer.unref()

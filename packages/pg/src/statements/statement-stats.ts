@@ -194,9 +194,7 @@ export class StatementStats {
       if (!(await installed()) && this.#createExtension) {
         await this.#db
           .query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements', [], { label: LABEL })
-          .catch((err: unknown) =>
-            this.#logger.debug({ err: (err as Error).message }, 'cannot create pg_stat_statements'),
-          )
+          .catch((err: unknown) => this.#logger.debug({ err }, 'cannot create pg_stat_statements'))
       }
       if (!(await installed()))
         return {
@@ -422,7 +420,7 @@ export class StatementStats {
     if (this.#timer) return
     this.#timer = setInterval(() => {
       this.sample().catch((err: unknown) =>
-        this.#logger.warn({ err: (err as Error).message }, 'pg_stat_statements sample failed'),
+        this.#logger.warn({ err }, 'pg_stat_statements sample failed'),
       )
     }, this.#intervalMs)
     this.#timer.unref()
