@@ -1,27 +1,44 @@
 import { parseDuration, parseRedisTarget } from '@strata/core'
+import { DATABASE_DEFAULTS, type DatabaseOptions } from '@strata/pg'
 import { z } from 'zod'
 import { serverErrors } from './errors.js'
 
 /**
- * Service configuration, read from the environment (names as in DESIGN.md). Every invalid
- * variable yields one line naming it; all lines are reported together.
+ * Service configuration, read from the environment (names as in DESIGN.md). The only reader of
+ * the environment when Strata runs as a service: packages get explicit options from it. Every
+ * invalid variable yields one line naming it; all lines are reported together, before anything
+ * starts.
  */
 export interface StrataConfig {
   /** Absent: an embedded PostgreSQL is started under `${dataDir}/pg`. */
   databaseUrl: string | undefined
-  /** PgBouncer (transaction mode) URL for the hot paths, when set. */
+  /** Reserved for a PgBouncer (transaction mode) URL for the hot paths: validated, not used yet. */
   databaseUrlPooled: string | undefined
   /** Read replica for analytics, when set. */
   databaseReadUrl: string | undefined
-  /** Absent: L1-only cache, in-process bus, Postgres advisory locks. */
+  /**
+   * Absent: the cache is in-process only (no L2, no invalidation bus between instances) and the
+   * ingest rate-limit counters are per instance.
+   */
   redisUrl: string | undefined
   /** @defaultValue '0.0.0.0' */
   host: string
   /** @defaultValue 3000 */
   port: number
   adminToken: string | undefined
-  /** @defaultValue 100 */
+  /** A statement slower than this (ms) counts as slow in the query monitor and is logged. @defaultValue 100 */
   slowQueryThresholdMs: number
+  /** `application_name` of the pool's sessions (PGAPPNAME). @defaultValue 'strata' */
+  databaseApplicationName: string | undefined
+  /**
+   * Pool sizing and timeouts for @strata/pg, in ms; an unset field keeps pg's default
+   * (`DATABASE_DEFAULTS`) or the DATABASE_URL query parameter.
+   */
+  databasePool: DatabasePoolConfig
+  /** A client checked out longer than this (ms) is reported as leaked (DATABASE_LEAK_THRESHOLD). @defaultValue 30000 */
+  databaseLeakThresholdMs: number | undefined
+  /** Record where each client was checked out, for leak reports (DATABASE_LEAK_STACKS). @defaultValue false */
+  databaseLeakStacks: boolean | undefined
   /** @defaultValue 'info' */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** Where embedded Postgres data and the generated admin token live. @defaultValue './.strata' */
@@ -54,6 +71,24 @@ export interface StrataConfig {
   }
 }
 
+/** Pool settings from the environment; each unset field keeps @strata/pg's default. */
+export interface DatabasePoolConfig {
+  /** DATABASE_POOL_MAX. @defaultValue 10 */
+  max?: number
+  /** DATABASE_POOL_MIN. @defaultValue 0 */
+  min?: number
+  /** DATABASE_IDLE_TIMEOUT. @defaultValue 30000 (30 s) */
+  idleTimeoutMs?: number
+  /** DATABASE_ACQUIRE_TIMEOUT. @defaultValue 5000 (5 s) */
+  acquireTimeoutMs?: number
+  /** DATABASE_STATEMENT_TIMEOUT; 0 disables. @defaultValue 30000 (30 s) */
+  statementTimeoutMs?: number
+  /** DATABASE_IDLE_IN_TRANSACTION_TIMEOUT; 0 disables. @defaultValue 60000 (60 s) */
+  idleInTransactionTimeoutMs?: number
+  /** DATABASE_QUERY_TIMEOUT (client side); 0 disables. @defaultValue statement timeout + 5 s */
+  queryTimeoutMs?: number
+}
+
 const url = (protocols: string[]) =>
   z.string().refine(
     (v) => {
@@ -66,7 +101,7 @@ const url = (protocols: string[]) =>
     { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
   )
 
-const int = (min: number, max: number) =>
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
     .string()
     .regex(/^\d+$/, { message: 'must be a whole number' })
@@ -104,6 +139,16 @@ const redisUrl = z.string().superRefine((v, ctx) => {
   }
 })
 
+// Timeouts: 0 is allowed (disables), a bare number is ms, as @strata/pg accepts them.
+const ms = z.string().transform((v, ctx) => {
+  try {
+    return parseDuration(v)
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration like 250ms, 30s or 5m' })
+    return z.NEVER
+  }
+})
+
 const duration = z.string().transform((v, ctx) => {
   try {
     const ms = parseDuration(v)
@@ -124,6 +169,16 @@ const schema = z.object({
   PORT: int(0, 65535).default(3000),
   STRATA_ADMIN_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
   SLOW_QUERY_THRESHOLD_MS: int(1, 3_600_000).default(100),
+  PGAPPNAME: z.string().optional(),
+  DATABASE_POOL_MAX: int(1).optional(),
+  DATABASE_POOL_MIN: int(0).optional(),
+  DATABASE_IDLE_TIMEOUT: ms.optional(),
+  DATABASE_ACQUIRE_TIMEOUT: ms.optional(),
+  DATABASE_STATEMENT_TIMEOUT: ms.optional(),
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT: ms.optional(),
+  DATABASE_QUERY_TIMEOUT: ms.optional(),
+  DATABASE_LEAK_THRESHOLD: ms.optional(),
+  DATABASE_LEAK_STACKS: bool.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   STRATA_DATA_DIR: z.string().min(1).default('./.strata'),
   STRATA_MIGRATE_ON_START: bool.default(true),
@@ -146,6 +201,29 @@ function parseTrustProxy(v: string | undefined): StrataConfig['trustProxy'] {
   if (/^\d+$/.test(v)) return Number(v)
   return v.split(',').map((s) => s.trim())
 }
+
+// pg refuses a pool whose min exceeds its max: say so with the other lines, before the database
+// starts. Checked field by field so it is reported even when other variables are bad.
+function poolMinLine(input: Record<string, string | undefined>): string | undefined {
+  const min = schema.shape.DATABASE_POOL_MIN.safeParse(input.DATABASE_POOL_MIN).data
+  const maxVar = schema.shape.DATABASE_POOL_MAX.safeParse(input.DATABASE_POOL_MAX)
+  if (min === undefined || !maxVar.success) return undefined
+  let max = maxVar.data
+  let source = 'DATABASE_POOL_MAX'
+  if (max === undefined) {
+    // In pg an explicit option beats the URL's pool_max, which beats the default.
+    const dbUrl = schema.shape.DATABASE_URL.safeParse(input.DATABASE_URL).data
+    const fromUrl = dbUrl ? new URL(dbUrl).searchParams.get('pool_max') : null
+    max = fromUrl ? Number(fromUrl) : DATABASE_DEFAULTS.max
+    source = fromUrl ? 'pool_max of DATABASE_URL' : 'the default pool size'
+  }
+  return min > max
+    ? `DATABASE_POOL_MIN: must be ≤ ${source} (${max}) (got ${JSON.stringify(input.DATABASE_POOL_MIN)})`
+    : undefined
+}
+
+const definedOnly = <T extends object>(o: T): T =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T
 
 /** Reads and validates configuration; throws STRATA_CONFIG_INVALID with one line per bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
@@ -170,6 +248,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
       lines.push(`${name}: ${issue.message} (got ${JSON.stringify(input[name])})`)
     }
   }
+  const poolMin = poolMinLine(input)
+  if (poolMin) lines.push(poolMin)
   if (lines.length || !parsed.success) {
     throw serverErrors.create('STRATA_CONFIG_INVALID', {
       message: `invalid configuration:\n${lines.join('\n')}`,
@@ -187,6 +267,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
     port: e.PORT,
     adminToken: e.STRATA_ADMIN_TOKEN,
     slowQueryThresholdMs: e.SLOW_QUERY_THRESHOLD_MS,
+    databaseApplicationName: e.PGAPPNAME,
+    databasePool: definedOnly({
+      max: e.DATABASE_POOL_MAX,
+      min: e.DATABASE_POOL_MIN,
+      idleTimeoutMs: e.DATABASE_IDLE_TIMEOUT,
+      acquireTimeoutMs: e.DATABASE_ACQUIRE_TIMEOUT,
+      statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT,
+      idleInTransactionTimeoutMs: e.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT,
+      queryTimeoutMs: e.DATABASE_QUERY_TIMEOUT,
+    }),
+    databaseLeakThresholdMs: e.DATABASE_LEAK_THRESHOLD,
+    databaseLeakStacks: e.DATABASE_LEAK_STACKS,
     logLevel: e.LOG_LEVEL,
     dataDir,
     migrateOnStart: e.STRATA_MIGRATE_ON_START,
@@ -207,6 +299,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
       }).filter(([, v]) => v !== undefined),
     ),
   })
+}
+
+/**
+ * The @strata/pg options this configuration asks for (everything but the URL and the logger):
+ * pool sizing, timeouts, slow-query threshold, leak detection.
+ */
+export function databaseOptions(config: StrataConfig): DatabaseOptions {
+  return {
+    ...(config.databaseApplicationName ? { applicationName: config.databaseApplicationName } : {}),
+    pool: { ...config.databasePool },
+    monitor: { slowQueryMs: config.slowQueryThresholdMs },
+    health: {
+      ...(config.databaseLeakThresholdMs !== undefined
+        ? { leakThresholdMs: config.databaseLeakThresholdMs }
+        : {}),
+      ...(config.databaseLeakStacks !== undefined ? { leakStacks: config.databaseLeakStacks } : {}),
+    },
+  }
 }
 
 /** Defaults for tests and embedding: a config with no environment at all. */

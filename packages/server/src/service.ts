@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { resolveAdminToken } from './admin-token.js'
 import { buildApp } from './app.js'
-import type { StrataConfig } from './config.js'
+import { databaseOptions, type StrataConfig } from './config.js'
 import { createLogger } from './logger.js'
 import { migrationSets } from './migrations.js'
 import { createRedisClient } from './redis.js'
@@ -54,12 +54,9 @@ export async function openDatabase(
 ): Promise<{ db: Database; stop(): Promise<void>; description: string }> {
   const handle = await openDatabaseUrl(config, logger)
   try {
-    const db = await createDatabase({
-      url: handle.url,
-      // Pool sizing and timeouts come from DATABASE_POOL_MAX, DATABASE_STATEMENT_TIMEOUT, ...
-      // which @strata/pg reads and validates itself (see packages/pg/README.md).
-      logger,
-    })
+    // Pool sizing, timeouts and the slow-query threshold come from the configuration, already
+    // validated; @strata/pg does not read the environment.
+    const db = await createDatabase({ ...databaseOptions(config), url: handle.url, logger })
     return {
       db,
       description: handle.description,

@@ -1,5 +1,11 @@
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { loadConfig } from '../src/config.js'
+import { cliEntry, repoRoot, tsNodeArgs } from '../../../test/support/spawn.js'
+import { databaseOptions, loadConfig } from '../src/config.js'
 import { serverErrors } from '../src/errors.js'
 
 function linesOf(env: NodeJS.ProcessEnv): string[] {
@@ -101,6 +107,100 @@ describe('loadConfig', () => {
         /^STRATA_ANALYTICS_MAX_RANGE: must be a positive duration/,
       )
   })
+
+  it('reads the database pool variables and hands them to @strata/pg as options', () => {
+    const c = loadConfig({
+      DATABASE_POOL_MAX: '20',
+      DATABASE_POOL_MIN: '2',
+      DATABASE_IDLE_TIMEOUT: '10s',
+      DATABASE_ACQUIRE_TIMEOUT: '250ms',
+      DATABASE_STATEMENT_TIMEOUT: '0',
+      DATABASE_IDLE_IN_TRANSACTION_TIMEOUT: '2m',
+      DATABASE_QUERY_TIMEOUT: '45000',
+      DATABASE_LEAK_THRESHOLD: '1m',
+      DATABASE_LEAK_STACKS: 'true',
+      PGAPPNAME: 'strata-eu',
+      SLOW_QUERY_THRESHOLD_MS: '250',
+    })
+    expect(c.databasePool).toEqual({
+      max: 20,
+      min: 2,
+      idleTimeoutMs: 10_000,
+      acquireTimeoutMs: 250,
+      statementTimeoutMs: 0,
+      idleInTransactionTimeoutMs: 120_000,
+      queryTimeoutMs: 45_000,
+    })
+    expect(databaseOptions(c)).toEqual({
+      applicationName: 'strata-eu',
+      pool: c.databasePool,
+      monitor: { slowQueryMs: 250 },
+      health: { leakThresholdMs: 60_000, leakStacks: true },
+    })
+  })
+
+  it('leaves unset pool variables to the defaults of @strata/pg', () => {
+    const c = loadConfig({})
+    expect(c.databasePool).toEqual({})
+    expect(databaseOptions(c)).toEqual({ pool: {}, monitor: { slowQueryMs: 100 }, health: {} })
+  })
+
+  it('names every bad variable in one error, the pool variables included', () => {
+    const lines = linesOf({ PORT: 'abc', DATABASE_POOL_MAX: 'lots' })
+    expect(lines).toHaveLength(2)
+    expect(lines).toContainEqual('PORT: must be a whole number (got "abc")')
+    expect(lines).toContainEqual('DATABASE_POOL_MAX: must be a whole number (got "lots")')
+    expect(
+      linesOf({
+        DATABASE_POOL_MIN: '-1',
+        DATABASE_STATEMENT_TIMEOUT: '5 minutes',
+        DATABASE_LEAK_STACKS: 'maybe',
+      }).map((l) => l.split(':')[0]),
+    ).toEqual(['DATABASE_POOL_MIN', 'DATABASE_STATEMENT_TIMEOUT', 'DATABASE_LEAK_STACKS'])
+  })
+
+  it('refuses a pool minimum above the maximum, with the other bad variables', () => {
+    expect(linesOf({ DATABASE_POOL_MIN: '12' })).toEqual([
+      'DATABASE_POOL_MIN: must be ≤ the default pool size (10) (got "12")',
+    ])
+    const lines = linesOf({ PORT: 'abc', DATABASE_POOL_MIN: '5', DATABASE_POOL_MAX: '4' })
+    expect(lines).toContainEqual('DATABASE_POOL_MIN: must be ≤ DATABASE_POOL_MAX (4) (got "5")')
+    expect(lines).toHaveLength(2)
+    const c = loadConfig({ DATABASE_URL: 'postgres://h/db?pool_max=20', DATABASE_POOL_MIN: '12' })
+    expect(c.databasePool).toEqual({ min: 12 })
+  })
+
+  it('strata start refuses a bad pool variable before starting the embedded PostgreSQL', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'strata-config-'))
+    try {
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        STRATA_DATA_DIR: dataDir,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        DATABASE_POOL_MAX: 'lots',
+      }
+      for (const k of ['DATABASE_URL', 'REDIS_URL', 'VITEST', 'VITEST_POOL_ID', 'VITEST_WORKER_ID'])
+        delete env[k]
+      const t0 = performance.now()
+      const r = spawnSync(process.execPath, [...tsNodeArgs, cliEntry, 'start'], {
+        cwd: repoRoot,
+        env,
+        encoding: 'utf8',
+        timeout: 30_000,
+      })
+      expect(r.status).toBe(1)
+      expect(r.stderr.trim()).toBe(
+        'strata: invalid configuration: DATABASE_POOL_MAX: must be a whole number (got "lots")',
+      )
+      // initdb alone takes seconds; a refusal up front takes only the CLI's start-up time.
+      expect(performance.now() - t0).toBeLessThan(15_000)
+      expect(existsSync(join(dataDir, 'pg'))).toBe(false)
+      expect(await readdir(dataDir)).toEqual([])
+    } finally {
+      await rm(dataDir, { recursive: true, force: true })
+    }
+  }, 40_000)
 
   it('treats empty strings as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' }).port).toBe(3000)
