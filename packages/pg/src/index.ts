@@ -2,7 +2,11 @@ export { createDatabase } from './database.js'
 export { pgErrors, isTransientDbError } from './errors.js'
 export type { PgErrorCode, PgErrorFields } from './errors.js'
 export { isDataError, sqlState } from './sql-state.js'
-export { DEFAULTS as DATABASE_DEFAULTS, ENV as DATABASE_ENV } from './options.js'
+export {
+  DEFAULTS as DATABASE_DEFAULTS,
+  ENV as DATABASE_ENV,
+  databaseOptionsFromEnv,
+} from './options.js'
 export type { DatabaseOptions, PoolOptions } from './options.js'
 export type { QueryObservation, QueryObserver } from './instrument/query-instrument.js'
 export type { Database, PoolHandle, PoolStats } from './types.js'
@@ -55,6 +59,7 @@ export type {
   PlanFinding,
   PlanNode,
 } from './explain/explain.js'
+export * from './sql-guard/index.js'
 export { IndexAdvisor } from './advisor/index-advisor.js'
 export type {
   AdvisorOptions,

@@ -32,7 +32,7 @@ export interface PoolOptions {
 }
 
 export interface DatabaseOptions {
-  /** Connection string. Precedence: this, then `DATABASE_URL`. */
+  /** Connection string. @defaultValue 'postgres://postgres@127.0.0.1:5432/postgres' */
   url?: string
   pool?: PoolOptions
   /** `application_name` shown in pg_stat_activity. @defaultValue 'strata' */
@@ -64,8 +64,6 @@ export interface DatabaseOptions {
   /** Index advisor (`db.advisor`). */
   advisor?: AdvisorOptions
   logger?: Logger
-  /** Environment to read from (tests). @defaultValue process.env */
-  env?: Record<string, string | undefined>
   /** pg Client class for the pool (pg-native's, or a test double as in the CPU benchmark). @defaultValue pg.Client */
   Client?: typeof pg.Client
 }
@@ -149,8 +147,9 @@ export interface ResolvedOptions {
 }
 
 /**
- * Environment variable per option (same names everywhere: docs, CLI, server).
- * URL query parameters use the Postgres names (statement_timeout, application_name, ...).
+ * Environment variable per option, read only by `databaseOptionsFromEnv` (the server's
+ * configuration reads the same names). URL query parameters use the Postgres names
+ * (statement_timeout, application_name, ...).
  */
 export const ENV = Object.freeze({
   url: 'DATABASE_URL',
@@ -199,39 +198,39 @@ function toMs(name: string, value: Duration): number {
   }
 }
 
-/** Resolves options once: explicit option → URL query parameter → environment → default. */
+/**
+ * Resolves options once: explicit option → URL query parameter → default. The environment is not
+ * read here; `databaseOptionsFromEnv` turns it into explicit options for callers who want that.
+ */
 export function resolveOptions(options: DatabaseOptions = {}): Readonly<ResolvedOptions> {
-  const env = options.env ?? process.env
-  const url = options.url ?? env[ENV.url] ?? DEFAULTS.url
+  const url = options.url ?? DEFAULTS.url
   let query: URLSearchParams
   try {
     query = new URL(url).searchParams
   } catch {
-    return invalid(options.url ? 'url' : ENV.url, redactUrl(url), 'a postgres:// URL')
+    return invalid('url', redactUrl(url), 'a postgres:// URL')
   }
   const pool = options.pool ?? {}
 
   // Each returns [value, source name for error messages] from the first layer that has it.
-  const pick = <K extends keyof typeof ENV>(
+  const pick = <K extends keyof typeof URL_PARAM>(
     key: K,
     explicit: Duration | string | undefined,
   ): [Duration | string, string] | undefined => {
     if (explicit !== undefined) return [explicit, `options.${key}`]
-    const p = (URL_PARAM as Record<string, string | undefined>)[key]
-    const fromUrl = p ? query.get(p) : null
+    const p = URL_PARAM[key]
+    const fromUrl = query.get(p)
     if (fromUrl !== null && fromUrl !== '') {
       // libpq's connect_timeout is in seconds.
       return [p === 'connect_timeout' ? Number(fromUrl) * 1000 : fromUrl, `url ${p}`]
     }
-    const e = env[ENV[key]]
-    if (e !== undefined && e !== '') return [e, ENV[key]]
     return undefined
   }
   const int = (key: 'max' | 'min', explicit: number | undefined, def: number, min: number) => {
     const v = pick(key, explicit)
     return v ? toInt(v[1], v[0] as string | number, min) : def
   }
-  const ms = (key: keyof typeof ENV, explicit: Duration | undefined, def: number) => {
+  const ms = (key: keyof typeof URL_PARAM, explicit: Duration | undefined, def: number) => {
     const v = pick(key, explicit)
     return v ? toMs(v[1], v[0]) : def
   }
@@ -260,7 +259,10 @@ export function resolveOptions(options: DatabaseOptions = {}): Readonly<Resolved
     connect: options.connect ?? true,
     max,
     min,
-    idleTimeoutMs: ms('idleTimeoutMs', pool.idleTimeoutMs, DEFAULTS.idleTimeoutMs),
+    idleTimeoutMs:
+      pool.idleTimeoutMs === undefined
+        ? DEFAULTS.idleTimeoutMs
+        : toMs('options.idleTimeoutMs', pool.idleTimeoutMs),
     acquireTimeoutMs: ms('acquireTimeoutMs', pool.acquireTimeoutMs, DEFAULTS.acquireTimeoutMs),
     statementTimeoutMs,
     idleInTransactionTimeoutMs: ms(
@@ -276,27 +278,17 @@ export function resolveOptions(options: DatabaseOptions = {}): Readonly<Resolved
     logger: options.logger ?? silentLogger,
     registry: options.metrics?.registry,
     Client: options.Client,
-    observability: resolveObservability(options, env),
+    observability: resolveObservability(options),
   })
 }
 
-function resolveObservability(
-  options: DatabaseOptions,
-  env: Record<string, string | undefined>,
-): ResolvedObservability {
+function resolveObservability(options: DatabaseOptions): ResolvedObservability {
   const D = OBSERVABILITY_DEFAULTS
-  const fromEnv = (name: string): string | undefined =>
-    env[name] !== undefined && env[name] !== '' ? env[name] : undefined
   const msOf = (name: string, v: Duration | undefined, def: number): number =>
     v === undefined ? def : toMs(name, v)
   const m = options.monitor === false ? {} : (options.monitor ?? {})
-  const slowEnv = fromEnv(ENV.slowQueryMs)
   const h = options.health ?? {}
   const at = h.autoTerminate ?? {}
-  const stacksEnv = fromEnv(ENV.leakStacks)
-  if (stacksEnv !== undefined && !/^(true|false|1|0)$/i.test(stacksEnv))
-    invalid(ENV.leakStacks, stacksEnv, 'true or false')
-  const leakEnv = fromEnv(ENV.leakThresholdMs)
   const action = at.action ?? D.health.autoTerminate.action
   if (action !== 'cancel' && action !== 'terminate')
     invalid('health.autoTerminate.action', action, "'cancel' or 'terminate'")
@@ -305,12 +297,7 @@ function resolveObservability(
   return {
     monitor: {
       enabled: options.monitor !== false && m.enabled !== false,
-      slowQueryMs:
-        m.slowQueryMs !== undefined
-          ? toMs('monitor.slowQueryMs', m.slowQueryMs)
-          : slowEnv !== undefined
-            ? toMs(ENV.slowQueryMs, slowEnv)
-            : D.monitor.slowQueryMs,
+      slowQueryMs: msOf('monitor.slowQueryMs', m.slowQueryMs, D.monitor.slowQueryMs),
       maxStatements: toInt('monitor.maxStatements', m.maxStatements ?? D.monitor.maxStatements, 1),
       maxLabels: toInt('monitor.maxLabels', m.maxLabels ?? D.monitor.maxLabels, 1),
       recentSize: toInt('monitor.recentSize', m.recentSize ?? D.monitor.recentSize, 1),
@@ -318,13 +305,8 @@ function resolveObservability(
       windowMs: msOf('monitor.windowMs', m.windowMs, D.monitor.windowMs),
     },
     health: {
-      leakThresholdMs:
-        h.leakThresholdMs !== undefined
-          ? toMs('health.leakThresholdMs', h.leakThresholdMs)
-          : leakEnv !== undefined
-            ? toMs(ENV.leakThresholdMs, leakEnv)
-            : D.health.leakThresholdMs,
-      leakStacks: h.leakStacks ?? (stacksEnv ? /^(true|1)$/i.test(stacksEnv) : D.health.leakStacks),
+      leakThresholdMs: msOf('health.leakThresholdMs', h.leakThresholdMs, D.health.leakThresholdMs),
+      leakStacks: h.leakStacks ?? D.health.leakStacks,
       longRunningMs: msOf('health.longRunningMs', h.longRunningMs, D.health.longRunningMs),
       autoTerminate: {
         longRunningMs: msOf(
@@ -362,6 +344,58 @@ function resolveObservability(
       maxStatements: ad.maxStatements ?? D.advisor.maxStatements,
     },
   }
+}
+
+/**
+ * Reads the `ENV` variables into explicit options, for library users who configure the pool
+ * through the environment; `createDatabase` itself never reads it. Unset or empty variables are
+ * left out, so pg's defaults (and the URL's query parameters) still apply to them; set ones are
+ * explicit options and win over the URL's. Throws STRATA_DB_INVALID_CONFIG naming the variable.
+ *
+ * ### Examples
+ * ```ts
+ * const fromEnv = databaseOptionsFromEnv()
+ * const db = await createDatabase({ ...fromEnv, pool: { ...fromEnv.pool, max: 20 }, logger })
+ * ```
+ */
+export function databaseOptionsFromEnv(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): DatabaseOptions {
+  const read = (name: string): string | undefined =>
+    env[name] === undefined || env[name] === '' ? undefined : env[name]
+  const int = (name: string, min: number) => {
+    const v = read(name)
+    return v === undefined ? undefined : toInt(name, v, min)
+  }
+  const ms = (name: string) => {
+    const v = read(name)
+    return v === undefined ? undefined : toMs(name, v)
+  }
+  const stacks = read(ENV.leakStacks)
+  if (stacks !== undefined && !/^(true|false|1|0)$/i.test(stacks))
+    invalid(ENV.leakStacks, stacks, 'true or false')
+  const url = read(ENV.url)
+  if (url !== undefined && !URL.canParse(url)) invalid(ENV.url, redactUrl(url), 'a postgres:// URL')
+  const defined = <T extends object>(o: T): Partial<T> =>
+    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+  return defined({
+    url,
+    applicationName: read(ENV.applicationName),
+    pool: defined({
+      max: int(ENV.max, 1),
+      min: int(ENV.min, 0),
+      idleTimeoutMs: ms(ENV.idleTimeoutMs),
+      acquireTimeoutMs: ms(ENV.acquireTimeoutMs),
+      statementTimeoutMs: ms(ENV.statementTimeoutMs),
+      idleInTransactionTimeoutMs: ms(ENV.idleInTransactionTimeoutMs),
+      queryTimeoutMs: ms(ENV.queryTimeoutMs),
+    }),
+    monitor: defined({ slowQueryMs: ms(ENV.slowQueryMs) }),
+    health: defined({
+      leakThresholdMs: ms(ENV.leakThresholdMs),
+      leakStacks: stacks === undefined ? undefined : /^(true|1)$/i.test(stacks),
+    }),
+  })
 }
 
 /** The URL with its password replaced by `***`, safe for logs. */

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDatabase, pgErrors } from '@strata/pg'
-import { resolveOptions, redactUrl } from '../src/options.js'
+import { databaseOptionsFromEnv, resolveOptions, redactUrl } from '../src/options.js'
 import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
 
 describe('resolveOptions', () => {
   it('uses defaults', () => {
-    const o = resolveOptions({ url: 'postgres://u@h/db', env: {} })
+    const o = resolveOptions({ url: 'postgres://u@h/db' })
     expect(o).toMatchObject({
       applicationName: 'strata',
       max: 10,
@@ -19,36 +19,74 @@ describe('resolveOptions', () => {
     })
   })
 
-  it('precedence: explicit option → URL query → environment → default', () => {
-    const env = {
-      DATABASE_URL: 'postgres://env@h/envdb?statement_timeout=2000',
-      DATABASE_POOL_MAX: '7',
-      DATABASE_STATEMENT_TIMEOUT: '9s',
-      DATABASE_ACQUIRE_TIMEOUT: '250ms',
-      PGAPPNAME: 'from-env',
-    }
-    const fromEnv = resolveOptions({ env })
-    expect(fromEnv.url).toBe(env.DATABASE_URL)
-    expect(fromEnv.max).toBe(7) // env
-    expect(fromEnv.statementTimeoutMs).toBe(2000) // URL beats env
-    expect(fromEnv.queryTimeoutMs).toBe(7000) // derived from the statement timeout
-    expect(fromEnv.acquireTimeoutMs).toBe(250)
-    expect(fromEnv.applicationName).toBe('from-env')
-    const explicit = resolveOptions({
-      env,
-      url: 'postgres://x@h/db?application_name=from-url&pool_max=3&connect_timeout=2&pgbouncer=true',
-      pool: { statementTimeoutMs: '1s' },
+  it('precedence: explicit option → URL query → default', () => {
+    const fromUrl = resolveOptions({
+      url: 'postgres://x@h/db?application_name=from-url&pool_max=3&connect_timeout=2&statement_timeout=2000&pgbouncer=true',
     })
-    expect(explicit.applicationName).toBe('from-url') // URL beats env
-    expect(explicit.max).toBe(3)
-    expect(explicit.acquireTimeoutMs).toBe(2000) // libpq connect_timeout is seconds
-    expect(explicit.statementTimeoutMs).toBe(1000) // explicit beats env
-    expect(explicit.pgbouncer).toBe(true)
-    expect(resolveOptions({ env, pool: { max: 2 }, applicationName: 'x' })).toMatchObject({
+    expect(fromUrl.applicationName).toBe('from-url')
+    expect(fromUrl.max).toBe(3)
+    expect(fromUrl.acquireTimeoutMs).toBe(2000) // libpq connect_timeout is seconds
+    expect(fromUrl.statementTimeoutMs).toBe(2000)
+    expect(fromUrl.queryTimeoutMs).toBe(7000) // derived from the statement timeout
+    expect(fromUrl.pgbouncer).toBe(true)
+    const explicit = resolveOptions({
+      url: 'postgres://x@h/db?application_name=from-url&pool_max=3&statement_timeout=2000',
+      pool: { statementTimeoutMs: '1s', max: 2 },
+      applicationName: 'x',
+    })
+    expect(explicit).toMatchObject({
+      statementTimeoutMs: 1000,
       max: 2,
       applicationName: 'x',
       name: 'x',
     })
+  })
+
+  it('never reads the environment itself', () => {
+    const saved = { ...process.env }
+    Object.assign(process.env, {
+      DATABASE_URL: 'not a url',
+      DATABASE_POOL_MAX: 'lots',
+      SLOW_QUERY_THRESHOLD_MS: '5',
+    })
+    try {
+      const o = resolveOptions({})
+      expect(o.url).toBe('postgres://postgres@127.0.0.1:5432/postgres')
+      expect(o.max).toBe(10)
+      expect(o.observability.monitor.slowQueryMs).toBe(100)
+    } finally {
+      for (const k of ['DATABASE_URL', 'DATABASE_POOL_MAX', 'SLOW_QUERY_THRESHOLD_MS'])
+        if (saved[k] === undefined) delete process.env[k]
+        else process.env[k] = saved[k]
+    }
+  })
+
+  it('databaseOptionsFromEnv turns the variables into explicit options', () => {
+    const env = {
+      DATABASE_URL: 'postgres://env@h/envdb?statement_timeout=2000',
+      DATABASE_POOL_MAX: '7',
+      DATABASE_POOL_MIN: '',
+      DATABASE_STATEMENT_TIMEOUT: '9s',
+      DATABASE_ACQUIRE_TIMEOUT: '250ms',
+      PGAPPNAME: 'from-env',
+      SLOW_QUERY_THRESHOLD_MS: '250',
+      DATABASE_LEAK_THRESHOLD: '1m',
+      DATABASE_LEAK_STACKS: 'TRUE',
+    }
+    const options = databaseOptionsFromEnv(env)
+    expect(options).toEqual({
+      url: env.DATABASE_URL,
+      applicationName: 'from-env',
+      pool: { max: 7, statementTimeoutMs: 9000, acquireTimeoutMs: 250 },
+      monitor: { slowQueryMs: 250 },
+      health: { leakThresholdMs: 60_000, leakStacks: true },
+    })
+    const o = resolveOptions(options)
+    expect(o.statementTimeoutMs).toBe(9000) // an explicit option now: beats the URL's
+    expect(o.queryTimeoutMs).toBe(14_000)
+    expect(o.min).toBe(0) // empty means unset
+    expect(o.observability.health.leakStacks).toBe(true)
+    expect(databaseOptionsFromEnv({})).toEqual({ pool: {}, monitor: {}, health: {} })
   })
 
   it('rejects bad values with STRATA_DB_INVALID_CONFIG naming the source', () => {
@@ -63,16 +101,19 @@ describe('resolveOptions', () => {
       expect((err as Error).message).toMatch(name)
     }
     bad(
-      () => resolveOptions({ env: { DATABASE_POOL_MAX: 'lots' } }),
+      () => databaseOptionsFromEnv({ DATABASE_POOL_MAX: 'lots' }),
       /^DATABASE_POOL_MAX: expected an integer/,
     )
     bad(
-      () => resolveOptions({ env: { DATABASE_STATEMENT_TIMEOUT: '5 minutes' } }),
+      () => databaseOptionsFromEnv({ DATABASE_STATEMENT_TIMEOUT: '5 minutes' }),
       /^DATABASE_STATEMENT_TIMEOUT:/,
     )
-    bad(() => resolveOptions({ env: {}, pool: { max: 0 } }), /^options.max/)
-    bad(() => resolveOptions({ env: {}, pool: { max: 2, min: 3 } }), /^pool.min/)
-    bad(() => resolveOptions({ env: { DATABASE_URL: 'not a url' } }), /^DATABASE_URL:/)
+    bad(() => databaseOptionsFromEnv({ DATABASE_LEAK_STACKS: 'maybe' }), /^DATABASE_LEAK_STACKS:/)
+    bad(() => databaseOptionsFromEnv({ DATABASE_URL: 'not a url' }), /^DATABASE_URL:/)
+    bad(() => resolveOptions({ pool: { max: 0 } }), /^options.max/)
+    bad(() => resolveOptions({ pool: { max: 2, min: 3 } }), /^pool.min/)
+    bad(() => resolveOptions({ url: 'not a url' }), /^url:/)
+    bad(() => resolveOptions({ url: 'postgres://h/db?pool_max=lots' }), /^url pool_max:/)
   })
 
   it('redacts passwords', () => {

@@ -18,7 +18,7 @@ export interface AutoTerminateOptions {
 export interface HealthOptions {
   /** A withClient/transaction client held longer than this is a leak. @defaultValue 30000 */
   leakThresholdMs?: number
-  /** Capture the acquire site's stack trace (a few µs per checkout). Env DATABASE_LEAK_STACKS. @defaultValue false */
+  /** Capture the acquire site's stack trace (a few µs per checkout). From DATABASE_LEAK_STACKS via `databaseOptionsFromEnv` or the service config. @defaultValue false */
   leakStacks?: boolean
   /** Queries running longer than this are listed by `longRunning()`. @defaultValue 5000 */
   longRunningMs?: number

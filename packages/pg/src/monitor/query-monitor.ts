@@ -7,7 +7,7 @@ import { normalizeSql } from './normalize-sql.js'
 export interface MonitorOptions {
   /** Off: `db.query` is not observed at all (stats stay empty). @defaultValue true */
   enabled?: boolean
-  /** A statement slower than this (ms) is slow: counted, logged and kept in the slow log. Env SLOW_QUERY_THRESHOLD_MS. @defaultValue 100 */
+  /** A statement slower than this (ms) is slow: counted, logged and kept in the slow log. From SLOW_QUERY_THRESHOLD_MS via `databaseOptionsFromEnv` or the service config. @defaultValue 100 */
   slowQueryMs?: number
   /** Distinct normalized statements tracked; the rest are grouped under `(other)`. @defaultValue 500 */
   maxStatements?: number
