@@ -32,9 +32,10 @@ export { ingestSegmentBatch, ingestSegmentMessage } from './ingest/segment.js'
 export { parseIsoTimestamp } from './validation/timestamp.js'
 export { UserAgentParser } from './enrichment/user-agent-parser.js'
 export type { ParsedUserAgent } from './enrichment/user-agent-parser.js'
-export { GroupCommitWriter } from './writer/group-commit-writer.js'
+export { GroupCommitWriter, WRITER_MAINTENANCE_LOCK } from './writer/group-commit-writer.js'
 export type {
   GroupCommitWriterOptions,
+  MaintenanceResult,
   RowResult,
   WriterStats,
 } from './writer/group-commit-writer.js'
@@ -48,7 +49,7 @@ export type {
 } from './tenancy/project-store.js'
 export { keyPrefix, safeEqual } from './tenancy/api-key.js'
 export type { KeyKind } from './tenancy/api-key.js'
-export { SessionStore } from './sessions/session-store.js'
+export { SESSION_CLEANUP_LOCK, SessionStore } from './sessions/session-store.js'
 export type {
   CreateSessionInput,
   Session,

@@ -318,7 +318,7 @@ describe('retention', () => {
     )
     if (!old.ok || !recent.ok) throw new Error('fixture')
     await w.write([old.row, recent.row])
-    const { dropped } = await w.maintain(now)
+    const { dropped } = (await w.maintain(now))!
     expect(dropped.length).toBeGreaterThanOrEqual(1)
     expect(
       dropped.every(

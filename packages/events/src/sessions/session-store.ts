@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { parseDuration, silentLogger, type Duration, type Logger } from '@strata/core'
+import type { LockProvider } from '@strata/lock'
 import type { Database } from '@strata/pg'
 import { LRUCache } from 'lru-cache'
 import { UserAgentParser } from '../enrichment/user-agent-parser.js'
 import { eventsErrors } from '../errors.js'
 import { SESSION_DEFAULTS } from '../options.js'
+import { runExclusive } from '../run-exclusive.js'
 import type { DeviceType } from '../types.js'
 import { isStorableString } from '../validation/json-guard.js'
 
@@ -43,6 +45,13 @@ export interface SessionStoreOptions {
   retention?: Duration
   /** How often start() runs cleanup (one instance at a time). @defaultValue '10m' */
   cleanupInterval?: Duration
+  /**
+   * Shared lock for cleanup: each run first takes `events:sessions-cleanup` (without waiting)
+   * and is skipped while another instance holds it, so one instance at a time runs it. Without
+   * it every instance runs cleanup each interval; a Postgres advisory lock still keeps two
+   * DELETEs from overlapping.
+   */
+  lock?: LockProvider
   logger?: Logger
 }
 
@@ -74,6 +83,8 @@ const COLUMNS =
   'project_id, session_id, user_id, created_at, last_activity_at, expires_at, ended_at, host(ip) AS ip, device_type, browser, os'
 // pg_try_advisory_xact_lock key: one instance runs cleanup at a time ('STRSESSC').
 const CLEANUP_LOCK_KEY = '6004234345562235715'
+/** The `lock` option's key for cleanup runs. */
+export const SESSION_CLEANUP_LOCK = 'events:sessions-cleanup'
 
 class LocalCache implements SessionCache {
   #lru = new LRUCache<string, { v: unknown }>({ max: 50_000 })
@@ -112,6 +123,7 @@ export class SessionStore {
   readonly #cache: SessionCache
   readonly #ua = new UserAgentParser()
   readonly #log: Logger
+  readonly #lock: LockProvider | undefined
   readonly #o: {
     ttlMs: number
     cacheTtlMs: number
@@ -128,6 +140,7 @@ export class SessionStore {
     this.#db = db
     this.#cache = options.cache ?? new LocalCache()
     this.#log = options.logger ?? silentLogger
+    this.#lock = options.lock
     this.#o = Object.freeze({
       ttlMs: parseDuration(options.ttl ?? SESSION_DEFAULTS.ttl, 'ttl'),
       cacheTtlMs: parseDuration(options.cacheTtl ?? SESSION_DEFAULTS.cacheTtl, 'cacheTtl'),
@@ -290,10 +303,14 @@ export class SessionStore {
 
   /**
    * Deletes sessions that ended or expired more than `retention` ago. Returns the number deleted,
-   * or null when another instance holds the cleanup lock (transaction-scoped advisory lock, so it
-   * is safe through PgBouncer in transaction mode).
+   * or null when another instance holds the cleanup lock: the `lock` option's, or else the
+   * transaction-scoped advisory lock (safe through PgBouncer in transaction mode).
    */
   async cleanup(): Promise<number | null> {
+    return runExclusive(this.#lock, SESSION_CLEANUP_LOCK, () => this.#deleteOld())
+  }
+
+  #deleteOld(): Promise<number | null> {
     return this.#db.transaction(async (tx) => {
       const lock = await tx.query<{ ok: boolean }>(
         'SELECT pg_try_advisory_xact_lock($1::bigint) AS ok',

@@ -7,12 +7,14 @@ import {
   type Logger,
   type StrataError,
 } from '@strata/core'
+import type { LockProvider } from '@strata/lock'
 import { isDataError, isTransientDbError, pgErrors, sqlState, type Database } from '@strata/pg'
 import type { PoolClient } from 'pg'
 import { LRUCache } from 'lru-cache'
 import { from as copyFrom } from 'pg-copy-streams'
 import { eventsErrors } from '../errors.js'
 import { WRITER_DEFAULTS } from '../options.js'
+import { runExclusive } from '../run-exclusive.js'
 import type { ActivityRow, EventRow, LoginRow, SegmentRow } from '../types.js'
 import { copyBool, copyJson, copyText, NULL } from './copy-text.js'
 import {
@@ -24,6 +26,15 @@ import {
   type UserBitKey,
 } from './flush-statement.js'
 import { monthKey, PartitionManager, type PartitionedTable } from './partitions.js'
+
+/** The `lock` option's key for maintenance passes. */
+export const WRITER_MAINTENANCE_LOCK = 'events:maintenance'
+
+/** What one maintenance pass did: partitions created, partitions dropped past retention. */
+export interface MaintenanceResult {
+  created: number
+  dropped: string[]
+}
 
 /** What happened to one row: stored, recognised as a repeat, or refused by Postgres. */
 export type RowResult =
@@ -50,6 +61,12 @@ export interface GroupCommitWriterOptions {
   retention?: Duration
   /** Keep partitions this many months ahead. @defaultValue 2 */
   partitionsAhead?: number
+  /**
+   * Shared lock for maintain(): each pass first takes `events:maintenance` (without waiting)
+   * and is skipped while another instance holds it, so one instance at a time runs it. Without
+   * it every instance runs maintenance (each step is idempotent).
+   */
+  lock?: LockProvider
   logger?: Logger
   /** Called after each committed flush (metrics): rows written and wall time in ms. */
   onFlush?: (rows: number, ms: number) => void
@@ -149,6 +166,7 @@ export class GroupCommitWriter {
   readonly #log: Logger
   readonly #beforeCommit: ((client: PoolClient) => Promise<void>) | undefined
   readonly #onFlush: ((rows: number, ms: number) => void) | undefined
+  readonly #lock: LockProvider | undefined
   readonly #partitions = new PartitionManager()
   // (project, day, user) keys known to be committed in user_activity_daily. The set only grows
   // within a day, so a key seen committed needs no further INSERT ... ON CONFLICT round.
@@ -191,6 +209,7 @@ export class GroupCommitWriter {
     this.#log = o.logger ?? silentLogger
     this.#beforeCommit = o.beforeCommit
     this.#onFlush = o.onFlush
+    this.#lock = o.lock
   }
 
   /**
@@ -207,9 +226,14 @@ export class GroupCommitWriter {
 
   /**
    * One maintenance pass: partitions ahead, then retention (drop partitions older than
-   * `retention`, trim old dedup keys). Safe on every instance at once. Returns what it dropped.
+   * `retention`, trim old dedup keys). Safe on every instance at once. Returns what it created
+   * and dropped, or null when it was skipped because another instance holds the `lock`.
    */
-  async maintain(now = Date.now()): Promise<{ created: number; dropped: string[] }> {
+  maintain(now = Date.now()): Promise<MaintenanceResult | null> {
+    return runExclusive(this.#lock, WRITER_MAINTENANCE_LOCK, () => this.#maintain(now))
+  }
+
+  async #maintain(now: number): Promise<MaintenanceResult> {
     const created = await this.#partitions.ensureAhead(this.#db, now, this.#o.partitionsAhead)
     if (created) this.#log.info({ created }, 'created event partitions')
     const res = await this.#db.query<{ dropped: string[] }>(
