@@ -21,6 +21,11 @@ export const pgErrors = defineErrors('pg', {
     status: 400,
     message: 'This statement cannot be explained here (one read-only statement expected)',
   },
+  STRATA_DB_SQL_NOT_READ_ONLY: {
+    status: 400,
+    message:
+      'The SQL guard refused this statement (one plain SELECT without volatile or denied functions expected)',
+  },
   STRATA_DB_NOT_OUR_SESSION: {
     status: 403,
     message: 'That session does not belong to this application; it was not touched',

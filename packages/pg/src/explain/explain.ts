@@ -1,6 +1,13 @@
 import type { PoolClient } from 'pg'
 import { pgErrors } from '../errors.js'
 import { normalizeSql } from '../monitor/normalize-sql.js'
+import { inspectSql, type SqlInspection } from '../sql-guard/inspect-sql.js'
+import {
+  assertReadOnlyShape,
+  beginReadOnly,
+  checkReadOnlySql,
+  extendedQuery,
+} from '../sql-guard/read-only-runner.js'
 
 export interface ExplainOptions {
   /**
@@ -9,7 +16,10 @@ export interface ExplainOptions {
    * @defaultValue false
    */
   analyze?: boolean
-  /** Refuse anything but a read-only SELECT/VALUES/TABLE/WITH … SELECT (the HTTP route sets this). @defaultValue false */
+  /**
+   * Caller SQL (the HTTP route sets this): the SQL guard must accept it (one plain SELECT, no
+   * volatile or denied functions), and it runs as `runReadOnly` runs it. @defaultValue false
+   */
   readOnly?: boolean
   /** statement_timeout for the EXPLAIN (ms). @defaultValue 30000 */
   timeoutMs?: number
@@ -126,53 +136,42 @@ interface RawExplain {
   'Execution Time'?: number
 }
 
-const READ_VERBS = new Set(['SELECT', 'VALUES', 'TABLE', 'WITH'])
-const WRITE_WORDS =
-  /\b(insert|update|delete|merge|truncate|create|drop|alter|grant|revoke|copy|call|do|vacuum|lock|for\s+update|for\s+share|for\s+no\s+key\s+update|for\s+key\s+share|into)\b/i
+/** The SQL guard's refusal as this module's code (the query-plan route answers with it). */
+function rejected(err: unknown): unknown {
+  if (!pgErrors.is(err, 'STRATA_DB_SQL_NOT_READ_ONLY')) return err
+  return pgErrors.create('STRATA_DB_EXPLAIN_REJECTED', {
+    message: err.message,
+    details: err.details,
+    cause: err,
+  })
+}
 
-// Functions with side effects that even a READ ONLY transaction allows: refused in read-only
-// mode (the HTTP route), so EXPLAIN ANALYZE there cannot signal backends or take locks.
-const SIDE_EFFECT_FUNCTIONS =
-  /\b(pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_rotate_logfile|set_config|pg_advisory_\w+|pg_try_advisory_\w+|dblink\w*|lo_\w+|pg_read_\w+|pg_ls_\w+|pg_stat_reset\w*|pg_stat_statements_reset|pg_notify|txid_current|pg_switch_wal|pg_create_\w+|pg_drop_\w+|pg_replication_\w+|pg_promote|pg_log_\w+)\s*\(/i
-
-function verbOf(text: string): string {
-  return (/^\(*\s*([a-z]+)/i.exec(text)?.[1] ?? '').toUpperCase()
+async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    throw rejected(err)
+  }
 }
 
 /**
- * Checks a statement before EXPLAIN: exactly one statement; with `readOnly`, a plain read
- * (SELECT/VALUES/TABLE/WITH … SELECT without data-modifying CTEs, SELECT INTO or row locks).
- * Literals are blanked first (the normalizer), so a keyword inside a string is not a false hit.
+ * Checks a statement before EXPLAIN with PostgreSQL's parser: exactly one statement, not itself
+ * an EXPLAIN; with `readOnly`, the parse-tree half of the SQL guard (one plain SELECT: no
+ * data-modifying CTE, SELECT INTO, row locks or denied function). The functions' catalog check
+ * follows inside the read-only transaction (explainOn).
  */
-export function checkExplainable(sql: string, readOnly: boolean): { normalized: string } {
-  if (typeof sql !== 'string' || sql.trim() === '')
-    throw pgErrors.create('STRATA_DB_EXPLAIN_REJECTED', {
-      message: 'sql must be a non-empty string',
-    })
-  const n = normalizeSql(sql)
-  if (n.multiStatement)
-    throw pgErrors.create('STRATA_DB_EXPLAIN_REJECTED', {
-      message: 'Only one statement can be explained (found more than one, separated by ";")',
-      details: { reason: 'multi_statement' },
-    })
-  const verb = verbOf(n.text)
-  if (verb === 'EXPLAIN')
+export async function checkExplainable(
+  sql: string,
+  readOnly: boolean,
+): Promise<{ normalized: string; inspection: SqlInspection }> {
+  const inspection = await guarded(() => inspectSql(sql))
+  if (inspection.statement === 'ExplainStmt')
     throw pgErrors.create('STRATA_DB_EXPLAIN_REJECTED', {
       message: 'Pass the statement itself, without EXPLAIN',
       details: { reason: 'explain' },
     })
-  if (readOnly && SIDE_EFFECT_FUNCTIONS.test(n.text))
-    throw pgErrors.create('STRATA_DB_EXPLAIN_REJECTED', {
-      message:
-        'This statement calls a function with side effects; only plain reads can be explained here',
-      details: { reason: 'side_effect_function' },
-    })
-  if (readOnly && (!READ_VERBS.has(verb) || WRITE_WORDS.test(n.text)))
-    throw pgErrors.create('STRATA_DB_EXPLAIN_REJECTED', {
-      message: `Only read-only SELECT statements can be explained here (got ${verb || 'an unknown statement'})`,
-      details: { reason: 'not_read_only', operation: verb },
-    })
-  return { normalized: n.text }
+  if (readOnly) await guarded(async () => assertReadOnlyShape(inspection))
+  return { normalized: normalizeSql(sql).text, inspection }
 }
 
 function toNode(r: RawNode): PlanNode {
@@ -310,14 +309,18 @@ export async function serverVersion(client: PoolClient): Promise<number> {
 let prepareSeq = 0
 
 /**
- * EXPLAIN (FORMAT JSON) on one client inside a transaction that is always rolled back.
- * Placeholders without values get a generic plan: EXPLAIN (GENERIC_PLAN) on PG ≥ 16; below,
- * PREPARE + plan_cache_mode = force_generic_plan + EXPLAIN EXECUTE with NULLs — re-prepared on
- * every call (a cached plan would ignore hypothetical indexes created since).
+ * EXPLAIN (FORMAT JSON) on one client inside a transaction that is always rolled back, every
+ * statement over the extended protocol (the server refuses a second statement there).
+ * Placeholders without values get a generic plan: PREPARE + plan_cache_mode =
+ * force_generic_plan + EXPLAIN EXECUTE with NULLs, re-prepared on every call (a cached plan would
+ * ignore hypothetical indexes created since). EXPLAIN (GENERIC_PLAN) of PG ≥ 16 is not used: over
+ * the extended protocol the server wants values for its placeholders. With `readOnly` the
+ * transaction is the SQL guard's (READ ONLY, restricted role) and the called functions are
+ * checked in the catalog before anything runs.
  */
 export async function explainOn(
   client: PoolClient,
-  version: number,
+  _version: number,
   sql: string,
   params: readonly unknown[] | undefined,
   options: {
@@ -326,43 +329,52 @@ export async function explainOn(
     timeoutMs: number
     /** The caller holds a transaction open: use a savepoint instead of BEGIN/ROLLBACK. */
     nested?: boolean
+    /** The statement's inspection when the caller already parsed it. */
+    inspection?: SqlInspection
   },
 ): Promise<{ raw: RawExplain[]; generic: boolean }> {
-  const norm = normalizeSql(sql)
+  if (options.readOnly && options.nested)
+    throw new Error('a read-only explain runs in its own transaction, not nested')
+  const inspection = options.inspection ?? (await guarded(() => inspectSql(sql)))
   const paramCount = params?.length ?? 0
-  const generic = norm.placeholders > 0 && paramCount === 0
+  const generic = inspection.maxParam > 0 && paramCount === 0
   if (generic && options.analyze)
     throw pgErrors.create('STRATA_DB_EXPLAIN_REJECTED', {
       message:
         'ANALYZE needs values for the $n placeholders (pass params), or explain without analyze for a generic plan',
       details: { reason: 'analyze_needs_params' },
     })
-  const readTx =
-    options.readOnly || (READ_VERBS.has(verbOf(norm.text)) && !WRITE_WORDS.test(norm.text))
-  await client.query(
-    options.nested ? 'SAVEPOINT strata_explain' : readTx ? 'BEGIN READ ONLY' : 'BEGIN',
-  )
-  try {
+  if (options.readOnly) await beginReadOnly(client, { timeoutMs: options.timeoutMs })
+  else
+    // A SELECT without writes in it still gets a READ ONLY transaction (ANALYZE runs it).
     await client.query(
-      `SET LOCAL statement_timeout = ${Math.max(1, Math.floor(options.timeoutMs))}`,
+      options.nested
+        ? 'SAVEPOINT strata_explain'
+        : inspection.notReadOnly
+          ? 'BEGIN'
+          : 'BEGIN READ ONLY',
     )
+  try {
+    if (options.readOnly) await guarded(() => checkReadOnlySql(client, inspection))
+    else
+      await client.query(
+        `SET LOCAL statement_timeout = ${Math.max(1, Math.floor(options.timeoutMs))}`,
+      )
     let res
     if (!generic) {
       const opts = options.analyze ? 'ANALYZE, BUFFERS, FORMAT JSON' : 'FORMAT JSON'
-      res = await client.query<{ 'QUERY PLAN': RawExplain[] }>(
+      res = await extendedQuery<{ 'QUERY PLAN': RawExplain[] }>(
+        client,
         `EXPLAIN (${opts}) ${sql}`,
-        params as unknown[] | undefined,
-      )
-    } else if (version >= 160000) {
-      res = await client.query<{ 'QUERY PLAN': RawExplain[] }>(
-        `EXPLAIN (GENERIC_PLAN, FORMAT JSON) ${sql}`,
+        params ?? [],
       )
     } else {
       const name = `strata_explain_${process.pid}_${++prepareSeq}`
-      const n = norm.placeholders
+      const n = inspection.maxParam
       await client.query(`SET LOCAL plan_cache_mode = force_generic_plan`)
-      await client.query(`PREPARE ${name} AS ${sql}`)
-      res = await client.query<{ 'QUERY PLAN': RawExplain[] }>(
+      await extendedQuery(client, `PREPARE ${name} AS ${sql}`)
+      res = await extendedQuery<{ 'QUERY PLAN': RawExplain[] }>(
+        client,
         `EXPLAIN (FORMAT JSON) EXECUTE ${name}(${Array.from({ length: n }, () => 'NULL').join(', ')})`,
       )
       await client.query(`DEALLOCATE ${name}`)
@@ -398,12 +410,13 @@ export async function explainStatement(
   params: readonly unknown[] | undefined,
   options: ExplainOptions = {},
 ): Promise<ExplainResult> {
-  const { normalized } = checkExplainable(sql, options.readOnly ?? false)
+  const { normalized, inspection } = await checkExplainable(sql, options.readOnly ?? false)
   const analyze = options.analyze ?? false
   const { raw, generic } = await explainOn(client, version, sql, params, {
     analyze,
     readOnly: options.readOnly ?? false,
     timeoutMs: options.timeoutMs ?? 30_000,
+    inspection,
   })
   const top = raw[0]!
   const plan = toNode(top.Plan)
