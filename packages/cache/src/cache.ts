@@ -1,11 +1,20 @@
 import type { Registry } from 'prom-client'
 import { CacheCore } from './cache-core.js'
-import type { EntrySettings, Factory } from './cache-core.js'
 import { cacheErrors } from './errors.js'
 import type { CacheEventName, CacheListener } from './events.js'
+import { tagKey, validateKey } from './keys.js'
+import type { L2Driver } from './l2/driver.js'
+import { IoRedisDriver } from './l2/ioredis-driver.js'
 import { resolveEntryDefaults, resolveOptions } from './options.js'
-import type { CacheOptions, EntryOptions, ResolvedEntryDefaults } from './options.js'
-import type { CacheStats } from './stats.js'
+import type {
+  CacheOptions,
+  EntryOptions,
+  ResolvedEntryDefaults,
+  ResolvedOptions,
+} from './options.js'
+import type { Factory } from './single-flight/factory-runner.js'
+import type { CacheStats } from './stats/stats-reporter.js'
+import type { EntrySettings } from './tiers/two-tier-store.js'
 import { runWarm } from './warm.js'
 import type { WarmOptions, WarmResult, WarmTask } from './warm.js'
 
@@ -45,12 +54,12 @@ export class Cache {
   #settingsFor(opts: EntryOptions | undefined): EntrySettings {
     if (opts === undefined) return this.#settings
     const r = resolveEntryDefaults(opts, this.#defaults)
-    return { ...r, tags: opts.tags?.map((t) => this.#core.tagKey(this.#prefix, t)) }
+    return { ...r, tags: opts.tags?.map((t) => tagKey(this.#prefix, t)) }
   }
 
   /** Key relative to the root namespace; the root view uses the caller's string as is. */
   #full(key: string): string {
-    CacheCore.validateKey(key)
+    validateKey(key)
     return this.#prefix === '' ? key : this.#prefix + key
   }
 
@@ -60,10 +69,11 @@ export class Cache {
    */
   getOrSet<T>(key: string, factory: Factory<T>, opts?: EntryOptions): Promise<T> {
     const full = this.#prefix === '' ? key : this.#prefix + key
-    const e = this.#core.freshL1(full)
+    const tiers = this.#core.tiers
+    const e = tiers.freshL1(full)
     if (e !== undefined) {
-      this.#core.countL1Hit(full)
-      return Promise.resolve(this.#core.out<T>(e.value))
+      tiers.countL1Hit(full)
+      return Promise.resolve(tiers.out<T>(e.value))
     }
     return this.#getOrSetSlow(full, key, factory, opts)
   }
@@ -77,52 +87,66 @@ export class Cache {
     // Not async: the core's promise is returned as is (bad input still rejects, never throws).
     let s: EntrySettings
     try {
-      CacheCore.validateKey(key)
+      validateKey(key)
       if (typeof factory !== 'function')
         throw cacheErrors.create('STRATA_CACHE_INVALID_OPTIONS', {
           message: 'factory must be a function',
         })
       s = this.#settingsFor(opts)
+      this.#core.assertOpen()
     } catch (err) {
       return Promise.reject(err as Error)
     }
-    return this.#core.getOrSetSlow(full, key, factory, s, this.#prefix)
+    return this.#core.flights.getOrSet(full, key, factory, s, this.#prefix)
   }
 
   /** The fresh value, else one within grace, else undefined. */
   async get<T>(key: string): Promise<T | undefined> {
-    const r = await this.#core.get(this.#full(key))
-    return r === undefined ? undefined : this.#core.out<T>(r.value)
+    const r = await this.#read(this.#full(key))
+    return r === undefined ? undefined : this.#core.tiers.out<T>(r.value)
+  }
+
+  #read(full: string): Promise<{ value: unknown } | undefined> {
+    this.#core.assertOpen()
+    return this.#core.tiers.get(full)
   }
 
   async set<T>(key: string, value: T, opts?: EntryOptions): Promise<void> {
     const full = this.#full(key)
     this.#core.assertOpen()
-    await this.#core.write(full, value, this.#settingsFor(opts))
+    await this.#core.tiers.write(full, value, this.#settingsFor(opts))
   }
 
   async has(key: string): Promise<boolean> {
-    return (await this.#core.get(this.#full(key))) !== undefined
+    return (await this.#read(this.#full(key))) !== undefined
   }
 
   /** Synchronous L1-only read of a fresh value; never touches Redis. */
   peek<T>(key: string): T | undefined {
-    const e = this.#core.freshL1(this.#prefix === '' ? key : this.#prefix + key)
-    return e === undefined ? undefined : this.#core.out<T>(e.value)
+    const tiers = this.#core.tiers
+    const e = tiers.freshL1(this.#prefix === '' ? key : this.#prefix + key)
+    return e === undefined ? undefined : tiers.out<T>(e.value)
   }
 
   async delete(key: string): Promise<void> {
-    await this.#core.delete([this.#full(key)])
+    await this.#delete([this.#full(key)])
   }
 
   async deleteMany(keys: string[]): Promise<void> {
-    await this.#core.delete(keys.map((k) => this.#full(k)))
+    await this.#delete(keys.map((k) => this.#full(k)))
+  }
+
+  #delete(fulls: string[]): Promise<void> {
+    this.#core.assertOpen()
+    return this.#core.invalidation.delete(fulls)
   }
 
   /** Lazily invalidates every entry carrying any of the tags (no key scan). */
   async deleteByTag(tags: string | string[]): Promise<void> {
     const list = Array.isArray(tags) ? tags : [tags]
-    await this.#core.deleteByTags(list.map((t) => this.#core.tagKey(this.#prefix, t)))
+    const tagKeys = list.map((t) => tagKey(this.#prefix, t))
+    this.#core.assertOpen()
+    await this.#core.invalidation.deleteByTags(tagKeys)
   }
 
   /** Deletes keys of this namespace matching a Redis glob (SCAN + UNLINK; not for hot paths). */
@@ -131,30 +155,35 @@ export class Cache {
       throw cacheErrors.create('STRATA_CACHE_INVALID_OPTIONS', {
         message: 'pattern must be a non-empty string',
       })
-    return this.#core.deleteByPattern(this.#prefix, pattern)
+    this.#core.assertOpen()
+    return this.#core.invalidation.deleteByPattern(this.#prefix, pattern)
   }
 
   /** Deletes every key of this namespace (and its sub-namespaces); never FLUSHALL. */
   async clear(): Promise<void> {
-    await this.#core.clear(this.#prefix)
+    this.#core.assertOpen()
+    await this.#core.invalidation.clear(this.#prefix)
   }
 
   async getMany<T>(keys: string[]): Promise<(T | undefined)[]> {
-    const res = await this.#core.getMany(keys.map((k) => this.#full(k)))
-    return res.map((r) => (r === undefined ? undefined : this.#core.out<T>(r.value)))
+    const fulls = keys.map((k) => this.#full(k))
+    this.#core.assertOpen()
+    const tiers = this.#core.tiers
+    const res = await tiers.getMany(fulls)
+    return res.map((r) => (r === undefined ? undefined : tiers.out<T>(r.value)))
   }
 
   /** Writes all items with one pipeline (SETs + one PUBLISH). */
   async setMany<T>(items: SetManyItem<T>[]): Promise<void> {
     this.#core.assertOpen()
-    await this.#core.writeMany(
+    await this.#core.tiers.writeMany(
       items.map((i) => ({ full: this.#full(i.key), value: i.value, s: this.#settingsFor(i) })),
     )
   }
 
   /** A view with its own prefix (`<prefix><name>:`) and entry defaults. */
   namespace(name: string, defaults: EntryOptions = {}): Cache {
-    CacheCore.validateKey(name)
+    validateKey(name)
     return new Cache(
       this.#core,
       `${this.#prefix}${name}:`,
@@ -164,7 +193,7 @@ export class Cache {
 
   /** Populates keys by priority with bounded concurrency and retries; reports progress. */
   warm(tasks: WarmTask[], opts: WarmOptions = {}): Promise<WarmResult> {
-    for (const t of tasks) CacheCore.validateKey(t.key)
+    for (const t of tasks) validateKey(t.key)
     return runWarm(
       tasks,
       opts,
@@ -208,9 +237,26 @@ export class Cache {
   }
 }
 
-/** Creates a cache: L1 always, L2 + bus when `l2.redis` is given. Options are validated once. */
+/**
+ * Creates a cache: L1 always, L2 + bus when `l2` is given (`redis`: a URL or ioredis client the
+ * cache connects through an IoRedisDriver; `driver`: one built by the caller). Options are
+ * validated once.
+ */
 export function createCache(options: CacheOptions = {}): Cache {
   const opts = resolveOptions(options)
-  const core = new CacheCore(opts)
+  const core = new CacheCore(opts, l2Driver(opts))
   return new Cache(core, '', opts.entry)
+}
+
+function l2Driver(opts: Readonly<ResolvedOptions>): L2Driver | undefined {
+  const l2 = opts.l2
+  if (l2 === undefined) return undefined
+  if (l2.driver !== undefined) return l2.driver
+  return new IoRedisDriver(l2.redis, {
+    keyPrefix: `${opts.namespace}:`,
+    commandTimeout: opts.commandTimeout,
+    maxOfflineQueue: opts.maxOfflineQueue,
+    autoPipelining: opts.autoPipelining,
+    logger: opts.logger,
+  })
 }

@@ -1,4 +1,4 @@
-import type { BreakerState } from './breaker.js'
+import type { BreakerState } from './l2/circuit-breaker.js'
 
 /** Events a cache emits. Keys are full keys (namespace prefix included). */
 export interface CacheEventMap {

@@ -2,7 +2,8 @@ import type { Duration, Logger } from '@strata/core'
 import { parseDuration, silentLogger } from '@strata/core'
 import type { Registry } from 'prom-client'
 import { cacheErrors } from './errors.js'
-import type { RedisInput } from './redis-driver.js'
+import type { L2Driver } from './l2/driver.js'
+import type { RedisInput } from './l2/ioredis-driver.js'
 
 export type SerializerName = 'msgpack' | 'json'
 export type CompressionAlgorithm = 'deflate' | 'gzip' | 'brotli'
@@ -26,23 +27,46 @@ export interface BreakerOptions {
   resetAfter?: Duration
 }
 
-export interface L2Options {
-  /** A URL (`redis://`, `redis+cluster://h:p,h:p` or a comma list), or an ioredis Redis/Cluster. */
-  redis: RedisInput
+interface L2CommonOptions {
   /**
    * Every Redis command rejects after this long (both clients wait forever by default); below
    * 250 ms so a first call against a hung Redis, factory included, still answers within 250 ms.
+   * With `driver`, the driver's own setting applies.
    * @defaultValue '200ms'
    */
   commandTimeout?: Duration
-  /** Commands queued while disconnected beyond this are rejected at once. @defaultValue 1000 */
+  /**
+   * Commands queued while disconnected beyond this are rejected at once (with `redis`).
+   * @defaultValue 1000
+   */
   maxOfflineQueue?: number
-  /** ioredis auto-pipelining (batches same-tick commands into one write). @defaultValue false */
+  /**
+   * ioredis auto-pipelining (batches same-tick commands into one write; with `redis`).
+   * @defaultValue false
+   */
   autoPipelining?: boolean
   breaker?: BreakerOptions
   /** TTL of the cross-instance single-flight lock (a crashed holder blocks waiters this long). @defaultValue '10s' */
   lockTtl?: Duration
 }
+
+/** The shared tier and bus: a Redis to connect to (`redis`), or a ready-made driver (`driver`). */
+export type L2Options = L2CommonOptions &
+  (
+    | {
+        /** A URL (`redis://`, `redis+cluster://h:p,h:p` or a comma list), or an ioredis Redis/Cluster. */
+        redis: RedisInput
+        driver?: undefined
+      }
+    | {
+        /**
+         * A driver built by the caller (e.g. an IoRedisDriver, or a test's wrapper around one);
+         * its keyPrefix must be `<namespace>:`. `close()` closes it.
+         */
+        driver: L2Driver
+        redis?: undefined
+      }
+  )
 
 export interface TimeoutOptions {
   /** With a stale value available, answer with it when the factory is slower than this. */
@@ -96,17 +120,16 @@ export interface CacheOptions {
   timeouts?: TimeoutOptions
   /**
    * L2 encoding. JSON by default: V8's JSON.parse decodes the JSON-shaped records caches mostly
-   * hold ~2x faster than msgpackr (1 KB record: 3.1 vs 5.5 us; 100 KB: 314 vs 631 us), and L2
-   * hits are decode-bound. 'msgpack' keeps Dates, Maps, Sets, BigInts and Buffers.
+   * hold about twice as fast as msgpackr, and L2 hits are decode-bound. 'msgpack' keeps Dates,
+   * Maps, Sets, BigInts and Buffers.
    * @defaultValue 'json'
    */
   serializer?: SerializerName
   /**
    * Compress L2 payloads of at least thresholdBytes; `false` disables. The default is 64 KiB, not
-   * 1 KB: node:zlib builds a fresh stream per sync call, and measured here (L2 get, loopback,
-   * JSON records) deflate cut throughput at 1 KB from 10.4k to 2.5k ops/s (c=1) and still halved
-   * it at 16 KB; at 64 KB it broke even. Lower it when Redis is across a slow network or memory
-   * matters more than CPU.
+   * 1 KB: node:zlib builds a fresh stream per sync call, which costs more than it saves on small
+   * payloads over a fast link. Lower it when Redis is across a slow network or memory matters
+   * more than CPU.
    * @defaultValue { thresholdBytes: 65536, algorithm: 'deflate' }
    */
   compress?: { thresholdBytes?: number; algorithm?: CompressionAlgorithm } | false
@@ -213,12 +236,22 @@ export function resolveEntryDefaults(
   }
 }
 
+function checkL2(l2: L2Options, rootPrefix: string): void {
+  if ((l2.redis === undefined) === (l2.driver === undefined))
+    invalid('l2: expected exactly one of `redis` (a URL or an ioredis client) and `driver`')
+  if (l2.driver !== undefined && l2.driver.keyPrefix !== rootPrefix)
+    invalid(
+      `l2.driver: its keyPrefix is ${JSON.stringify(l2.driver.keyPrefix)}, the namespace needs ${JSON.stringify(rootPrefix)}`,
+    )
+}
+
 /** Resolves and validates options once; the result is frozen. */
 export function resolveOptions(o: CacheOptions = {}): Readonly<ResolvedOptions> {
   if (o.namespace !== undefined && (typeof o.namespace !== 'string' || o.namespace === ''))
     invalid('namespace: expected a non-empty string')
   if (o.serializer !== undefined && o.serializer !== 'msgpack' && o.serializer !== 'json')
     invalid(`serializer: expected 'msgpack' or 'json', got ${String(o.serializer)}`)
+  if (o.l2 !== undefined) checkL2(o.l2, `${o.namespace ?? DEFAULTS.namespace}:`)
   const compress = o.compress === false ? undefined : (o.compress ?? {})
   const alert = o.hitRateAlert
   return Object.freeze({

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { BreakerState } from './breaker.js'
+import type { BreakerState } from '../l2/circuit-breaker.js'
 
 /** Counters the cache keeps as plain numbers; Prometheus reads them at scrape time. */
 export interface MetricSource {

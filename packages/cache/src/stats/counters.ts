@@ -71,27 +71,27 @@ export class TopKeys {
   }
 }
 
-export interface TierStats {
-  hits: number
-  misses: number
-  hitRate: number
-  size: number
-  evictions: number
-  latency: { p50: number; p99: number }
-}
-
-export interface CacheStats {
-  l1: TierStats & { bytes: number }
-  l2: (TierStats & { errors: number; breaker: string }) | undefined
-  factory: { calls: number; errors: number; timeouts: number; staleServed: number }
-  bus: { connected: boolean; received: number; published: number }
-  hottestKeys: { key: string; count: number }[]
-}
-
 export class TierCounters {
   hits = 0
   misses = 0
   evictions = 0
   errors = 0
   readonly latency = new LatencyHistogram()
+}
+
+/**
+ * The plain numbers every part of a cache counts into; stats() and the Prometheus collectors
+ * read them, so the hot paths never touch prom-client.
+ */
+export class CacheCounters {
+  readonly l1 = new TierCounters()
+  readonly l2 = new TierCounters()
+  /** Hot keys, fed from a sample of L1 hits. */
+  readonly top = new TopKeys(64)
+  factoryCalls = 0
+  factoryErrors = 0
+  factoryTimeouts = 0
+  staleServed = 0
+  busReceived = 0
+  busPublished = 0
 }

@@ -1,118 +1,29 @@
-import { Cluster, Redis } from 'ioredis'
-import type { RedisOptions } from 'ioredis'
-import { parseRedisTarget, type Logger } from '@strata/core'
+import { createRequire } from 'node:module'
+import type * as IoRedisModule from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
+import { parseRedisTarget, silentLogger } from '@strata/core'
+import type { Logger } from '@strata/core'
+import { escapeGlob } from '../glob.js'
+import type { L2Driver, LockResult } from './driver.js'
+import { scripts } from './scripts/index.js'
 
-/**
- * Client choice: ioredis 6. `bench/src/redis-clients.bench.ts` (1 KB values, medians of
- * interleaved rounds on this 2-core box, load ~8): GET c=1 ioredis 22.7k vs node-redis 10.3k
- * ops/s, GET c=64 47.7k vs 25.6k, SET c=64 53.1k vs 25.3k (ioredis auto-pipelining was not
- * faster, so it stays an option). ioredis also has a per-command `commandTimeout` (armed even
- * for offline-queued commands), Cluster with the same API, and `duplicate()` for the
- * subscriber. Everything else in the cache talks to the L2Driver interface only, so another
- * client means one more class.
- */
+/** A URL (`redis://…`, `redis+cluster://h:p,h:p` or a comma list), or an ioredis client. */
 export type RedisInput = string | Redis | Cluster
 
-export interface L2Driver {
-  readonly isCluster: boolean
-  /** True while the command connection is ready (cheap, no I/O). */
-  ready(): boolean
-  /** Resolves when the command connection is ready, or after `ms` (never rejects). */
-  waitReady(ms: number): Promise<void>
-  get(key: string): Promise<Buffer | null>
-  mget(keys: string[]): Promise<(Buffer | null)[]>
-  /**
-   * SET PX and PUBLISH in one round trip (single node: SET + PUBLISH sent together; Cluster: one
-   * Lua script); with a lock, also releases it when we still hold it.
-   */
-  setAndPublish(
-    key: string,
-    value: Buffer,
-    px: number,
-    channel: string,
-    msg: string,
-    lockToken?: string,
-  ): Promise<void>
-  /**
-   * Single-flight step, one round trip: returns the stored value when it differs from
-   * `knownVersion` (8 raw bytes); otherwise tries SET NX PX on the key's lock.
-   */
-  getOrLock(
-    key: string,
-    token: string,
-    px: number,
-    knownVersion: Buffer | undefined,
-  ): Promise<LockResult>
-  /** Pipelined SETs followed by one PUBLISH, sent together. */
-  setManyAndPublish(
-    items: { key: string; value: Buffer; px: number }[],
-    channel: string,
-    msg: string,
-  ): Promise<void>
-  deleteAndPublish(keys: string[], channel: string, msg: string): Promise<number>
-  /** Writes tag invalidation versions and publishes, one round trip per tag key slot. */
-  setVersionsAndPublish(
-    keys: string[],
-    version: number,
-    px: number,
-    channel: string,
-    msg: string,
-  ): Promise<void>
-  getVersions(keys: string[]): Promise<number[]>
-  publish(channel: string, msg: string): Promise<void>
-  /** Releases the key's lock only if we still hold it. */
-  unlock(key: string, token: string): Promise<void>
-  /** Extends the key's lock only if we still hold it. */
-  extendLock(key: string, token: string, px: number): Promise<void>
-  /** SCAN every master for `match` (relative to the key prefix); onKeys gets relative keys. */
-  scan(match: string, onKeys: (keys: string[]) => Promise<void>): Promise<void>
-  /** Dedicated subscriber connection; onState(false) when it drops, onState(true) when re-subscribed. */
-  subscribe(
-    channel: string,
-    onMessage: (msg: string) => void,
-    onState: (up: boolean) => void,
-  ): Promise<void>
-  close(): Promise<void>
-}
-
-export type LockResult = { kind: 'value'; value: Buffer } | { kind: 'acquired' } | { kind: 'busy' }
-
-export interface DriverOptions {
-  /** Prepended to every key (the cache's root namespace); callers use relative keys. */
+export interface IoRedisDriverOptions {
+  /** Prepended to every key: the cache's namespace followed by `:`. */
   keyPrefix: string
-  commandTimeout: number
-  autoPipelining: boolean
-  maxOfflineQueue: number
-  logger: Logger
+  /** Per-command timeout of a client created from a URL, in ms. @defaultValue 200 */
+  commandTimeout?: number
+  /** Commands issued while disconnected beyond this are rejected at once. @defaultValue 1000 */
+  maxOfflineQueue?: number
+  /** ioredis auto-pipelining for a client created from a URL. @defaultValue false */
+  autoPipelining?: boolean
+  logger?: Logger
 }
 
-const SET_PUB = `redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-if KEYS[2] and redis.call('GET', KEYS[2]) == ARGV[5] then redis.call('DEL', KEYS[2]) end
-return 1`
-// Bytes 3..10 of an entry are its version (see serializer.ts).
-const GET_OR_LOCK = `local v = redis.call('GET', KEYS[1])
-if v and (ARGV[3] == '' or string.sub(v, 3, 10) ~= ARGV[3]) then return {0, v} end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1} end
-return {2}`
-const DEL_PUB = `local n = redis.call('UNLINK', unpack(KEYS))
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return n`
-const VERSIONS_PUB = `for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) end
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-return 1`
-const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`
-const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`
-// The value itself is SET by a plain command just before (same connection, so in order): a
-// script that receives the value costs Redis ~4x a plain SET (redis-benchmark -P 16, 1 KB:
-// 115k vs 445k/s); this one only carries the lock token and the bus message.
-const UNLOCK_PUB = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-return 1`
-
-interface Scripts {
+/** The commands `scripts` defines on the client (ioredis adds a `…Buffer` variant of each). */
+interface ScriptCommands {
   strataSetPub(...args: (string | number | Buffer)[]): Promise<unknown>
   strataGetOrLockBuffer(...args: (string | number | Buffer)[]): Promise<[number, Buffer?]>
   strataDelPub(...args: (string | number)[]): Promise<number>
@@ -121,26 +32,30 @@ interface Scripts {
   strataUnlockPub(key: string, token: string, channel: string, msg: string): Promise<unknown>
   strataExtend(key: string, token: string, px: number): Promise<unknown>
 }
-type Client = (Redis | Cluster) & Scripts
+type Client = (Redis | Cluster) & ScriptCommands
 
-function defineScripts(c: Redis | Cluster): Client {
-  c.defineCommand('strataSetPub', { lua: SET_PUB })
-  c.defineCommand('strataGetOrLock', { numberOfKeys: 2, lua: GET_OR_LOCK })
-  c.defineCommand('strataDelPub', { lua: DEL_PUB })
-  c.defineCommand('strataVersionsPub', { lua: VERSIONS_PUB })
-  c.defineCommand('strataUnlock', { numberOfKeys: 1, lua: UNLOCK })
-  c.defineCommand('strataUnlockPub', { numberOfKeys: 1, lua: UNLOCK_PUB })
-  c.defineCommand('strataExtend', { numberOfKeys: 1, lua: EXTEND })
-  return c as Client
+let ioredis: typeof IoRedisModule | undefined
+/**
+ * ioredis is loaded on the first driver, not when the package is imported, so an L1-only cache
+ * never pays for it. It is CommonJS, so a synchronous require keeps createCache synchronous.
+ */
+function loadIoredis(): typeof IoRedisModule {
+  return (ioredis ??= createRequire(import.meta.url)('ioredis') as typeof IoRedisModule)
 }
 
-/** Parses `redis+cluster://h:p,h:p` or a comma list of URLs into cluster seed nodes. */
+/**
+ * The L2 driver on ioredis (single node or Cluster). ioredis over node-redis: it was the faster
+ * client in `bench/src/redis-clients.bench.ts`, has a per-command `commandTimeout` (armed even for
+ * offline-queued commands), Cluster with the same API, and `duplicate()` for the subscriber.
+ */
 export class IoRedisDriver implements L2Driver {
+  readonly keyPrefix: string
   readonly isCluster: boolean
   readonly #client: Client
   readonly #owned: boolean
-  readonly #opts: DriverOptions
-  readonly #prefix: string
+  readonly #commandTimeout: number
+  readonly #maxOfflineQueue: number
+  readonly #logger: Logger
   #sub: Redis | Cluster | undefined
   #offline = 0
   #closed = false
@@ -155,15 +70,19 @@ export class IoRedisDriver implements L2Driver {
     s?.uncork()
   }
 
-  constructor(input: RedisInput, opts: DriverOptions) {
-    this.#opts = opts
-    this.#prefix = opts.keyPrefix
+  /** Connects to a URL (the driver owns and closes that client), or uses a client you own. */
+  constructor(input: RedisInput, opts: IoRedisDriverOptions) {
+    const { Cluster, Redis } = loadIoredis()
+    this.keyPrefix = opts.keyPrefix
+    this.#commandTimeout = opts.commandTimeout ?? 200
+    this.#maxOfflineQueue = opts.maxOfflineQueue ?? 1000
+    this.#logger = opts.logger ?? silentLogger
     const redisOptions: RedisOptions = {
-      commandTimeout: opts.commandTimeout,
-      enableAutoPipelining: opts.autoPipelining,
+      commandTimeout: this.#commandTimeout,
+      enableAutoPipelining: opts.autoPipelining ?? false,
       // Fail queued commands at the first connection loss instead of replaying them 20 times.
       maxRetriesPerRequest: 0,
-      connectTimeout: Math.max(1000, opts.commandTimeout * 4),
+      connectTimeout: Math.max(1000, this.#commandTimeout * 4),
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     }
     let client: Redis | Cluster
@@ -180,20 +99,18 @@ export class IoRedisDriver implements L2Driver {
       client = input
       this.#owned = false
       if (input instanceof Redis && input.options.commandTimeout === undefined)
-        opts.logger.warn('strata cache: the given ioredis client has no commandTimeout')
+        this.#logger.warn('strata cache: the given ioredis client has no commandTimeout')
     }
-    client.on('error', (err: Error) =>
-      opts.logger.debug({ err: err.message }, 'strata cache: redis error'),
-    )
+    client.on('error', (err: Error) => this.#logger.debug({ err }, 'strata cache: redis error'))
     this.isCluster = client instanceof Cluster
-    this.#client = defineScripts(client)
+    for (const [name, script] of Object.entries(scripts)) client.defineCommand(name, script)
+    this.#client = client as Client
   }
 
   ready(): boolean {
     return this.#client.status === 'ready'
   }
 
-  /** Resolves when the command connection is ready, or after `ms` (never rejects). */
   waitReady(ms: number): Promise<void> {
     if (this.#client.status === 'ready') return Promise.resolve()
     return new Promise<void>((resolve) => {
@@ -223,11 +140,11 @@ export class IoRedisDriver implements L2Driver {
     // rather than queue for commandTimeout. Commands at start-up ('connecting') still queue.
     if (status === 'reconnecting' || status === 'end' || status === 'close')
       return Promise.reject(new Error(`strata cache: redis ${status}`))
-    if (this.#offline >= this.#opts.maxOfflineQueue)
+    if (this.#offline >= this.#maxOfflineQueue)
       return Promise.reject(new Error('strata cache: redis offline queue full'))
     this.#offline++
     let p = fn()
-    if (this.isCluster) p = withTimeout(p, this.#opts.commandTimeout)
+    if (this.isCluster) p = withTimeout(p, this.#commandTimeout)
     return p.finally(() => this.#offline--)
   }
 
@@ -235,10 +152,9 @@ export class IoRedisDriver implements L2Driver {
    * Coalesces the commands issued in one tick into one socket write: the first goes out at once
    * (no added latency when calls come one at a time, e.g. the lock request that a stampede's
    * factory waits for), the rest are corked until nextTick and leave in one writev. ioredis
-   * writes each command with its own syscall, and with 64 calls in flight those syscalls were
-   * ~30 % of the process's CPU on the miss path. Measured here (ioredis 6, 1 KB, c=64, median
-   * of 5 interleaved rounds): GET 46k ops/s plain, 83k with enableAutoPipelining, 115k corked;
-   * GET+SET 30k / 38k / 59k. Single node only (a Cluster spreads commands over many sockets).
+   * writes each command with its own syscall, which dominated the miss path's CPU with many
+   * calls in flight; corking beat enableAutoPipelining there. Single node only (a Cluster spreads
+   * commands over many sockets).
    */
   #coalesce(): void {
     if (this.#corked !== undefined) return
@@ -254,7 +170,7 @@ export class IoRedisDriver implements L2Driver {
   }
 
   #k(key: string): string {
-    return this.#prefix + key
+    return this.keyPrefix + key
   }
 
   get(key: string): Promise<Buffer | null> {
@@ -432,8 +348,8 @@ export class IoRedisDriver implements L2Driver {
     const nodes = this.isCluster
       ? (this.#client as Cluster).nodes('master')
       : [this.#client as Redis]
-    const full = escapeGlob(this.#prefix) + match
-    const n = this.#prefix.length
+    const full = escapeGlob(this.keyPrefix) + match
+    const n = this.keyPrefix.length
     for (const node of nodes) {
       let cursor = '0'
       do {
@@ -451,16 +367,13 @@ export class IoRedisDriver implements L2Driver {
   ): Promise<void> {
     // A subscriber connection waits for messages indefinitely, so no commandTimeout; we
     // re-subscribe ourselves to learn exactly when the subscription is live again.
-    const sub =
-      this.#client instanceof Cluster
-        ? this.#client.duplicate(undefined, {
-            redisOptions: { maxRetriesPerRequest: 0, autoResubscribe: false },
-          })
-        : this.#client.duplicate({ commandTimeout: undefined, autoResubscribe: false })
+    const sub = this.isCluster
+      ? (this.#client as Cluster).duplicate(undefined, {
+          redisOptions: { maxRetriesPerRequest: 0, autoResubscribe: false },
+        })
+      : (this.#client as Redis).duplicate({ commandTimeout: undefined, autoResubscribe: false })
     this.#sub = sub
-    sub.on('error', (err: Error) =>
-      this.#opts.logger.debug({ err: err.message }, 'strata cache: bus error'),
-    )
+    sub.on('error', (err: Error) => this.#logger.debug({ err }, 'strata cache: bus error'))
     sub.on('message', (ch: string, msg: string) => {
       if (ch === channel) onMessage(msg)
     })
@@ -485,18 +398,14 @@ export class IoRedisDriver implements L2Driver {
     sub.on('ready', () => {
       if (!up) resubscribe()
     })
-    await withTimeout(sub.subscribe(channel), Math.max(1000, this.#opts.commandTimeout * 4)).then(
+    await withTimeout(sub.subscribe(channel), Math.max(1000, this.#commandTimeout * 4)).then(
       () => {
         if (!up) {
           up = true
           onState(true)
         }
       },
-      (err: unknown) =>
-        this.#opts.logger.warn(
-          { err: (err as Error).message },
-          'strata cache: bus subscribe failed',
-        ),
+      (err: unknown) => this.#logger.warn({ err }, 'strata cache: bus subscribe failed'),
     )
   }
 
@@ -516,11 +425,7 @@ function sameSlot(key: string, lockKey: string): boolean {
   return lockKey === lockKeyFor(key) && !key.includes('{') && !key.includes('}')
 }
 
-export function escapeGlob(s: string): string {
-  return s.replace(/[*?[\]\\]/g, '\\$&')
-}
-
-export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`strata cache: timed out after ${ms}ms`)), ms)
     p.then(
