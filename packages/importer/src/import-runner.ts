@@ -17,6 +17,7 @@ import {
   insertJob,
   insertRejects,
   listRejects,
+  restoreSourceUrl,
   type ImportJob,
   type JobStatus,
 } from './job-store.js'
@@ -26,7 +27,6 @@ import { RejectFileWriter, rejectHeader, type Reject } from './reject-file.js'
 import { openSource } from './open-source.js'
 import { readBatches, type Batch } from './read-batches.js'
 import { resolveImportPath } from './resolve-import-path.js'
-import { openWorkerBatches } from './worker-batches.js'
 import { fileFingerprint } from './sources/open-file.js'
 import { serializableSpec, validateSpec, type ImportSpec, type ResolvedSpec } from './spec.js'
 
@@ -184,6 +184,8 @@ export async function runImportJob(
       message: `Import job ${jobId} uses custom transform functions: resume it from code with resumeImport(db, id, { spec })`,
     })
   const spec = validateSpec(opts.spec ?? existing.spec)
+  // The stored spec shows a postgres source's password as ***; the real URL is kept apart.
+  await restoreSourceUrl(db, jobId, spec)
   if (opts.maxErrorRate !== undefined) spec.errors.maxErrorRate = opts.maxErrorRate
   if (
     opts.spec &&
@@ -291,6 +293,8 @@ class ImportRun {
           c.transforms.some((t) => typeof t === 'function'),
         )
       if (useWorker) {
+        // Loaded here, not at the top: piscina stays out of imports that never use a worker.
+        const { openWorkerBatches } = await import('./worker-batches.js')
         const wb = await openWorkerBatches(
           {
             spec: this.#spec,

@@ -40,11 +40,5 @@ export { resolveImportPath } from './resolve-import-path.js'
 export { csvCell, rejectHeader, rejectLine } from './reject-file.js'
 export type { Reject } from './reject-file.js'
 export { planChunks } from './plan-chunks.js'
-export {
-  IMPORT_QUEUE_NAME,
-  createImportWorker,
-  enqueueChunkedImport,
-  refreshChunkedJob,
-  resumeChunkedImport,
-} from './import-queue.js'
-export type { ChunkedImportOptions, ImportWorkerOptions, QueueOptions } from './import-queue.js'
+// The BullMQ chunk queue is `@strata/importer/queue` (src/import-queue.ts): importing the
+// package for file imports does not load bullmq.

@@ -3,13 +3,8 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  enqueueChunkedImport,
-  getImportJob,
-  listChildJobs,
-  listRejects,
-  planChunks,
-} from '@strata/importer'
+import { getImportJob, listChildJobs, listRejects, planChunks } from '@strata/importer'
+import { enqueueChunkedImport } from '@strata/importer/queue'
 import { repoRoot, tsNodeArgs } from '../../../test/support/spawn.js'
 import { deletePrefix, redisUrl, uniquePrefix } from '../../../test/support/redis.js'
 import { importerTestEnv, type ImporterTestEnv } from './support/importer-db.js'

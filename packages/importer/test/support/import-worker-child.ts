@@ -1,6 +1,6 @@
 // A chunk worker process for the BullMQ test: processes chunks until SIGTERM.
 import { createDatabase } from '@strata/pg'
-import { createImportWorker } from '@strata/importer'
+import { createImportWorker } from '@strata/importer/queue'
 
 const [url, redisUrl, prefix] = process.argv.slice(2) as [string, string, string]
 const r = new URL(redisUrl)
