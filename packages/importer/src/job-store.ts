@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Queryable } from '@strata/pg'
 import { importErrors } from './errors.js'
 import type { Reject } from './reject-file.js'
+import type { ResolvedSpec } from './spec.js'
 
 export type JobStatus = 'queued' | 'running' | 'paused' | 'failed' | 'cancelled' | 'completed'
 
@@ -119,12 +120,65 @@ export interface NewJob {
   status?: JobStatus
 }
 
+/**
+ * The URL with its password (user info, or a `password`/`sslpassword` parameter) replaced by
+ * `***`: what a stored spec, an API answer or a log line shows of a postgres source.
+ */
+export function redactSourceUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    for (const k of ['password', 'sslpassword'])
+      if (u.searchParams.has(k)) u.searchParams.set(k, '***')
+    return u.toString()
+  } catch {
+    // Not a URL: hide everything between the scheme and the last @ of the authority.
+    return url.replace(/^([^:]*:\/\/)[^/?#]*@/, '$1***@')
+  }
+}
+
+/** The spec with a postgres source URL's password redacted, and the real URL when it differed. */
+function splitSourceSecret(spec: unknown): { shown: unknown; url: string | null } {
+  const source = (spec as { source?: { format?: unknown; url?: unknown } } | null)?.source
+  if (source?.format !== 'postgres' || typeof source.url !== 'string')
+    return { shown: spec, url: null }
+  const redacted = redactSourceUrl(source.url)
+  if (redacted === source.url) return { shown: spec, url: null }
+  return {
+    shown: { ...(spec as object), source: { ...source, url: redacted } },
+    url: source.url,
+  }
+}
+
+/**
+ * Puts the real source URL back into a spec read from a job (whose stored spec shows it
+ * redacted): from the job's source_url column, which no list or get function returns. Leaves a
+ * spec whose URL is not that redacted form alone (a caller that passed the spec again).
+ */
+export async function restoreSourceUrl(
+  db: Queryable,
+  id: string,
+  spec: ResolvedSpec,
+): Promise<void> {
+  const source = spec.source
+  if (source.format !== 'postgres' || !source.url) return
+  const res = await db.query<{ source_url: string | null }>(
+    'SELECT source_url FROM data_import_jobs WHERE id = $1',
+    [id],
+    { label: 'importer.jobs' },
+  )
+  const url = res.rows[0]?.source_url
+  if (url && redactSourceUrl(url) === source.url) source.url = url
+}
+
+/** Stores a job; a postgres source's password goes to source_url only, never into `spec`. */
 export async function insertJob(db: Queryable, job: NewJob): Promise<string> {
+  const { shown, url } = splitSourceSecret(job.spec)
   const res = await db.query<{ id: string }>(
-    `INSERT INTO data_import_jobs (spec, base_dir, source_fingerprint, total_bytes, parent_id, chunk_index, chunk, status)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+    `INSERT INTO data_import_jobs (spec, base_dir, source_fingerprint, total_bytes, parent_id, chunk_index, chunk, status, source_url)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
     [
-      JSON.stringify(job.spec),
+      JSON.stringify(shown),
       job.baseDir ?? null,
       job.fingerprint ?? null,
       job.totalBytes ?? null,
@@ -132,6 +186,7 @@ export async function insertJob(db: Queryable, job: NewJob): Promise<string> {
       job.chunkIndex ?? null,
       job.chunk ? JSON.stringify(job.chunk) : null,
       job.status ?? 'queued',
+      url,
     ],
     { label: 'importer.jobs' },
   )
@@ -356,7 +411,10 @@ export async function logEvent(
   )
 }
 
-/** Ends a run: final status and reason, only if this runner still owns the job. */
+/**
+ * Ends a run: final status and reason, only if this runner still owns the job. A job that
+ * completed or was cancelled will not run again: its source password is dropped.
+ */
 export async function finishRun(
   db: Queryable,
   id: string,
@@ -367,7 +425,8 @@ export async function finishRun(
   await db.query(
     `UPDATE data_import_jobs
         SET status = $3, reason = $4, requested = NULL, run_token = NULL, updated_at = now(),
-            finished_at = CASE WHEN $3 IN ('completed', 'failed', 'cancelled') THEN now() ELSE NULL END
+            finished_at = CASE WHEN $3 IN ('completed', 'failed', 'cancelled') THEN now() ELSE NULL END,
+            source_url = CASE WHEN $3 IN ('completed', 'cancelled') THEN NULL ELSE source_url END
       WHERE id = $1 AND run_token = $2`,
     [id, token, status, reason],
     { label: 'importer.jobs' },
@@ -398,6 +457,8 @@ export async function requestJobAction(
                             THEN 'cancelled by request' ELSE reason END,
               finished_at = CASE WHEN status <> 'running' AND $2 = 'cancel' AND status IN ('queued', 'paused', 'failed')
                             THEN now() ELSE finished_at END,
+              source_url = CASE WHEN status <> 'running' AND $2 = 'cancel' AND status IN ('queued', 'paused', 'failed')
+                           THEN NULL ELSE source_url END,
               updated_at = now()
         WHERE id = $1`,
       [jid, action],
