@@ -33,6 +33,8 @@ export interface Attempt {
   end: number
   status: number
   code?: string
+  /** The error message of a non-2xx answer. */
+  message?: string
   retryAfter?: string | null
   error?: string
 }
@@ -96,12 +98,13 @@ export async function postBatch(
     } catch {
       body = text
     }
-    const code = (body as { error?: { code?: string } })?.error?.code
+    const e = (body as { error?: { code?: string; message?: string } })?.error
     return {
       start,
       end: Date.now(),
       status: res.status,
-      ...(code ? { code } : {}),
+      ...(e?.code ? { code: e.code } : {}),
+      ...(e?.message ? { message: e.message } : {}),
       retryAfter: res.headers.get('retry-after'),
       body,
     }
@@ -195,6 +198,16 @@ export class IngestLoad {
       out[key] = (out[key] ?? 0) + 1
     }
     return out
+  }
+
+  /** Distinct failed answers: `"<status> <code> <message>"` (or `"0 <error>"`). */
+  errors(): string[] {
+    const out = new Set<string>()
+    for (const a of this.attempts) {
+      if (a.status >= 200 && a.status < 300) continue
+      out.add(a.status === 0 ? `0 ${a.error}` : `${a.status} ${a.code ?? ''} ${a.message ?? ''}`)
+    }
+    return [...out]
   }
 
   /** Latencies (ms) of attempts that started in [from, to]. */

@@ -38,6 +38,10 @@ export interface PrivatePg {
   childPids(): Promise<number[]>
   /** `pg_ctl restart -m fast`, waits until it accepts connections again. */
   restart(): Promise<void>
+  /** `pg_ctl stop -m fast`: the server is down until startServer(). */
+  stopServer(): Promise<void>
+  /** `pg_ctl start` after stopServer(), on the same port and data directory. */
+  startServer(): Promise<void>
   /** SIGSTOP the postmaster and every child; returns the pids stopped. */
   freeze(): Promise<number[]>
   /** SIGCONT what freeze() stopped. */
@@ -220,6 +224,12 @@ export async function startPrivatePg(options: PrivatePgOptions = {}): Promise<Pr
     async restart() {
       await asPostgres(`${bin}/pg_ctl`, ['-D', dataDir, '-l', logFile, '-w', '-t', '60', '-m', 'fast', 'restart'])
     }, // prettier-ignore
+    async stopServer() {
+      await asPostgres(`${bin}/pg_ctl`, ['-D', dataDir, '-w', '-t', '60', '-m', 'fast', 'stop'])
+    },
+    async startServer() {
+      await asPostgres(`${bin}/pg_ctl`, ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start'])
+    },
     async freeze() {
       const pid = await pidOf()
       // The postmaster first, so that it forks nothing new while we stop its children.
