@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto'
+import type { Cache } from '@strata/cache'
+import {
+  AnalyticsQueries,
+  type AnalyticsOptions,
+  type ProjectStore,
+  type ResolvedAnalyticsOptions,
+} from '@strata/events'
+import type { Database } from '@strata/pg'
+
+export interface AnalyticsServiceOptions {
+  /** Range/limit bounds (max range, max buckets, max limit). */
+  limits?: AnalyticsOptions
+  /** Database the queries read; default a pool on DATABASE_READ_URL when set, else the service's. */
+  readDb?: Database
+  /** Clock (tests). @defaultValue Date.now */
+  now?: () => number
+  /**
+   * TTL of answers whose range reaches into the current minute (still changing). Historical
+   * answers use CACHE_TTL_ANALYTICS (10 min), lists CACHE_TTL_RECENT (30 s). @defaultValue 5000
+   */
+  liveTtlMs?: number
+}
+
+/** A cached answer: the JSON text and its strong ETag. */
+export interface CachedAnswer {
+  body: string
+  etag: string
+}
+
+const MINUTE = 60_000
+
+/**
+ * Analytics queries behind a cache (namespace `analytics`): answers are stored as JSON text with
+ * an ETag, under keys made of the project, the endpoint and the normalised parameters.
+ */
+export class AnalyticsService {
+  readonly queries: AnalyticsQueries
+  readonly now: () => number
+  /** TTLs (ms): historical ranges, lists, ranges reaching into the current minute. */
+  readonly ttl: { analytics: number; recent: number; live: number }
+  readonly #cache: Cache
+  readonly #projects: ProjectStore
+  readonly #knownProjects = new Map<string, number>()
+  readonly #timeouts: { hard: number }
+
+  constructor(options: {
+    readDb: Database
+    cache: Cache
+    projects: ProjectStore
+    /** CACHE_TTL_<AREA> values (ms); `analytics` and `recent` are read. */
+    cacheTtls: Record<string, number>
+    limits?: AnalyticsOptions
+    now?: () => number
+    liveTtlMs?: number
+  }) {
+    this.queries = new AnalyticsQueries(options.readDb, options.limits)
+    this.now = options.now ?? Date.now
+    this.#cache = options.cache.namespace('analytics')
+    this.#projects = options.projects
+    this.ttl = {
+      analytics: options.cacheTtls.analytics ?? 10 * MINUTE,
+      recent: options.cacheTtls.recent ?? 30_000,
+      live: options.liveTtlMs ?? 5000,
+    }
+    // A query's own statement timeout bounds it; the cache must not abandon it at its 1 s default.
+    this.#timeouts = { hard: this.queries.options.statementTimeoutMs + 1000 }
+  }
+
+  get options(): ResolvedAnalyticsOptions {
+    return this.queries.options
+  }
+
+  /** Does the project exist? A yes is remembered for a minute. */
+  async projectExists(id: string): Promise<boolean> {
+    if ((this.#knownProjects.get(id) ?? 0) >= this.now()) return true
+    if (!(await this.#projects.getProject(id))) return false
+    this.#knownProjects.set(id, this.now() + MINUTE)
+    return true
+  }
+
+  /** TTL for a range ending at `to`: short while it reaches into the last minute. */
+  rangeTtl(to: number, t: number): number {
+    return to > t - MINUTE ? this.ttl.live : this.ttl.analytics
+  }
+
+  /** The answer for `key` from the cache, or computed, serialised and cached for `ttlMs`. */
+  cached(key: unknown[], ttlMs: number, compute: () => Promise<unknown>): Promise<CachedAnswer> {
+    const digest = createHash('sha256').update(JSON.stringify(key)).digest('base64url')
+    return this.#cache.getOrSet<CachedAnswer>(
+      `${String(key[0])}:${String(key[1])}:${digest}`,
+      async () => {
+        const body = JSON.stringify(await compute())
+        const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`
+        return { body, etag }
+      },
+      { ttl: ttlMs, timeouts: this.#timeouts },
+    )
+  }
+}
