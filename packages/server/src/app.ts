@@ -1,4 +1,4 @@
-import { createCache, type Cache } from '@strata/cache'
+import type { Cache } from '@strata/cache'
 import type { Database } from '@strata/pg'
 import type { Cluster, Redis } from 'ioredis'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
@@ -7,14 +7,22 @@ import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
 import type { StrataConfig } from './config.js'
 import { serverErrors } from './errors.js'
 import { createLogger } from './logger.js'
+import authPlugin from './plugins/auth.js'
 import errorsPlugin from './plugins/errors.js'
+import ingestBody from './plugins/ingest-body.js'
+import projectRateLimit, { type ProjectRateLimitOptions } from './plugins/rate-limit.js'
+import servicesPlugin from './plugins/services.js'
+import dashboardRoutes from './routes/dashboard.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
-import eventsApi from './routes/v1/events-api.js'
-import importRoutes from './routes/v1/imports.js'
 import analyticsRoutes from './routes/v1/analytics.js'
-import dashboardRoutes from './routes/dashboard.js'
+import importRoutes from './routes/v1/imports.js'
+import ingestRoutes from './routes/v1/ingest.js'
 import performanceRoutes from './routes/v1/performance.js'
+import projectRoutes from './routes/v1/projects.js'
+import segmentRoutes from './routes/v1/segment.js'
+import sessionRoutes from './routes/v1/sessions.js'
+import { createServices, type ServiceOverrides, type Services } from './services.js'
 
 /** A dependency `/readyz` checks; it must throw (or time out) when not ready. */
 export interface ReadinessCheck {
@@ -24,6 +32,12 @@ export interface ReadinessCheck {
   timeoutMs?: number
 }
 
+/** Service options over the config's, plus the ingestion routes' rate limit (tests, benchmarks). */
+export interface AppOverrides extends ServiceOverrides {
+  /** Per-project limit of the ingestion routes; false: none. @defaultValue 20000 per '1s' */
+  rateLimit?: ProjectRateLimitOptions | false
+}
+
 export interface AppDependencies {
   db: Database
   logger?: Logger
@@ -31,6 +45,7 @@ export interface AppDependencies {
   cache?: Cache
   /** The service's Redis connection, when REDIS_URL is set (rate limits, readiness). */
   redis?: Redis | Cluster
+  overrides?: AppOverrides
 }
 
 declare module 'fastify' {
@@ -58,9 +73,9 @@ function trustHops(n: number): (address: string, hop: number) => boolean {
 }
 
 /**
- * Builds the Fastify app. The caller creates the database, Redis client and cache and closes
- * them after `app.close()` (only a defaulted L1-only cache belongs to the app); test with
- * `app.inject()`.
+ * Builds the Fastify app over the services of createServices. The caller creates the
+ * database, Redis client and cache and closes them after `app.close()` (only a defaulted
+ * L1-only cache belongs to the app); test with `app.inject()`.
  */
 export async function buildApp(
   config: StrataConfig,
@@ -81,7 +96,31 @@ export async function buildApp(
     logController: new LogController({ disableRequestLogging: true }),
   })
   app.server.headersTimeout = HTTP_DEFAULTS.headersTimeout
+  const { overrides = {} } = deps
+  const services = await createServices(
+    config,
+    {
+      db: deps.db,
+      logger: app.log,
+      ...(deps.cache ? { cache: deps.cache } : {}),
+      ...(deps.redis ? { redis: deps.redis } : {}),
+    },
+    overrides,
+  )
+  try {
+    await registerAll(app, services, overrides.rateLimit)
+  } catch (err) {
+    await services.close()
+    throw err
+  }
+  return app
+}
 
+async function registerAll(
+  app: FastifyInstance,
+  services: Services,
+  rateLimit: ProjectRateLimitOptions | false | undefined,
+): Promise<void> {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const httpDuration = new Histogram({
@@ -117,40 +156,39 @@ export async function buildApp(
     throw serverErrors.create('STRATA_SHUTTING_DOWN')
   })
 
+  const { config, db, cache, redis } = services
   app.decorate('config', config)
-  app.decorate('db', deps.db)
-  const cache = deps.cache ?? createCache({ namespace: 'strata' })
-  if (!deps.cache) app.addHook('onClose', () => cache.close())
+  app.decorate('db', db)
   app.decorate('cache', cache)
-  app.decorate<FastifyInstance['redis']>('redis', deps.redis ?? null)
+  app.decorate<FastifyInstance['redis']>('redis', redis)
   const readiness: ReadinessCheck[] = [
     {
       name: 'database',
-      check: () => deps.db.query('SELECT 1', [], { label: 'readyz', timeoutMs: 2000 }),
+      check: () => db.query('SELECT 1', [], { label: 'readyz', timeoutMs: 2000 }),
     },
   ]
-  if (deps.redis) readiness.push({ name: 'redis', check: () => deps.redis!.ping() })
+  if (redis) readiness.push({ name: 'redis', check: () => redis.ping() })
   app.decorate('readiness', readiness)
-  app.decorate(
-    'metricsRegistries',
-    [registry, deps.db.metrics, cache.registry].filter((r): r is Registry => r !== undefined),
-  )
+  app.decorate('metricsRegistries', [registry, ...services.registries])
 
   await app.register(errorsPlugin)
+  await app.register(servicesPlugin, { services })
+  await app.register(authPlugin, { authenticator: services.auth })
   await app.register(healthRoutes)
   await app.register(metricsRoutes)
-  await app.register(eventsApi)
-  await app.register(importRoutes)
-  await app.register(performanceRoutes, {
-    alerts: {
-      thresholds: config.alertThresholds,
-      ...(config.alertWebhookUrl ? { webhookUrl: config.alertWebhookUrl } : {}),
-    },
+  // Events, Segment, sessions, projects: the ingestion body parser and the per-project rate
+  // limit apply to this scope only.
+  await app.register(async (scope) => {
+    await scope.register(ingestBody)
+    if (rateLimit !== false)
+      await scope.register(projectRateLimit, { ...(rateLimit ? { limit: rateLimit } : {}), redis })
+    await scope.register(ingestRoutes)
+    await scope.register(segmentRoutes)
+    await scope.register(sessionRoutes)
+    await scope.register(projectRoutes)
   })
-  await app.register(
-    analyticsRoutes,
-    config.analyticsMaxRangeMs ? { analytics: { maxRangeMs: config.analyticsMaxRangeMs } } : {},
-  )
+  await app.register(importRoutes)
+  await app.register(performanceRoutes)
+  await app.register(analyticsRoutes)
   await app.register(dashboardRoutes, config.dashboardDir ? { dir: config.dashboardDir } : {})
-  return app
 }

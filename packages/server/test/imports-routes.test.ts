@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { importerMigrations } from '@strata/importer'
 import type { Database } from '@strata/pg'
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
+import pino from 'pino'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildApp } from '../src/app.js'
 import { defaultConfig } from '../src/config.js'
-import errorsPlugin from '../src/plugins/errors.js'
-import importRoutes from '../src/routes/v1/imports.js'
 import { testApp, type TestApp } from './app-support.js'
 
 const TOKEN = 'operator-token-for-import-tests'
@@ -45,6 +45,15 @@ const spec = (path: string) => ({
   columns: { id: { type: 'int', required: true }, email: { type: 'email', required: true } },
   errors: { maxErrorRate: 1 },
 })
+
+/** The app again, with a 64-byte upload limit. */
+function smallApp(): Promise<FastifyInstance> {
+  return buildApp(defaultConfig({ adminToken: TOKEN, importDir }), {
+    db,
+    logger: pino({ level: 'silent' }),
+    overrides: { imports: { maxUploadBytes: 64 } },
+  })
+}
 
 async function waitDone(id: string) {
   return waitDoneOn(app, id)
@@ -223,11 +232,7 @@ describe('/v1/imports', () => {
   })
 
   it('refuses an upload above the size limit and keeps no partial file', async () => {
-    const small = Fastify()
-    small.decorate('config', defaultConfig({ adminToken: TOKEN, importDir }))
-    small.decorate('db', db)
-    await small.register(errorsPlugin)
-    await small.register(importRoutes, { maxUploadBytes: 64 })
+    const small = await smallApp()
     const uploads = join(importDir, 'uploads')
     const before = readdirSync(uploads).length
     const res = await small.inject({
@@ -339,11 +344,7 @@ describe('/v1/imports', () => {
     })
 
     it('refuses a file part above the size limit and keeps no partial file', async () => {
-      const small = Fastify()
-      small.decorate('config', defaultConfig({ adminToken: TOKEN, importDir }))
-      small.decorate('db', db)
-      await small.register(errorsPlugin)
-      await small.register(importRoutes, { maxUploadBytes: 64 })
+      const small = await smallApp()
       const before = uploads().length
       const res = await small.inject({
         method: 'POST',

@@ -1,15 +1,19 @@
 import { eventsMigrations } from '@strata/events'
 import type { Database } from '@strata/pg'
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
+import type { Redis } from 'ioredis'
 import pino from 'pino'
 import type { TestDatabase } from '../../../test/support/pg.js'
-import { buildApp } from '../src/app.js'
+import { buildApp, type AppOverrides } from '../src/app.js'
 import type { StrataConfig } from '../src/config.js'
-import errorsPlugin from '../src/plugins/errors.js'
-import eventsApi, { type EventsApiOptions } from '../src/routes/v1/events-api.js'
 import { testApp } from './app-support.js'
 
 export const ADMIN_TOKEN = 'test-operator-token-0123456789'
+
+/** buildApp's overrides (writer, validator, sessions, rateLimit, ...), and a Redis client for the rate limit. */
+export interface IngestTestOptions extends AppOverrides {
+  redis?: Redis
+}
 
 export interface IngestFixture {
   tdb: TestDatabase
@@ -21,10 +25,10 @@ export interface IngestFixture {
   close(): Promise<void>
 }
 
-/** A migrated database, an app (the real buildApp unless `options` are given) and a project. */
+/** A migrated database, an app (buildApp with `options`) and a project. */
 export async function ingestFixture(
   prefix: string,
-  options?: EventsApiOptions,
+  options?: IngestTestOptions,
   beforeReady?: (app: FastifyInstance) => void,
   configOverrides: Partial<StrataConfig> = {},
 ): Promise<IngestFixture> {
@@ -57,18 +61,17 @@ export async function count(db: Database, sql: string, params: unknown[] = []): 
   return res.rows[0]!.n
 }
 
-/** The app on an existing database: buildApp, or (with options) the events plugin alone. */
+/** The app on an existing database: buildApp, silent, with `options` as its overrides. */
 export async function buildTestApp(
   db: Database,
   config: StrataConfig,
-  options?: EventsApiOptions,
+  options: IngestTestOptions = {},
 ): Promise<FastifyInstance> {
-  if (!options) return buildApp(config, { db, logger: pino({ level: 'silent' }) })
-  // Same error handler and decorations as buildApp, with the events plugin's options exposed.
-  const app = Fastify({ logger: false, bodyLimit: 512_000 })
-  app.decorate('config', config)
-  app.decorate('db', db)
-  await app.register(errorsPlugin)
-  await app.register(eventsApi, options)
-  return app
+  const { redis, ...overrides } = options
+  return buildApp(config, {
+    db,
+    logger: pino({ level: 'silent' }),
+    ...(redis ? { redis } : {}),
+    overrides,
+  })
 }

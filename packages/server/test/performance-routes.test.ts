@@ -2,16 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { createCache, type Cache } from '@strata/cache'
 import { eventsMigrations } from '@strata/events'
 import { createDatabase, migrate, pgMigrations, type Database } from '@strata/pg'
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import pino from 'pino'
-import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
 import { deletePrefix, redisUrl } from '../../../test/support/redis.js'
 import { buildApp } from '../src/app.js'
 import { defaultConfig } from '../src/config.js'
-import errorsPlugin from '../src/plugins/errors.js'
-import performanceRoutes from '../src/routes/v1/performance.js'
 
 const TOKEN = 'operator-token-for-performance-tests'
 const auth = { authorization: `Bearer ${TOKEN}` }
@@ -253,12 +250,11 @@ describe('/v1/performance data', () => {
     expect(notOurs.statusCode).toBe(403)
     expect(notOurs.json().error.code).toBe('STRATA_DB_NOT_OUR_SESSION')
     // Without any cache (a bare app), the cache routes answer 503.
-    const bare = Fastify({ logger: false })
-    bare.decorate('config', defaultConfig({ adminToken: TOKEN }))
-    bare.decorate('db', db)
-    bare.decorate('metricsRegistries', [new Registry()])
-    await bare.register(errorsPlugin)
-    await bare.register(performanceRoutes, { evaluateEveryMs: 0, sampleStatements: false })
+    const bare = await buildApp(defaultConfig({ adminToken: TOKEN }), {
+      db,
+      logger: pino({ level: 'silent' }),
+      overrides: { performance: { cache: null, evaluateEveryMs: 0, sampleStatements: false } },
+    })
     await bare.ready()
     try {
       for (const [method, url] of [
@@ -307,21 +303,18 @@ describe('/v1/performance cache routes (real Redis)', () => {
   beforeAll(async () => {
     cache = createCache({ namespace, l2: { redis: redisUrl() }, metrics: false })
     await cache.ready()
-    capp = Fastify({ logger: false })
-    capp.decorate('config', defaultConfig({ adminToken: TOKEN }))
-    capp.decorate('db', db)
-    capp.decorate('metricsRegistries', [new Registry()])
-    await capp.register(errorsPlugin)
-    await capp.register(performanceRoutes, {
+    const warmers = {
+      widgets: () =>
+        Array.from({ length: 20 }, (_, i) => ({
+          key: `widgets:w${i}`,
+          factory: async () => ({ id: i }),
+        })),
+    }
+    capp = await buildApp(defaultConfig({ adminToken: TOKEN }), {
+      db,
+      logger: pino({ level: 'silent' }),
       cache,
-      warmers: {
-        widgets: () =>
-          Array.from({ length: 20 }, (_, i) => ({
-            key: `widgets:w${i}`,
-            factory: async () => ({ id: i }),
-          })),
-      },
-      evaluateEveryMs: 0,
+      overrides: { performance: { warmers, evaluateEveryMs: 0 } },
     })
     await capp.ready()
   })

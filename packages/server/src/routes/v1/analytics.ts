@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto'
 import {
-  AnalyticsQueries,
   analyticsErrors,
   eventsErrors,
   parseCursor,
@@ -9,35 +7,13 @@ import {
   parseLimit,
   parseRange,
   parseSeries,
-  ProjectStore,
-  type AnalyticsOptions,
   type RecentLoginsFilter,
 } from '@strata/events'
-import { createDatabase, type Database } from '@strata/pg'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { requirePrincipal } from '../../plugins/auth.js'
-
-export interface AnalyticsRoutesOptions {
-  /** Range/limit bounds (max range, max buckets, max limit). */
-  analytics?: AnalyticsOptions
-  /** Database the queries read; default a pool on DATABASE_READ_URL when set, else `app.db`. */
-  readDb?: Database
-  /** Clock (tests). @defaultValue Date.now */
-  now?: () => number
-  /**
-   * TTL of answers whose range reaches into the current minute (still changing). Historical
-   * answers use CACHE_TTL_ANALYTICS (10 min), lists CACHE_TTL_RECENT (30 s). @defaultValue 5000
-   */
-  liveTtlMs?: number
-}
+import type { AnalyticsService } from '../../analytics/analytics-service.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const MINUTE = 60_000
-
-interface Cached {
-  body: string
-  etag: string
-}
 
 type Query = Record<string, unknown>
 
@@ -52,154 +28,117 @@ function text(name: string, value: unknown, max: number): string | undefined {
   return value
 }
 
+/** The project a request reads: its admin key's, or the operator's `?project=`. */
+async function projectFor(request: FastifyRequest, analytics: AnalyticsService): Promise<string> {
+  const p = request.principal!
+  const asked = (request.query as Query).project
+  if (asked !== undefined && (typeof asked !== 'string' || !UUID.test(asked)))
+    throw analyticsErrors.create('STRATA_ANALYTICS_INVALID_PARAMETER', {
+      message: 'project must be a project id (uuid)',
+      details: { parameter: 'project' },
+    })
+  if (p.type === 'key') {
+    if (asked !== undefined && asked.toLowerCase() !== p.projectId)
+      throw eventsErrors.create('STRATA_AUTH_FORBIDDEN', {
+        message: "A project's admin key reads only that project",
+      })
+    return p.projectId
+  }
+  if (asked === undefined)
+    throw analyticsErrors.create('STRATA_ANALYTICS_INVALID_PARAMETER', {
+      message: 'The operator token must name a project: ?project=<id>',
+      details: { parameter: 'project' },
+    })
+  const id = asked.toLowerCase()
+  if (!(await analytics.projectExists(id)))
+    throw eventsErrors.create('STRATA_PROJECT_NOT_FOUND', { message: `Project ${id} not found` })
+  return id
+}
+
+/** Sends a cached answer with ETag / Cache-Control, or a 304 for a matching If-None-Match. */
+async function respond(
+  analytics: AnalyticsService,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  key: unknown[],
+  ttlMs: number,
+  compute: () => Promise<unknown>,
+): Promise<string | undefined> {
+  const entry = await analytics.cached(key, ttlMs, compute)
+  reply.header('etag', entry.etag)
+  reply.header('cache-control', `private, max-age=${Math.floor(ttlMs / 1000)}`)
+  reply.header('vary', 'Authorization')
+  const inm = request.headers['if-none-match']
+  if (inm && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === entry.etag)) {
+    reply.code(304)
+    return undefined
+  }
+  reply.type('application/json; charset=utf-8')
+  return entry.body
+}
+
+// An absent `to` is the next whole minute, so default ranges share cache keys for a minute.
+function withDefaultTo(q: Query, t: number): Query {
+  return q.to === undefined || q.to === ''
+    ? { ...q, to: new Date(Math.ceil((t + 1) / MINUTE) * MINUTE).toISOString() }
+    : q
+}
+
 /**
  * Analytics routes: the project's admin key, or the operator token with `?project=`. Answers
- * are cached through `app.cache` (namespace `analytics`, keys = project + endpoint + normalised
- * parameters) and carry an ETag; `If-None-Match` gets a 304.
+ * are cached (see AnalyticsService) and carry an ETag; `If-None-Match` gets a 304.
  */
-export default async function analyticsRoutes(
-  app: FastifyInstance,
-  opts: AnalyticsRoutesOptions = {},
-): Promise<void> {
-  let readDb = opts.readDb ?? app.db
-  if (!opts.readDb && app.config.databaseReadUrl) {
-    const replica = await createDatabase({ url: app.config.databaseReadUrl })
-    app.addHook('onClose', () => replica.close())
-    readDb = replica
-  }
-  const queries = new AnalyticsQueries(readDb, opts.analytics)
-  const o = queries.options
-  const now = opts.now ?? Date.now
-  const store = new ProjectStore(app.db)
-  const auth = requirePrincipal(
-    { store, adminToken: app.config.adminToken },
-    { kinds: ['admin'], operator: true },
-  )
-  const cache = app.cache.namespace('analytics')
-  const ttl = {
-    analytics: app.config.cacheTtls.analytics ?? 10 * MINUTE,
-    recent: app.config.cacheTtls.recent ?? 30_000,
-    live: opts.liveTtlMs ?? 5000,
-  }
-  // A query's own statement timeout bounds it; the cache must not abandon it at its 1 s default.
-  const timeouts = { hard: o.statementTimeoutMs + 1000 }
-  const knownProjects = new Map<string, number>()
+export default async function analyticsRoutes(app: FastifyInstance): Promise<void> {
+  const a = app.services.analytics
+  const auth = app.requirePrincipal({ kinds: ['admin'], operator: true })
+  const o = a.options
+  const route = { preValidation: auth }
 
-  async function projectFor(request: FastifyRequest): Promise<string> {
-    const p = request.principal!
-    const asked = (request.query as Query).project
-    if (asked !== undefined && (typeof asked !== 'string' || !UUID.test(asked)))
-      throw analyticsErrors.create('STRATA_ANALYTICS_INVALID_PARAMETER', {
-        message: 'project must be a project id (uuid)',
-        details: { parameter: 'project' },
-      })
-    if (p.type === 'key') {
-      if (asked !== undefined && asked.toLowerCase() !== p.projectId)
-        throw eventsErrors.create('STRATA_AUTH_FORBIDDEN', {
-          message: "A project's admin key reads only that project",
-        })
-      return p.projectId
-    }
-    if (asked === undefined)
-      throw analyticsErrors.create('STRATA_ANALYTICS_INVALID_PARAMETER', {
-        message: 'The operator token must name a project: ?project=<id>',
-        details: { parameter: 'project' },
-      })
-    const id = asked.toLowerCase()
-    if ((knownProjects.get(id) ?? 0) < now()) {
-      if (!(await store.getProject(id)))
-        throw eventsErrors.create('STRATA_PROJECT_NOT_FOUND', {
-          message: `Project ${id} not found`,
-        })
-      knownProjects.set(id, now() + MINUTE)
-    }
-    return id
-  }
-
-  /** Answers from the cache (or computes), with ETag / Cache-Control / 304. */
-  async function respond(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    key: unknown[],
-    ttlMs: number,
-    compute: () => Promise<unknown>,
-  ): Promise<string | undefined> {
-    const digest = createHash('sha256').update(JSON.stringify(key)).digest('base64url')
-    const entry = await cache.getOrSet<Cached>(
-      `${String(key[0])}:${String(key[1])}:${digest}`,
-      async () => {
-        const body = JSON.stringify(await compute())
-        const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`
-        return { body, etag }
-      },
-      { ttl: ttlMs, timeouts },
-    )
-    reply.header('etag', entry.etag)
-    reply.header('cache-control', `private, max-age=${Math.floor(ttlMs / 1000)}`)
-    reply.header('vary', 'Authorization')
-    const inm = request.headers['if-none-match']
-    if (inm && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === entry.etag)) {
-      reply.code(304)
-      return undefined
-    }
-    reply.type('application/json; charset=utf-8')
-    return entry.body
-  }
-
-  // An absent `to` is the next whole minute, so default ranges share cache keys for a minute.
-  const withDefaultTo = (q: Query, t: number): Query =>
-    q.to === undefined || q.to === ''
-      ? { ...q, to: new Date(Math.ceil((t + 1) / MINUTE) * MINUTE).toISOString() }
-      : q
-  const rangeTtl = (to: number, t: number) => (to > t - MINUTE ? ttl.live : ttl.analytics)
-
-  app.get('/v1/analytics/logins', { preValidation: auth }, async (request, reply) => {
-    const projectId = await projectFor(request)
-    const t = now()
+  app.get('/v1/analytics/logins', route, async (request, reply) => {
+    const projectId = await projectFor(request, a)
+    const t = a.now()
     const q = request.query as Query
     const p = parseSeries(withDefaultTo(q, t), o, t)
     const uniques = parseFlag('uniques', q.uniques, true)
-    return respond(request, reply, [projectId, 'logins', p, uniques], rangeTtl(p.to, t), () =>
-      queries.logins(projectId, p, { uniques }),
+    return respond(a, request, reply, [projectId, 'logins', p, uniques], a.rangeTtl(p.to, t), () =>
+      a.queries.logins(projectId, p, { uniques }),
     )
   })
 
-  app.get('/v1/analytics/activity', { preValidation: auth }, async (request, reply) => {
-    const projectId = await projectFor(request)
+  app.get('/v1/analytics/activity', route, async (request, reply) => {
+    const projectId = await projectFor(request, a)
     const q = request.query as Query
-    const t = now()
+    const t = a.now()
     const p = parseSeries(withDefaultTo(q, t), o, t)
     const groupBy = parseGroupBy(q.groupBy)
-    return respond(request, reply, [projectId, 'activity', p, groupBy], rangeTtl(p.to, t), () =>
-      queries.activity(projectId, p, groupBy),
+    const key = [projectId, 'activity', p, groupBy]
+    return respond(a, request, reply, key, a.rangeTtl(p.to, t), () =>
+      a.queries.activity(projectId, p, groupBy),
     )
   })
 
-  app.get('/v1/analytics/active-users', { preValidation: auth }, async (request, reply) => {
-    const projectId = await projectFor(request)
-    const t = now()
+  app.get('/v1/analytics/active-users', route, async (request, reply) => {
+    const projectId = await projectFor(request, a)
+    const t = a.now()
     const p = parseRange(withDefaultTo(request.query as Query, t), o, t)
-    return respond(request, reply, [projectId, 'active-users', p], rangeTtl(p.to, t), () =>
-      queries.activeUsers(projectId, p),
+    return respond(a, request, reply, [projectId, 'active-users', p], a.rangeTtl(p.to, t), () =>
+      a.queries.activeUsers(projectId, p),
     )
   })
 
-  app.get('/v1/analytics/sessions', { preValidation: auth }, async (request, reply) => {
-    const projectId = await projectFor(request)
-    const t = now()
+  app.get('/v1/analytics/sessions', route, async (request, reply) => {
+    const projectId = await projectFor(request, a)
+    const t = a.now()
     const p = parseRange(withDefaultTo(request.query as Query, t), o, t)
     // `active` is a now-figure: the short list TTL, whatever the range.
-    return respond(
-      request,
-      reply,
-      [projectId, 'sessions', p],
-      Math.min(ttl.recent, rangeTtl(p.to, t)),
-      () => queries.sessions(projectId, p, t),
+    const ttl = Math.min(a.ttl.recent, a.rangeTtl(p.to, t))
+    return respond(a, request, reply, [projectId, 'sessions', p], ttl, () =>
+      a.queries.sessions(projectId, p, t),
     )
   })
 
-  app.get('/v1/analytics/recent-logins', { preValidation: auth }, async (request, reply) => {
-    const projectId = await projectFor(request)
+  app.get('/v1/analytics/recent-logins', route, async (request, reply) => {
+    const projectId = await projectFor(request, a)
     const q = request.query as Query
     const limit = parseLimit(q.limit, o)
     const cursor = parseCursor(q.cursor)
@@ -210,20 +149,25 @@ export default async function analyticsRoutes(
       filter.success = parseFlag('success', q.success, true)
     const userId = text('userId', q.userId, 255)
     if (userId !== undefined) filter.userId = userId
-    return respond(
-      request,
-      reply,
-      [projectId, 'recent-logins', limit, cursor, filter.method, filter.success, filter.userId],
-      ttl.recent,
-      () => queries.recentLogins(projectId, limit, cursor, filter),
+    const key = [
+      projectId,
+      'recent-logins',
+      limit,
+      cursor,
+      filter.method,
+      filter.success,
+      filter.userId,
+    ]
+    return respond(a, request, reply, key, a.ttl.recent, () =>
+      a.queries.recentLogins(projectId, limit, cursor, filter),
     )
   })
 
   app.get<{ Params: { id: string } }>(
     '/v1/analytics/users/:id/activity',
-    { preValidation: auth },
+    route,
     async (request, reply) => {
-      const projectId = await projectFor(request)
+      const projectId = await projectFor(request, a)
       const q = request.query as Query
       const userId = request.params.id
       if (!userId || userId.length > 255)
@@ -233,12 +177,9 @@ export default async function analyticsRoutes(
         })
       const limit = parseLimit(q.limit, o)
       const cursor = parseCursor(q.cursor)
-      return respond(
-        request,
-        reply,
-        [projectId, 'user-activity', userId, limit, cursor],
-        ttl.recent,
-        () => queries.userActivity(projectId, userId, limit, cursor),
+      const key = [projectId, 'user-activity', userId, limit, cursor]
+      return respond(a, request, reply, key, a.ttl.recent, () =>
+        a.queries.userActivity(projectId, userId, limit, cursor),
       )
     },
   )

@@ -1,13 +1,8 @@
 import multipart from '@fastify/multipart'
-import { ProjectStore } from '@strata/events'
 import type { ImportJob } from '@strata/importer'
 import type { FastifyInstance } from 'fastify'
 import { encodeJobCursor, parseJobListQuery } from '../../http/import-list.js'
 import { readImportRequest, UPLOAD_TYPES } from '../../http/import-upload.js'
-import { ImportService, type ImportServiceOptions } from '../../imports/import-service.js'
-import { requirePrincipal } from '../../plugins/auth.js'
-
-export type ImportRoutesOptions = ImportServiceOptions
 
 /** A job as the API shows it (the server-side base dir left out). */
 function view(job: ImportJob): Record<string, unknown> {
@@ -24,20 +19,9 @@ function view(job: ImportJob): Record<string, unknown> {
  * STRATA_IMPORT_DIR/uploads with a size limit. The job runs in this process in the background;
  * the answer (202) carries its id.
  */
-export default async function importRoutes(
-  app: FastifyInstance,
-  opts: ImportRoutesOptions = {},
-): Promise<void> {
-  const auth = requirePrincipal(
-    { store: new ProjectStore(app.db), adminToken: app.config.adminToken },
-    { operator: true },
-  )
-  const imports = new ImportService(app.db, {
-    ...opts,
-    importDir: app.config.importDir,
-    logger: app.log,
-  })
-  app.addHook('onClose', () => imports.close())
+export default async function importRoutes(app: FastifyInstance): Promise<void> {
+  const imports = app.services.imports
+  const auth = app.requirePrincipal({ operator: true })
 
   for (const type of UPLOAD_TYPES)
     app.addContentTypeParser(type, (_req, payload, done) => done(null, payload))

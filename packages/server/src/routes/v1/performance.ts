@@ -1,16 +1,7 @@
 import { parseDuration } from '@strata/core'
-import type { Cache } from '@strata/cache'
-import { ProjectStore } from '@strata/events'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { invalid, parseWith } from '../../http/params.js'
-import {
-  PerformanceService,
-  type PerformanceOptions,
-} from '../../performance/performance-service.js'
-import { requirePrincipal } from '../../plugins/auth.js'
-
-export type PerformanceRoutesOptions = PerformanceOptions
 
 const limit = (max: number) => z.coerce.number().int().min(1).max(max)
 const ms = z.coerce.number().int().min(0).max(86_400_000)
@@ -59,24 +50,9 @@ function historyDuration(value: string | undefined): number {
  * `/v1/performance/*` (operator token only: database-wide data). Process, alert, history and
  * warm-up state live in the PerformanceService; the database parts come from @strata/pg.
  */
-export default async function performanceRoutes(
-  app: FastifyInstance,
-  opts: PerformanceRoutesOptions = {},
-): Promise<void> {
-  const db = app.db
-  const auth = requirePrincipal(
-    { store: new ProjectStore(db), adminToken: app.config.adminToken },
-    { operator: true },
-  )
-  const appCache = (app as unknown as { cache?: Cache }).cache
-  const perf = new PerformanceService(db, {
-    ...opts,
-    cache: opts.cache === null ? undefined : (opts.cache ?? appCache),
-    logger: app.log,
-  })
-  app.metricsRegistries.push(perf.registry)
-  app.addHook('onReady', async () => perf.start())
-  app.addHook('onClose', async () => perf.close())
+export default async function performanceRoutes(app: FastifyInstance): Promise<void> {
+  const { db, performance: perf } = app.services
+  const auth = app.requirePrincipal({ operator: true })
 
   const base = '/v1/performance'
   const route = { preValidation: auth }

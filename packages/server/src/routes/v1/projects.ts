@@ -1,15 +1,10 @@
 import { eventsErrors, type KeyKind } from '@strata/events'
 import type { FastifyInstance } from 'fastify'
-import { requirePrincipal } from '../../plugins/auth.js'
-import type { EventsServices } from './events-api.js'
 
 /** Projects and keys: operator token only (DESIGN.md). */
-export default async function projectRoutes(
-  app: FastifyInstance,
-  opts: { services: EventsServices },
-): Promise<void> {
-  const s = opts.services
-  const auth = requirePrincipal(s.auth, { operator: true })
+export default async function projectRoutes(app: FastifyInstance): Promise<void> {
+  const s = app.services
+  const auth = app.requirePrincipal({ operator: true })
 
   app.post<{ Body: { name: string } }>(
     '/v1/projects',

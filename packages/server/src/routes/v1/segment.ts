@@ -1,8 +1,11 @@
-import { SEGMENT_TYPES } from '@strata/events'
+import {
+  checkEnvelope,
+  ingestSegmentBatch,
+  ingestSegmentMessage,
+  SEGMENT_TYPES,
+} from '@strata/events'
 import type { FastifyInstance } from 'fastify'
-import { requirePrincipal } from '../../plugins/auth.js'
-import type { EventsServices } from './events-api.js'
-import { checkEnvelope, ingestBatch, ingestContext, ingestOne } from './ingest.js'
+import { ingestContext } from '../../http/ingest-context.js'
 
 /**
  * Segment's tracking API (`/v1/batch`, `/v1/track`, ...) so Segment and RudderStack SDKs work
@@ -10,34 +13,13 @@ import { checkEnvelope, ingestBatch, ingestContext, ingestOne } from './ingest.j
  * `{"success":true}` once committed. A partly invalid batch still answers 200 (SDKs would drop
  * the whole batch on a 4xx) with the rejected items listed; an all-invalid batch answers 400.
  */
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
+export default async function segmentRoutes(app: FastifyInstance): Promise<void> {
+  const s = app.services
+  const route = { preValidation: app.requirePrincipal({ kinds: ['write'], bodyWriteKey: true }) }
 
-export default async function segmentRoutes(
-  app: FastifyInstance,
-  opts: { services: EventsServices },
-): Promise<void> {
-  const s = opts.services
-  const auth = requirePrincipal(s.auth, { kinds: ['write'], bodyWriteKey: true })
-
-  app.post('/v1/batch', { preValidation: auth }, async (request, reply) => {
+  app.post('/v1/batch', route, async (request, reply) => {
     const body = checkEnvelope(request.body, 'batch')
-    const ctx = ingestContext(request, body.sentAt)
-    // Batch-level context applies to messages that carry none (Segment's HTTP API).
-    const shared = isObject(body.context) ? body.context : undefined
-    const answer = await ingestBatch(
-      s,
-      body.batch as unknown[],
-      (item) =>
-        s.validator.segment(
-          shared && isObject(item) && item.context === undefined
-            ? { ...item, context: shared }
-            : item,
-          ctx,
-        ),
-      s.validator.limits.maxSegmentBatchItems,
-    )
+    const answer = await ingestSegmentBatch(s, body, ingestContext(request, body.sentAt))
     if (answer.accepted === 0 && answer.duplicates === 0)
       return reply.code(400).send({ success: false, ...answer })
     return reply
@@ -46,13 +28,8 @@ export default async function segmentRoutes(
   })
 
   for (const type of SEGMENT_TYPES) {
-    app.post(`/v1/${type}`, { preValidation: auth }, async (request, reply) => {
-      const ctx = ingestContext(request)
-      const body = request.body
-      // The route names the type, as in Segment's API.
-      const message =
-        typeof body === 'object' && body !== null && !Array.isArray(body) ? { ...body, type } : body
-      await ingestOne(s, s.validator.segment(message, ctx))
+    app.post(`/v1/${type}`, route, async (request, reply) => {
+      await ingestSegmentMessage(s, type, request.body, ingestContext(request))
       return reply.code(200).send({ success: true })
     })
   }

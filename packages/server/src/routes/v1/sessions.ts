@@ -1,7 +1,6 @@
 import { eventsErrors } from '@strata/events'
 import type { FastifyInstance } from 'fastify'
-import { projectOf, requirePrincipal } from '../../plugins/auth.js'
-import type { EventsServices } from './events-api.js'
+import { projectOf } from '../../auth/principal.js'
 
 const createSchema = {
   type: 'object',
@@ -17,12 +16,9 @@ const createSchema = {
 } as const
 
 /** Sessions: create, validate (cached), touch (write-behind), end. Write or admin key. */
-export default async function sessionRoutes(
-  app: FastifyInstance,
-  opts: { services: EventsServices },
-): Promise<void> {
-  const s = opts.services
-  const auth = requirePrincipal(s.auth, { kinds: ['write', 'admin'] })
+export default async function sessionRoutes(app: FastifyInstance): Promise<void> {
+  const s = app.services
+  const auth = app.requirePrincipal({ kinds: ['write', 'admin'] })
   const notFound = (id: string) =>
     eventsErrors.create('STRATA_SESSION_NOT_FOUND', {
       message: `Session ${JSON.stringify(id)} does not exist, has expired or has ended`,

@@ -1,0 +1,185 @@
+import { createCache, type Cache } from '@strata/cache'
+import type { Logger } from '@strata/core'
+import {
+  EventValidator,
+  GroupCommitWriter,
+  ProjectStore,
+  SessionStore,
+  type EventValidatorOptions,
+  type GroupCommitWriterOptions,
+  type SessionStoreOptions,
+} from '@strata/events'
+import { createDatabase, type Database } from '@strata/pg'
+import type { Cluster, Redis } from 'ioredis'
+import type { Registry } from 'prom-client'
+import { AnalyticsService, type AnalyticsServiceOptions } from './analytics/analytics-service.js'
+import { Authenticator } from './auth/authenticator.js'
+import type { StrataConfig } from './config.js'
+import { ImportService, type ImportServiceOptions } from './imports/import-service.js'
+import { createIngestMetrics } from './ingest-metrics.js'
+import { PerformanceService, type PerformanceOptions } from './performance/performance-service.js'
+
+/** What the service is built on; the caller owns and closes all of it. */
+export interface ServiceDependencies {
+  db: Database
+  logger: Logger
+  /** The service cache; absent: an L1-only cache owned (and closed) by the services. */
+  cache?: Cache
+  /** The service's Redis connection, when REDIS_URL is set. */
+  redis?: Redis | Cluster
+}
+
+/** Options of the individual services, over what the config gives (tests, benchmarks). */
+export interface ServiceOverrides {
+  validator?: EventValidatorOptions
+  writer?: GroupCommitWriterOptions
+  sessions?: SessionStoreOptions
+  analytics?: AnalyticsServiceOptions
+  imports?: ImportServiceOptions
+  performance?: PerformanceOptions
+}
+
+/** Every service of the app, built once; routes reach them as `app.services`. */
+export interface Services {
+  readonly config: StrataConfig
+  readonly db: Database
+  readonly cache: Cache
+  readonly redis: Redis | Cluster | null
+  readonly projects: ProjectStore
+  readonly auth: Authenticator
+  readonly validator: EventValidator
+  readonly writer: GroupCommitWriter
+  readonly sessions: SessionStore
+  readonly analytics: AnalyticsService
+  readonly imports: ImportService
+  readonly performance: PerformanceService
+  /** prom-client registries for /metrics: database, cache, ingestion, process. */
+  readonly registries: Registry[]
+  /** Starts background work: event partition maintenance, session timers, alert evaluation. */
+  start(): Promise<void>
+  /**
+   * Stops it: alert timer and statement sampler, running imports paused, queued events
+   * drained to the database, session touches flushed, then what the services own (read
+   * replica pool, defaulted cache). Idempotent.
+   */
+  close(): Promise<void>
+}
+
+/**
+ * The composition root: builds every service once, in dependency order (cache, read replica,
+ * projects and auth, ingestion, analytics, imports, performance). Nothing runs until start().
+ */
+export async function createServices(
+  config: StrataConfig,
+  deps: ServiceDependencies,
+  overrides: ServiceOverrides = {},
+): Promise<Services> {
+  const { db, logger: log } = deps
+  const cache = deps.cache ?? createCache({ namespace: 'strata' })
+  const owned: { name: string; close(): Promise<unknown> }[] = []
+  if (!deps.cache) owned.push({ name: 'cache', close: () => cache.close() })
+
+  const a = overrides.analytics ?? {}
+  let readDb = a.readDb ?? db
+  if (!a.readDb && config.databaseReadUrl) {
+    try {
+      readDb = await createDatabase({ url: config.databaseReadUrl })
+    } catch (err) {
+      await Promise.all(owned.map((o) => o.close().catch(() => {})))
+      throw err
+    }
+    const replica = readDb
+    owned.push({ name: 'read replica pool', close: () => replica.close() })
+  }
+
+  const projects = new ProjectStore(db)
+  const auth = new Authenticator({ store: projects, adminToken: config.adminToken })
+
+  const ingestMetrics = createIngestMetrics()
+  const validator = new EventValidator(overrides.validator)
+  const writer = new GroupCommitWriter(db, {
+    logger: log,
+    onFlush: ingestMetrics.onFlush,
+    ...overrides.writer,
+  })
+  ingestMetrics.watch(writer)
+  // In its own namespace of the service cache: with Redis, its bus makes a logout visible on
+  // every instance at once.
+  const sessions = new SessionStore(db, {
+    logger: log,
+    cache: cache.namespace('sessions'),
+    ...overrides.sessions,
+  })
+
+  const analytics = new AnalyticsService({
+    ...a,
+    limits: {
+      ...(config.analyticsMaxRangeMs ? { maxRangeMs: config.analyticsMaxRangeMs } : {}),
+      ...a.limits,
+    },
+    readDb,
+    cache,
+    projects,
+    cacheTtls: config.cacheTtls,
+  })
+  const imports = new ImportService(db, {
+    ...overrides.imports,
+    importDir: config.importDir,
+    logger: log,
+  })
+  const p = overrides.performance ?? {}
+  const performance = new PerformanceService(db, {
+    ...p,
+    alerts: {
+      thresholds: config.alertThresholds,
+      ...(config.alertWebhookUrl ? { webhookUrl: config.alertWebhookUrl } : {}),
+      ...p.alerts,
+    },
+    cache: p.cache === null ? undefined : (p.cache ?? cache),
+    logger: log,
+  })
+
+  let closing: Promise<void> | undefined
+  const step = async (what: string, fn: () => unknown): Promise<void> => {
+    try {
+      await fn()
+    } catch (err) {
+      log.warn({ err }, `${what} failed on close`)
+    }
+  }
+  return Object.freeze({
+    config,
+    db,
+    cache,
+    redis: deps.redis ?? null,
+    projects,
+    auth,
+    validator,
+    writer,
+    sessions,
+    analytics,
+    imports,
+    performance,
+    registries: [db.metrics, cache.registry, ingestMetrics.registry, performance.registry].filter(
+      (r): r is Registry => r !== undefined,
+    ),
+    async start() {
+      // Not fatal: partitions are also created on demand, and the schema may not be migrated yet.
+      await writer
+        .start()
+        .catch((err: unknown) => log.warn({ err }, 'event partition maintenance failed'))
+      sessions.start()
+      performance.start()
+    },
+    close() {
+      return (closing ??= (async () => {
+        await step('performance', () => performance.close())
+        await step('imports', () => imports.close())
+        // Requests in flight still get their 202 once their events are committed.
+        await step('event writer', () => writer.close())
+        await step('sessions', () => sessions.close())
+        for (const o of owned) await step(o.name, () => o.close())
+      })())
+    },
+  })
+}
