@@ -80,7 +80,7 @@ export async function startService(
   logger.info(`database: ${database.description}`)
   let app: FastifyInstance | undefined
   const redis = config.redisUrl
-    ? createRedisClient(config.redisUrl, (err) => logger.warn({ err: err.message }, 'redis error'))
+    ? createRedisClient(config.redisUrl, (err) => logger.warn({ err }, 'redis error'))
     : undefined
   // With Redis: L1 + L2 and the invalidation bus; without: L1 only (DESIGN.md defaults).
   const cache = createCache({
