@@ -182,7 +182,6 @@ describe('loadConfig', () => {
       }
       for (const k of ['DATABASE_URL', 'REDIS_URL', 'VITEST', 'VITEST_POOL_ID', 'VITEST_WORKER_ID'])
         delete env[k]
-      const t0 = performance.now()
       const r = spawnSync(process.execPath, [...tsNodeArgs, cliEntry, 'start'], {
         cwd: repoRoot,
         env,
@@ -193,8 +192,7 @@ describe('loadConfig', () => {
       expect(r.stderr.trim()).toBe(
         'strata: invalid configuration: DATABASE_POOL_MAX: must be a whole number (got "lots")',
       )
-      // initdb alone takes seconds; a refusal up front takes only the CLI's start-up time.
-      expect(performance.now() - t0).toBeLessThan(15_000)
+      // Nothing started: the embedded PostgreSQL would have run initdb into <dataDir>/pg first.
       expect(existsSync(join(dataDir, 'pg'))).toBe(false)
       expect(await readdir(dataDir)).toEqual([])
     } finally {
