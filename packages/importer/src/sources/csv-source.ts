@@ -4,6 +4,7 @@ import type { CsvSourceSpec } from '../spec.js'
 import { CsvRecordParser } from './csv-record-parser.js'
 import { openFile, type ByteRange } from './open-file.js'
 import { countLines, type Source } from './source.js'
+import { invalidUtf8InFields, StrictUtf8Decoder, withReplacementChars } from './utf8.js'
 
 export interface CsvOpenOptions {
   /** Read only these bytes (a chunk aligned on record boundaries). */
@@ -16,15 +17,27 @@ export interface CsvOpenOptions {
 
 const PIECE_CHARS = 64 * 1024
 
-/** Strips a byte-order mark from the first decoded text (csv-parse's `bom: true`). */
+interface TextDecoding {
+  write(buf: Buffer): string
+  end(): string
+}
+
+/**
+ * Strips a byte-order mark from the first decoded text (csv-parse's `bom: true`). UTF-8 is
+ * decoded strictly: bytes that are not UTF-8 stay visible, and their records are rejected.
+ */
 function decoderFor(
   first: Buffer,
   encoding: 'utf8' | 'latin1',
-): { dec: StringDecoder; skip: number } {
-  if (first[0] === 0xef && first[1] === 0xbb && first[2] === 0xbf)
-    return { dec: new StringDecoder('utf8'), skip: 3 }
+): { dec: TextDecoding; strict?: StrictUtf8Decoder; skip: number } {
+  if (first[0] === 0xef && first[1] === 0xbb && first[2] === 0xbf) {
+    const strict = new StrictUtf8Decoder()
+    return { dec: strict, strict, skip: 3 }
+  }
   if (first[0] === 0xff && first[1] === 0xfe) return { dec: new StringDecoder('utf16le'), skip: 2 }
-  return { dec: new StringDecoder(encoding), skip: 0 }
+  if (encoding === 'latin1') return { dec: new StringDecoder('latin1'), skip: 0 }
+  const strict = new StrictUtf8Decoder()
+  return { dec: strict, strict, skip: 0 }
 }
 
 /**
@@ -48,7 +61,8 @@ export async function openCsvSource(
   })
   const encoding = spec.encoding === 'latin1' ? 'latin1' : 'utf8'
   const chunks = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>
-  let decoder: StringDecoder | undefined
+  let decoder: TextDecoding | undefined
+  let strict: StrictUtf8Decoder | undefined
   let text = ''
   let pos = 0
   let ended = false
@@ -77,6 +91,7 @@ export async function openCsvSource(
       if (!decoder) {
         const d = decoderFor(buf, encoding)
         decoder = d.dec
+        strict = d.strict
         buf = buf.subarray(d.skip)
       }
       text = decoder.write(buf)
@@ -117,11 +132,21 @@ export async function openCsvSource(
   }
   if (at < pending.length) {
     const rec = toRecord(pending[at++]!)
-    if (wantHeader) header = (rec.fields as string[]).map((h) => h.trim())
+    if (wantHeader) header = withReplacementChars(rec.fields as string[]).map((h) => h.trim())
     else first = rec
   }
   const expected = header?.length ?? (first ? (first.fields as string[]).length : 0)
   const check = (rec: SourceRecord): SourceRecord => {
+    if (strict?.sawInvalid) {
+      // Only once the file showed an invalid byte: clean files never pay for the scan.
+      const fields = rec.fields as string[]
+      const why = invalidUtf8InFields(fields, header)
+      if (why) {
+        rec.fields = withReplacementChars(fields)
+        rec.error = { code: 'STRATA_IMPORT_PARSE_ERROR', message: `${why} on line ${rec.line}` }
+        return rec
+      }
+    }
     const n = (rec.fields as string[]).length
     if (n !== expected)
       rec.error = {

@@ -3,6 +3,7 @@ import { importDefaults } from '../options.js'
 import type { NdjsonSourceSpec } from '../spec.js'
 import { openFile, type ByteRange } from './open-file.js'
 import type { Source } from './source.js'
+import { firstInvalidUtf8 } from './utf8.js'
 
 export interface NdjsonOpenOptions {
   range?: ByteRange
@@ -25,6 +26,16 @@ export async function openNdjsonSource(
   const firstLine = options.firstLine ?? 1
 
   function parseLine(buf: Buffer, line: number): SourceRecord | undefined {
+    const bad = firstInvalidUtf8(buf)
+    if (bad !== -1)
+      return {
+        line,
+        fields: [buf.toString('utf8')],
+        error: {
+          code: 'STRATA_IMPORT_PARSE_ERROR',
+          message: `invalid UTF-8 at byte offset ${bad} of line ${line}: byte 0x${buf[bad]!.toString(16).toUpperCase()} (NDJSON must be UTF-8)`,
+        },
+      }
     let text = buf.toString('utf8')
     if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1)
     if (text.endsWith('\r')) text = text.slice(0, -1)
