@@ -28,6 +28,7 @@ import { openSource } from './open-source.js'
 import { readBatches, type Batch } from './read-batches.js'
 import { resolveImportPath } from './resolve-import-path.js'
 import { fileFingerprint } from './sources/open-file.js'
+import { checkSourceQuery } from './sources/postgres-source.js'
 import { serializableSpec, validateSpec, type ImportSpec, type ResolvedSpec } from './spec.js'
 
 export interface ImportProgress {
@@ -137,6 +138,8 @@ export async function createImportJob(
   opts: ImportOptions = {},
 ): Promise<string> {
   const spec = validateSpec(input)
+  // A query the SQL guard refuses fails the request, not a job later.
+  if (spec.source.format === 'postgres') await checkSourceQuery(spec.source.query)
   const baseDir = opts.baseDir ?? process.cwd()
   await resolveTarget(db, spec)
   const paths = resolvePaths(spec, baseDir, opts)
