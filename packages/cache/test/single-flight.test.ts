@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
-import { harness, sleep } from './helpers.js'
-import type { Harness } from './helpers.js'
+import { harness, sleep, until } from './support/helpers.js'
+import type { Harness } from './support/helpers.js'
 import { redisUrl } from '../../../test/support/redis.js'
 
 let h: Harness
@@ -57,34 +57,46 @@ describe('single-flight', () => {
 
   it('when the holder’s factory fails, a waiting instance takes over at once, not after the lock TTL', async () => {
     h = harness('failover')
-    const a = await h.make({ l2: { redis: redisUrl(), lockTtl: 10_000 } })
-    const b = await h.make({ l2: { redis: redisUrl(), lockTtl: 10_000 } })
+    const lockTtl = 10_000
+    const a = await h.make({ l2: { redis: redisUrl(), lockTtl } })
+    const { cache: b, chaos: chaosB } = await h.makeChaos({ l2: { lockTtl } })
+    let started!: () => void
+    const holding = new Promise<void>((r) => (started = r))
+    let fail!: () => void
     const failing = a.getOrSet('k', async () => {
-      await sleep(100)
+      started()
+      await new Promise<void>((r) => (fail = r))
       throw new Error('source down')
     })
-    await sleep(30) // b arrives while a holds the lock
+    await holding // a holds the lock
+    let bCalls = 0
+    const fromB = b.getOrSet('k', async () => {
+      bCalls++
+      return 'from-b'
+    })
+    // b's lock attempt was answered (busy: a holds it), so b now waits for a's message.
+    await until(() => chaosB.calls('getOrLock') >= 1 && chaosB.pending('getOrLock') === 0)
     const t0 = Date.now()
-    const fromB = b.getOrSet('k', async () => 'from-b')
+    fail()
     await expect(failing).rejects.toMatchObject({ code: 'STRATA_CACHE_FACTORY_ERROR' })
     expect(await fromB).toBe('from-b')
-    // Woken by a's release message; without it b would sleep for the 10 s lock TTL.
-    expect(Date.now() - t0).toBeLessThan(5000)
+    expect(bCalls).toBe(1)
+    // Woken by a's release message; without it b would sleep for the whole lock TTL.
+    expect(Date.now() - t0).toBeLessThan(lockTtl / 2)
   })
 
   it('waiters take over after the lock TTL when the holder crashed', async () => {
     h = harness('crash')
-    const a = await h.make({ l2: { redis: redisUrl(), lockTtl: 200 } })
-    // Simulate a crashed holder: a lock taken by nobody alive.
+    const { cache: a, chaos } = await h.makeChaos({ l2: { lockTtl: 200 } })
+    // Simulate a crashed holder: a lock taken by nobody alive, outliving a few of a's waits.
     const raw = new Redis(redisUrl())
-    await raw.set(`{${a.prefix}k}:lock`, 'dead-holder', 'PX', 200)
+    await raw.set(`{${a.prefix}k}:lock`, 'dead-holder', 'PX', 1000)
     raw.disconnect()
     let calls = 0
-    const t0 = Date.now()
     const v = await a.getOrSet('k', () => ++calls)
     expect(v).toBe(1)
     expect(calls).toBe(1)
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(150)
+    expect(chaos.calls('getOrLock')).toBeGreaterThanOrEqual(2) // found it busy, took over later
   })
 })
 

@@ -1,11 +1,20 @@
 // Shared helpers for the cache tests: unique namespaces on the real Redis, cleanup by prefix.
-import { createCache } from '@strata/cache'
-import type { Cache, CacheOptions } from '@strata/cache'
-import { deletePrefix, redisUrl, uniquePrefix } from '../../../test/support/redis.js'
+import { IoRedisDriver, createCache } from '@strata/cache'
+import type { BreakerOptions, Cache, CacheOptions } from '@strata/cache'
+import type { Duration } from '@strata/core'
+import { deletePrefix, redisUrl, uniquePrefix } from '../../../../test/support/redis.js'
+import { ChaosDriver } from './chaos-driver.js'
+
+/** Options of a cache on a ChaosDriver: the L2 settings that are not the driver's own. */
+export type ChaosCacheOptions = Omit<Partial<CacheOptions>, 'l2'> & {
+  l2?: { breaker?: BreakerOptions; lockTtl?: Duration }
+}
 
 export interface Harness {
   namespace: string
   make(extra?: Partial<CacheOptions>): Promise<Cache>
+  /** A cache whose L2 is the real Redis behind a ChaosDriver. */
+  makeChaos(extra?: ChaosCacheOptions): Promise<{ cache: Cache; chaos: ChaosDriver }>
   cleanup(): Promise<void>
 }
 
@@ -26,6 +35,12 @@ export function harness(name: string): Harness {
       caches.push(c)
       await c.ready()
       return c
+    },
+    async makeChaos(extra = {}) {
+      const inner = new IoRedisDriver(redisUrl(), { keyPrefix: `${namespace}:` })
+      const chaos = new ChaosDriver(inner)
+      const cache = await this.make({ ...extra, l2: { ...extra.l2, driver: chaos } })
+      return { cache, chaos }
     },
     async cleanup() {
       await Promise.all(caches.splice(0).map((c) => c.close()))
