@@ -26,8 +26,8 @@ const disarm = setTimeout(() => {
 disarm.unref()
 
 /**
- * Wall clock with ~1 ms granularity for the L1 hit path: Date.now() costs 40-90 ns here, more
- * than the LRU lookup itself. The value is re-read at most once per millisecond; while the event
+ * Wall clock with ~1 ms granularity for the L1 hit path, where Date.now() costs more than the
+ * LRU lookup itself. The value is re-read at most once per millisecond; while the event
  * loop is blocked it stays frozen, so expiry can be late by at most the loop's stall.
  */
 export function coarseNow(): number {
