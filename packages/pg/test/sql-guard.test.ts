@@ -38,6 +38,10 @@ beforeAll(async () => {
   await db.query(
     `CREATE FUNCTION public."Shouty"() RETURNS int LANGUAGE sql VOLATILE AS 'SELECT 1'`,
   )
+  await db.query(
+    `CREATE FUNCTION public.vol1(int) RETURNS int LANGUAGE sql VOLATILE AS 'SELECT $1'`,
+  )
+  await db.query(`CREATE FUNCTION public.twice(t) RETURNS int LANGUAGE sql VOLATILE AS 'SELECT 2'`)
   await db.query(`CREATE TYPE boxed AS (x int)`)
   await db.query(
     `CREATE FUNCTION public.to_boxed(int) RETURNS boxed LANGUAGE sql VOLATILE AS 'SELECT ROW($1)::boxed'`,
@@ -150,6 +154,17 @@ describe('SQL guard: functions', () => {
       'SELECT count(*) FILTER (WHERE my_volatile() = 1) FROM t',
       'volatile_function',
     )
+  })
+
+  it('refuses functions called with attribute notation ((x).f is f(x))', async () => {
+    await expectRefused('SELECT (0.01::float8).pg_sleep', 'denied_function', /called as \.pg_sleep/)
+    await expectRefused('SELECT (id).vol1 FROM t', 'volatile_function', /public\.vol1/)
+    await expectRefused('SELECT t.twice FROM t', 'volatile_function', /public\.twice/)
+    await expectRefused('SELECT (t).twice FROM t', 'volatile_function')
+    // Plain columns behind a dot stay allowed.
+    await expect(runReadOnly(db, 'SELECT t.v, (t).id FROM t WHERE t.id = 1')).resolves.toEqual([
+      { v: 'v1', id: 1 },
+    ])
   })
 
   it('refuses denied functions even when they are not volatile, in any schema', async () => {

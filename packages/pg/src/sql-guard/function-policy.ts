@@ -9,6 +9,9 @@
 //      numbers and clocks) or on the caller's own allow-list;
 //   3. a name that resolves to nothing is refused (the server would fail anyway, and an unknown
 //      name cannot be proven harmless).
+// Names after a dot (`t.x`, `(expr).x`) are function calls too when no column matches: PostgreSQL
+// reads `(0.5::float8).pg_sleep` as pg_sleep(0.5). Each such name that is a function callable with
+// one argument on the search path gets rules 1 and 2; a name that is no such function is a column.
 // Checking every overload rather than the one the server will pick keeps the rule independent of
 // argument types: an overloaded name is only as safe as its most dangerous overload.
 // Casts are checked the same way: a cast to a type whose input function or any cast function
@@ -73,6 +76,8 @@ interface ProcRow {
   provolatile: string
   prosecdef: boolean
   on_path: boolean
+  /** Callable with exactly one argument (so through attribute notation). */
+  one_arg: boolean
 }
 
 function matches(f: FunctionRef, r: ProcRow): boolean {
@@ -90,15 +95,41 @@ export async function assertSafeFunctions(
 ): Promise<void> {
   assertNoDeniedFunction(inspection)
   const fns = inspection.functions
-  if (fns.length > 0) {
+  const attributes = inspection.attributes
+  if (fns.length > 0 || attributes.length > 0) {
     const { rows } = await client.query<ProcRow>(
       `SELECT n.nspname, p.proname, p.provolatile, p.prosecdef,
-              n.nspname = ANY (current_schemas(true)) AS on_path
+              n.nspname = ANY (current_schemas(true)) AS on_path,
+              p.pronargs >= 1 AND p.pronargs - p.pronargdefaults <= 1 AS one_arg
          FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
         WHERE p.proname = ANY ($1::text[])`,
-      [[...new Set(fns.map((f) => f.name))]],
+      [[...new Set([...fns.map((f) => f.name), ...attributes])]],
     )
     const allowed = new Set([...ALLOWED, ...allow])
+    const check = (r: ProcRow, how: string): void => {
+      if (allowed.has(`${r.nspname}.${r.proname}`)) return
+      const qualified = `${r.nspname}.${r.proname}`
+      const why = deniedReason(r.proname)
+      if (why)
+        throw refusal('denied_function', `function ${qualified}${how} is not allowed (${why})`, {
+          function: qualified,
+        })
+      if (r.provolatile === 'v')
+        throw refusal(
+          'volatile_function',
+          `function ${qualified}${how} is volatile (it may change data or state)`,
+          { function: qualified },
+        )
+      if (r.prosecdef)
+        throw refusal(
+          'security_definer_function',
+          `function ${qualified}${how} is SECURITY DEFINER (it runs with its owner's rights)`,
+          { function: qualified },
+        )
+    }
+    for (const name of attributes)
+      for (const r of rows)
+        if (r.proname === name && r.on_path && r.one_arg) check(r, ` (called as .${name})`)
     for (const f of fns) {
       const found = rows.filter((r) => matches(f, r))
       if (found.length === 0)
@@ -107,22 +138,7 @@ export async function assertSafeFunctions(
           `function ${displayName(f)} does not exist${f.schema === null ? ' on the search path' : ''}`,
           { function: displayName(f) },
         )
-      for (const r of found) {
-        if (allowed.has(`${r.nspname}.${r.proname}`)) continue
-        const qualified = `${r.nspname}.${r.proname}`
-        if (r.provolatile === 'v')
-          throw refusal(
-            'volatile_function',
-            `function ${qualified} is volatile (it may change data or state)`,
-            { function: qualified },
-          )
-        if (r.prosecdef)
-          throw refusal(
-            'security_definer_function',
-            `function ${qualified} is SECURITY DEFINER (it runs with its owner's rights)`,
-            { function: qualified },
-          )
-      }
+      for (const r of found) check(r, '')
     }
   }
   if (inspection.casts.length > 0) {

@@ -34,6 +34,11 @@ export interface SqlInspection {
   notReadOnly?: { reason: SqlRefusalReason; message: string }
   /** Distinct function calls, in order of appearance. */
   functions: FunctionRef[]
+  /**
+   * Names after a dot (`t.x`, `(expr).x`): PostgreSQL calls a one-argument function of that name
+   * when no column matches (attribute notation: `(0.5::float8).pg_sleep` sleeps).
+   */
+  attributes: string[]
   /** Distinct type names the statement casts to. */
   casts: FunctionRef[]
   /** Highest `$n` placeholder; 0 when none. */
@@ -144,9 +149,16 @@ export async function inspectSql(sql: string): Promise<SqlInspection> {
     )
   const root = stmts[0]!.stmt ?? {}
   const statement = Object.keys(root)[0] ?? ''
-  const out: SqlInspection = { statement, functions: [], casts: [], maxParam: 0 }
+  const out: SqlInspection = { statement, functions: [], attributes: [], casts: [], maxParam: 0 }
   const seenF = new Set<string>()
   const seenT = new Set<string>()
+  const seenA = new Set<string>()
+  const attribute = (name: string): void => {
+    if (name && !seenA.has(name)) {
+      seenA.add(name)
+      out.attributes.push(name)
+    }
+  }
   const flag = (reason: SqlRefusalReason, message: string): void => {
     out.notReadOnly ??= { reason, message }
   }
@@ -191,6 +203,10 @@ export async function inspectSql(sql: string): Promise<SqlInspection> {
           seenT.add(k)
           out.casts.push(r)
         }
+      } else if (key === 'ColumnRef') {
+        for (const name of names((child as { fields?: unknown }).fields).slice(1)) attribute(name)
+      } else if (key === 'A_Indirection') {
+        for (const name of names((child as { indirection?: unknown }).indirection)) attribute(name)
       } else if (key === 'ParamRef') {
         const n = (child as { number?: number }).number ?? 0
         if (n > out.maxParam) out.maxParam = n
