@@ -6,8 +6,8 @@ import {
   seedEvents,
   type LoginRow,
 } from '@strata/events'
-import { naive } from './analytics-fixtures.js'
-import { eventsTestDb, type EventsTestDb } from './helpers.js'
+import { naive } from './support/analytics-reference.js'
+import { eventsTestDb, type EventsTestDb } from './support/events-db.js'
 
 // Unique users come from per-hour/per-day user bitmaps split in 8192-user chunks (migration
 // 0007). The property tests use few users (one chunk); these use tens of thousands, through

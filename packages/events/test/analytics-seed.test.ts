@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { AnalyticsQueries, ProjectStore, seedEvents } from '@strata/events'
-import { naive } from './analytics-fixtures.js'
-import { countRows, eventsTestDb, type EventsTestDb } from './helpers.js'
+import { naive } from './support/analytics-reference.js'
+import { countRows, eventsTestDb, type EventsTestDb } from './support/events-db.js'
 
 // The COPY seeder must leave rollups and daily user sets consistent with the raw rows it wrote,
 // added to what was there (seeded twice into one project here).

@@ -8,8 +8,8 @@ import {
   ProjectStore,
   type Interval,
 } from '@strata/events'
-import { naive, randomRows, rng, pick, WINDOWS } from './analytics-fixtures.js'
-import { eventsTestDb, type EventsTestDb } from './helpers.js'
+import { naive, randomRows, rng, pick, WINDOWS } from './support/analytics-reference.js'
+import { eventsTestDb, type EventsTestDb } from './support/events-db.js'
 
 // Property-style exactness: every analytics answer (rollups + raw edges) must equal a
 // straightforward SQL over raw rows, for random ranges, intervals and zones (DST and

@@ -2,7 +2,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDatabase, type Database } from '@strata/pg'
 import { EventValidator, GroupCommitWriter, ProjectStore, type LoginRow } from '@strata/events'
-import { eventsTestDb, type EventsTestDb } from './helpers.js'
+import { eventsTestDb, type EventsTestDb } from './support/events-db.js'
 
 // Backends of the writer's own pool are terminated at random moments (mid-COPY, mid-statement,
 // around COMMIT) while large batches stream in. Whatever happens, every event is stored exactly

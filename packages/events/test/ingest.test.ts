@@ -12,7 +12,7 @@ import {
   type IngestContext,
   type IngestTarget,
 } from '@strata/events'
-import { countRows, eventsTestDb, type EventsTestDb } from './helpers.js'
+import { countRows, eventsTestDb, type EventsTestDb } from './support/events-db.js'
 
 let t: EventsTestDb
 let target: IngestTarget & { writer: GroupCommitWriter }

@@ -11,7 +11,7 @@ import {
   WRITER_MAINTENANCE_LOCK,
 } from '@strata/events'
 import { deletePrefix, redisUrl, uniquePrefix } from '../../../test/support/redis.js'
-import { eventsTestDb, type EventsTestDb } from './helpers.js'
+import { eventsTestDb, type EventsTestDb } from './support/events-db.js'
 
 let t: EventsTestDb
 let projectId: string

@@ -2,7 +2,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Database } from '@strata/pg'
 import { ProjectStore, SessionStore } from '@strata/events'
-import { eventsTestDb, type EventsTestDb } from './helpers.js'
+import { eventsTestDb, type EventsTestDb } from './support/events-db.js'
 
 let t: EventsTestDb
 let projectId: string

@@ -7,7 +7,7 @@ import {
   type EventRow,
   type LoginRow,
 } from '@strata/events'
-import { countRows, eventsTestDb, type EventsTestDb } from './helpers.js'
+import { countRows, eventsTestDb, type EventsTestDb } from './support/events-db.js'
 
 let t: EventsTestDb
 let projectId: string

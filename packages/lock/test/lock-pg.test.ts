@@ -4,7 +4,7 @@ import { createPgLock, lockErrors } from '@strata/lock'
 import type { PgLockPool } from '@strata/lock'
 import { createTestDatabase } from '../../../test/support/pg.js'
 import type { TestDatabase } from '../../../test/support/pg.js'
-import { registerLockSuite } from './suites/lock-suite.js'
+import { registerLockSuite } from './support/lock-suite.js'
 
 registerLockSuite('postgres advisory locks', async ({ databaseUrl }) => {
   // Two pools stand in for two processes; each held lock pins one client.

@@ -10,7 +10,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisLock, lockErrors, RedisLockProvider } from '@strata/lock'
 import { deletePrefix, redisUrl, uniquePrefix } from '../../../test/support/redis.js'
-import { registerLockSuite } from './suites/lock-suite.js'
+import { registerLockSuite } from './support/lock-suite.js'
 
 const run = promisify(execFile)
 const prefixes: string[] = []

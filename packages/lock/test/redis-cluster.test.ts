@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisLock } from '@strata/lock'
 import { startRedisCluster } from '../../../test/support/redis-cluster.js'
 import type { RedisCluster } from '../../../test/support/redis-cluster.js'
-import { registerLockSuite } from './suites/lock-suite.js'
+import { registerLockSuite } from './support/lock-suite.js'
 
 let cluster: RedisCluster
 const clients: Cluster[] = []

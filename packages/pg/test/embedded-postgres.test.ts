@@ -150,7 +150,7 @@ describe('startEmbeddedPostgres', () => {
 })
 
 describe('process lifecycle (child process without signal handlers)', () => {
-  const fixture = fileURLToPath(new URL('./fixtures/embedded-child.ts', import.meta.url))
+  const fixture = fileURLToPath(new URL('./support/embedded-child.ts', import.meta.url))
   const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
   const children: ChildProcess[] = []
   afterAll(() => {

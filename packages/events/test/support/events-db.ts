@@ -1,6 +1,6 @@
 import { createDatabase, migrate, type Database } from '@strata/pg'
 import { eventsMigrations } from '@strata/events'
-import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
+import { createTestDatabase, type TestDatabase } from '../../../../test/support/pg.js'
 
 export interface EventsTestDb {
   tdb: TestDatabase
