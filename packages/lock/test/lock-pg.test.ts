@@ -24,6 +24,7 @@ registerLockSuite('postgres advisory locks', async ({ databaseUrl }) => {
       await admin.query(
         `SELECT pg_terminate_backend(l.pid) FROM pg_locks l
          WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
            AND l.objid = (hashtextextended($1, 0) & 4294967295)::oid`,
         [`strata:lock:${key}`],
       )
@@ -70,8 +71,12 @@ describe('Postgres lock specifics', () => {
     const locks = createPgLock({ pool, prefix: 's:', sessionTimeoutMargin: 100 })
     const other = createPgLock({ pool, prefix: 's:' })
     const lock = await locks.acquire('frozen', 200)
+    // This database's only: other tests on the server hold advisory locks of their own.
     const advisory = () =>
-      pool.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted`)
+      pool.query(
+        `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      )
     expect((await advisory()).rows[0].n).toBe(1)
     // Simulate a frozen process: its local expiry timer never runs.
     ;(lock as unknown as { detach(): void }).detach()
