@@ -14,7 +14,7 @@ import type { Cluster, Redis } from 'ioredis'
 import type { Registry } from 'prom-client'
 import { AnalyticsService, type AnalyticsServiceOptions } from './analytics/analytics-service.js'
 import { Authenticator } from './auth/authenticator.js'
-import type { StrataConfig } from './config.js'
+import { databaseOptions, type StrataConfig } from './config.js'
 import { ImportService, type ImportServiceOptions } from './imports/import-service.js'
 import { createIngestMetrics } from './ingest-metrics.js'
 import { PerformanceService, type PerformanceOptions } from './performance/performance-service.js'
@@ -83,7 +83,11 @@ export async function createServices(
   let readDb = a.readDb ?? db
   if (!a.readDb && config.databaseReadUrl) {
     try {
-      readDb = await createDatabase({ url: config.databaseReadUrl })
+      readDb = await createDatabase({
+        ...databaseOptions(config),
+        url: config.databaseReadUrl,
+        logger: deps.logger,
+      })
     } catch (err) {
       await Promise.all(owned.map((o) => o.close().catch(() => {})))
       throw err
