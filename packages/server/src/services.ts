@@ -9,6 +9,7 @@ import {
   type GroupCommitWriterOptions,
   type SessionStoreOptions,
 } from '@strata/events'
+import { createRedisLock, type LockProvider } from '@strata/lock'
 import { createDatabase, type Database } from '@strata/pg'
 import type { Cluster, Redis } from 'ioredis'
 import type { Registry } from 'prom-client'
@@ -96,6 +97,13 @@ export async function createServices(
     owned.push({ name: 'read replica pool', close: () => replica.close() })
   }
 
+  // With Redis, background jobs that every instance schedules (partition maintenance, session
+  // cleanup) run on one instance at a time; without Redis there is one instance to coordinate.
+  const lock: LockProvider | undefined = deps.redis
+    ? createRedisLock({ redis: deps.redis, prefix: 'strata:lock:' })
+    : undefined
+  if (lock) owned.unshift({ name: 'lock provider', close: () => lock.close() })
+
   const projects = new ProjectStore(db)
   const auth = new Authenticator({ store: projects, adminToken: config.adminToken })
 
@@ -104,6 +112,7 @@ export async function createServices(
   const writer = new GroupCommitWriter(db, {
     logger: log,
     onFlush: ingestMetrics.onFlush,
+    ...(lock ? { lock } : {}),
     ...overrides.writer,
   })
   ingestMetrics.watch(writer)
@@ -112,6 +121,7 @@ export async function createServices(
   const sessions = new SessionStore(db, {
     logger: log,
     cache: cache.namespace('sessions'),
+    ...(lock ? { lock } : {}),
     ...overrides.sessions,
   })
 
