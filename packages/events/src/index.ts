@@ -56,7 +56,8 @@ export type {
   SessionCache,
   SessionStoreOptions,
 } from './sessions/session-store.js'
-export { AnalyticsQueries, NO_ENTITY_TYPE } from './analytics/analytics-queries.js'
+export { AnalyticsQueries } from './analytics/analytics-queries.js'
+export { NO_ENTITY_TYPE } from './analytics/answers.js'
 export type {
   ActiveUsers,
   ActivityAnalytics,
@@ -68,7 +69,7 @@ export type {
   RecentLoginsFilter,
   SessionAnalytics,
   UserActivityItem,
-} from './analytics/analytics-queries.js'
+} from './analytics/answers.js'
 export { analyticsErrors } from './analytics/errors.js'
 export type { AnalyticsErrorCode } from './analytics/errors.js'
 export { ANALYTICS_DEFAULTS, resolveAnalyticsOptions } from './analytics/options.js'
