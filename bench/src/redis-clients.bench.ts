@@ -1,5 +1,5 @@
 // ioredis vs node-redis GET/SET at concurrency 1 and 64 (1 KB values): the measurement behind
-// @strata/cache's client choice (see packages/cache/src/redis-driver.ts). Uses the ioredis the
+// @strata/cache's client choice (see packages/cache/src/l2/ioredis-driver.ts). Uses the ioredis the
 // cache itself resolves (root node_modules), not bench's own copy.
 import { createRequire } from 'node:module'
 import { createClient } from 'redis'
@@ -73,6 +73,6 @@ export default async function run(args: BenchArgs): Promise<BenchResult> {
     params: { valueBytes: 1024, ms, rounds, concurrency: [1, 64] },
     results,
     env: { ioredis: ioredisVersion },
-    notes: ['Medians of interleaved rounds; the cache uses ioredis (see redis-driver.ts).'],
+    notes: ['Medians of interleaved rounds; the cache uses ioredis (see l2/ioredis-driver.ts).'],
   }
 }
