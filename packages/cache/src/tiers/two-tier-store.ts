@@ -6,7 +6,9 @@ import { TAG_OK, TAG_UNKNOWN } from '../invalidation/tag-states.js'
 import type { TagStates } from '../invalidation/tag-states.js'
 import { FAILED } from '../l2/l2-guard.js'
 import type { L2Guard } from '../l2/l2-guard.js'
+import type { CacheEmitter } from '../events.js'
 import type { DecodedEntry, Serializer } from '../serializer.js'
+import type { TierCounters } from '../stats/counters.js'
 import type { L1Entry, L1Store } from './l1-store.js'
 
 /** Per-call entry settings, resolved to milliseconds. */
@@ -33,6 +35,9 @@ export class TwoTierStore {
   readonly #bus: CacheBus
   readonly #guard: L2Guard | undefined
   readonly #clone: boolean
+  /** The hit path's fields, read directly rather than through the context. */
+  readonly #l1c: TierCounters
+  readonly #events: CacheEmitter
   #sample = 0
 
   constructor(
@@ -50,6 +55,8 @@ export class TwoTierStore {
     this.#bus = bus
     this.#guard = guard
     this.#clone = ctx.opts.clone
+    this.#l1c = ctx.counters.l1
+    this.#events = ctx.events
   }
 
   // ---------------------------------------------------------------- L1 fast paths
@@ -70,19 +77,19 @@ export class TwoTierStore {
 
   /** Counts an L1 hit; samples latency and hot keys on 1 in 64 / 1 in 16 calls. */
   countL1Hit(full: string): void {
-    const { counters, events } = this.#ctx
-    counters.l1.hits++
+    this.#l1c.hits++
     this.#l1.touch(full)
     const s = ++this.#sample
-    if ((s & 15) === 0) counters.top.add(full)
+    if ((s & 15) === 0) this.#ctx.counters.top.add(full)
     if ((s & 63) === 0) {
       const t0 = performance.now()
       this.#l1.get(full)
       const ms = performance.now() - t0
-      counters.l1.latency.record(ms)
+      this.#l1c.latency.record(ms)
       this.#ctx.metrics?.observe('l1', 'get', ms / 1000)
     }
-    if (events.has('cache:hit')) events.emit('cache:hit', { key: full, tier: 'l1', stale: false })
+    if (this.#events.has('cache:hit'))
+      this.#events.emit('cache:hit', { key: full, tier: 'l1', stale: false })
   }
 
   // ---------------------------------------------------------------- reads
