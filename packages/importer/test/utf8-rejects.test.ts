@@ -86,9 +86,11 @@ describe('UTF-8 sources with bytes that are not UTF-8', () => {
         [5, 'STRATA_IMPORT_PARSE_ERROR'],
       ])
       expect(rejects[0]!.message).toBe(
-        "invalid UTF-8 at byte offset 3 of field 2 (name): byte 0xE9 (save the file as UTF-8, or set source.encoding to 'latin1') on line 3",
+        "invalid UTF-8 at byte offset 3 of field 2 (name) on line 3: byte 0xE9; save the file as UTF-8, or set source.encoding to 'latin1'",
       )
-      expect(rejects[1]!.message).toMatch(/byte offset 4 of field 2 .* on line 5$/)
+      expect(rejects[1]!.message).toMatch(
+        /^invalid UTF-8 at byte offset 4 of field 2 \(name\) on line 5:/,
+      )
       expect(rejects[0]!.fields).toEqual(['2', 'Jos\ufffd'])
       expect(readFileSync(rejectFile, 'utf8')).toContain('invalid UTF-8 at byte offset 3')
     },
@@ -143,7 +145,7 @@ describe('UTF-8 sources with bytes that are not UTF-8', () => {
     const [rej] = await listRejects(env.db, r.jobId)
     expect(rej).toMatchObject({ line: 2, code: 'STRATA_IMPORT_PARSE_ERROR' })
     expect(rej!.message).toBe(
-      'invalid UTF-8 at byte offset 19 of line 2: byte 0xE9 (NDJSON must be UTF-8)',
+      'invalid UTF-8 at byte offset 19 of line 2: byte 0xE9; NDJSON must be UTF-8',
     )
   })
 })

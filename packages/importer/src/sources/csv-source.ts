@@ -140,10 +140,10 @@ export async function openCsvSource(
     if (strict?.sawInvalid) {
       // Only once the file showed an invalid byte: clean files never pay for the scan.
       const fields = rec.fields as string[]
-      const why = invalidUtf8InFields(fields, header)
+      const why = invalidUtf8InFields(fields, rec.line, header)
       if (why) {
         rec.fields = withReplacementChars(fields)
-        rec.error = { code: 'STRATA_IMPORT_PARSE_ERROR', message: `${why} on line ${rec.line}` }
+        rec.error = { code: 'STRATA_IMPORT_PARSE_ERROR', message: why }
         return rec
       }
     }

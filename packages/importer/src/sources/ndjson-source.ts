@@ -33,7 +33,7 @@ export async function openNdjsonSource(
         fields: [buf.toString('utf8')],
         error: {
           code: 'STRATA_IMPORT_PARSE_ERROR',
-          message: `invalid UTF-8 at byte offset ${bad} of line ${line}: byte 0x${buf[bad]!.toString(16).toUpperCase()} (NDJSON must be UTF-8)`,
+          message: `invalid UTF-8 at byte offset ${bad} of line ${line}: byte 0x${buf[bad]!.toString(16).toUpperCase()}; NDJSON must be UTF-8`,
         },
       }
     let text = buf.toString('utf8')

@@ -143,11 +143,12 @@ function byteOffset(s: string, end: number): number {
 }
 
 /**
- * Why a decoded CSV record holds bytes that were not UTF-8 (the first one: field, byte offset in
- * the field, byte value), or undefined when it holds none.
+ * Why a decoded CSV record holds bytes that were not UTF-8 (the first one: byte offset in its
+ * field, the field, the line, the byte), or undefined when it holds none.
  */
 export function invalidUtf8InFields(
   fields: readonly string[],
+  line: number,
   header?: string[],
 ): string | undefined {
   for (let f = 0; f < fields.length; f++) {
@@ -156,7 +157,7 @@ export function invalidUtf8InFields(
     if (i === -1) continue
     const byte = s.charCodeAt(i) - ESCAPE_BASE
     const name = header?.[f]
-    return `invalid UTF-8 at byte offset ${byteOffset(s, i)} of field ${f + 1}${name ? ` (${name})` : ''}: byte 0x${byte.toString(16).toUpperCase()} (save the file as UTF-8, or set source.encoding to 'latin1')`
+    return `invalid UTF-8 at byte offset ${byteOffset(s, i)} of field ${f + 1}${name ? ` (${name})` : ''} on line ${line}: byte 0x${byte.toString(16).toUpperCase()}; save the file as UTF-8, or set source.encoding to 'latin1'`
   }
   return undefined
 }

@@ -107,13 +107,13 @@ export async function assertSafeFunctions(
     )
     const allowed = new Set([...ALLOWED, ...allow])
     const check = (r: ProcRow, how: string): void => {
-      if (allowed.has(`${r.nspname}.${r.proname}`)) return
       const qualified = `${r.nspname}.${r.proname}`
       const why = deniedReason(r.proname)
       if (why)
         throw refusal('denied_function', `function ${qualified}${how} is not allowed (${why})`, {
           function: qualified,
         })
+      if (allowed.has(qualified)) return
       if (r.provolatile === 'v')
         throw refusal(
           'volatile_function',
