@@ -15,6 +15,7 @@ import { SingleFlight } from './single-flight/single-flight.js'
 import { CacheCounters } from './stats/counters.js'
 import { CacheMetrics } from './stats/metrics.js'
 import { StatsReporter, metricSource } from './stats/stats-reporter.js'
+import type { CacheStats } from './stats/stats-reporter.js'
 import { L1Store } from './tiers/l1-store.js'
 import { TwoTierStore } from './tiers/two-tier-store.js'
 
@@ -69,7 +70,7 @@ export class CacheCore {
       busConnected: driver === undefined,
     }
     this.#ctx = ctx
-    const guard = driver && new L2Guard(driver, breaker!, ctx)
+    const guard = driver && breaker ? new L2Guard(driver, breaker, ctx) : undefined
     const serializer = new Serializer(
       opts.serializer,
       opts.compressThreshold,
@@ -81,12 +82,9 @@ export class CacheCore {
     this.invalidation = new Invalidator(ctx, l1, tags, this.#bus, guard)
     this.flights = new SingleFlight(ctx, l1, tags, this.tiers, this.#bus, guard)
     this.#stats = new StatsReporter(ctx, l1, breaker)
-    const listening = this.#bus.start()
-    this.#ready = driver
-      ? Promise.all([listening, driver.waitReady(Math.max(1000, opts.commandTimeout * 4))]).then(
-          () => {},
-        )
-      : listening
+    // Ready once the bus listens and the command connection is up (or waited for long enough).
+    const connecting = driver?.waitReady(Math.max(1000, opts.commandTimeout * 4))
+    this.#ready = Promise.all([this.#bus.start(), connecting]).then(() => undefined)
   }
 
   /** Resolves once the bus subscription is live (or failed and will retry in background). */
@@ -102,7 +100,7 @@ export class CacheCore {
     if (this.#closed) throw cacheErrors.create('STRATA_CACHE_CLOSED')
   }
 
-  stats(): ReturnType<StatsReporter['stats']> {
+  stats(): CacheStats {
     return this.#stats.stats()
   }
 

@@ -337,7 +337,7 @@ export class SingleFlight {
       },
     }
     let value: T
-    if (lock !== undefined) this.#keeper!.hold(full, lock)
+    if (lock !== undefined) this.#keeper?.hold(full, lock)
     try {
       value = await this.#factories.run(key, factory, ctx, s.hard)
     } catch (err) {
@@ -356,7 +356,7 @@ export class SingleFlight {
       this.#pendingWrites.add(pending)
       void pending.then(() => this.#pendingWrites.delete(pending))
     } catch (err) {
-      if (lock) void this.#guard!.run('unlock', (d) => d.unlock(full, lock))
+      if (lock) void this.#guard?.run('unlock', (d) => d.unlock(full, lock))
       throw err
     }
     return value
@@ -367,7 +367,8 @@ export class SingleFlight {
    * and one of them takes over at once, instead of sleeping until the lock TTL runs out.
    */
   async #releaseFailed(full: string, lock: string): Promise<void> {
-    if ((await this.#guard!.run('unlock', (d) => d.unlock(full, lock))) === FAILED) return
+    const guard = this.#guard
+    if (!guard || (await guard.run('unlock', (d) => d.unlock(full, lock))) === FAILED) return
     const { origin, clock } = this.#ctx
     await this.#bus.publish({ o: origin, t: 'unlock', v: clock.next(), k: [full] })
   }
