@@ -189,11 +189,14 @@ export class IngestLoad {
     return this.batches.filter((b) => b.acked && b.attempts > 1)
   }
 
-  /** Counts of attempts by outcome (`202`, `503 STRATA_DB_UNAVAILABLE`, `0 ECONNREFUSED`, …). */
+  /**
+   * Counts of attempts by outcome (`202`, `503 STRATA_DB_UNAVAILABLE`, `0 ECONNREFUSED`, …),
+   * of those in flight at some point of [from, to].
+   */
   outcomes(from = 0, to = Infinity): Record<string, number> {
     const out: Record<string, number> = {}
     for (const a of this.attempts) {
-      if (a.start < from || a.start > to) continue
+      if (a.end < from || a.start > to) continue
       const key = a.status === 0 ? `0 ${a.error}` : a.code ? `${a.status} ${a.code}` : `${a.status}`
       out[key] = (out[key] ?? 0) + 1
     }
@@ -210,9 +213,9 @@ export class IngestLoad {
     return [...out]
   }
 
-  /** Latencies (ms) of attempts that started in [from, to]. */
+  /** Latencies (ms) of attempts in flight at some point of [from, to]. */
   latencies(from = 0, to = Infinity): number[] {
-    return this.attempts.filter((a) => a.start >= from && a.start <= to).map((a) => a.end - a.start)
+    return this.attempts.filter((a) => a.end >= from && a.start <= to).map((a) => a.end - a.start)
   }
 
   /** First acknowledged attempt that started at or after `t` (recovery). */
