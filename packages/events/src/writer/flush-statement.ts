@@ -2,13 +2,18 @@ import type { ActivityRow, EventRow, LoginRow, SegmentRow } from '../types.js'
 
 /**
  * Builds ONE statement of data-modifying CTEs (`WITH a AS (INSERT ...), b AS (INSERT ...)
- * SELECT 1`) for everything a flush writes after dedup: on a busy two-core machine each round
- * trip costs milliseconds, and a flush's fixed cost is what bounds single-event throughput.
- * Postgres runs every data-modifying CTE exactly once, in one snapshot, atomically.
+ * SELECT 1`) for everything a flush writes: on a busy two-core machine each round trip costs
+ * milliseconds, and a flush's fixed cost is what bounds single-event throughput. Postgres runs
+ * every data-modifying CTE exactly once, in one snapshot, atomically.
+ *
+ * Every event value travels as a bound parameter (rows as one JSON parameter each), never in
+ * the SQL text: statement text is what Postgres logs on an error and shows in
+ * pg_stat_activity, and it would carry every project's personal data in the batch.
  */
 export class FlushStatement {
   #parts: [name: string, sql: string][] = []
   #params: unknown[] = []
+  #dedup = false
 
   /** Appends a parameter and returns its placeholder with a cast. */
   #p(value: unknown, cast: string): string {
@@ -38,15 +43,34 @@ export class FlushStatement {
     return this.#parts.length === 0
   }
 
+  /** The statement text (placeholders only) and its parameters, for `client.query(sql, params)`. */
   build(): { sql: string; params: unknown[] } {
     const ctes = this.#parts.map(([name, sql]) => `${name} AS (${sql})`).join(',\n')
-    return { sql: `WITH ${ctes}\nSELECT 1`, params: this.#params }
+    // Reading the dedup CTE from the main query runs it before the other CTEs (those run to
+    // completion after the main query): a repeat fails the statement before anything else is
+    // written, and keys are locked first, as on the COPY path.
+    const main = this.#dedup ? 'SELECT count(*) FROM dedup' : 'SELECT 1'
+    return { sql: `WITH ${ctes}\n${main}`, params: this.#params }
   }
 
-  /** The statement with its parameters written in as literals (see inlineParams). */
-  buildInline(): string {
-    const { sql, params } = this.build()
-    return inlineParams(sql, params)
+  /**
+   * Dedup keys with NO `ON CONFLICT`, for the optimistic one-round-trip flush: a repeat fails
+   * the statement with unique_violation and the flush reruns on the conflict-safe path.
+   */
+  dedup(rows: EventRow[]): this {
+    if (!rows.length) return this
+    this.#dedup = true
+    this.#push(
+      `INSERT INTO event_dedup (project_id, message_id, ts)
+       SELECT * FROM ${this.#records(rows, [
+         ['p', 'uuid', (r) => r.projectId],
+         ['m', 'text', (r) => r.messageId],
+         ['t', 'timestamptz', (r) => iso(r.ts)],
+       ])}
+       RETURNING 1`,
+      'dedup',
+    )
+    return this
   }
 
   logins(rows: LoginRow[]): this {
@@ -345,39 +369,4 @@ function aggregate<R>(rows: R[], key: (r: R) => string[]): Aggregated[] {
   return [...counts.entries()]
     .sort((a, b) => (a[0] < b[0] ? -1 : 1))
     .map(([, c]) => [...c.parts, c.n])
-}
-
-/**
- * Dedup keys with NO `ON CONFLICT`, for the optimistic one-round-trip flush: a repeat fails the
- * statement with unique_violation and the flush reruns on the conflict-safe path.
- */
-export function dedupInsert(rows: EventRow[]): string {
-  const json = JSON.stringify(rows.map((r) => ({ p: r.projectId, m: r.messageId, t: iso(r.ts) })))
-  return inlineParams(
-    `INSERT INTO event_dedup (project_id, message_id, ts)
-     SELECT * FROM json_to_recordset($1::json) AS x(p uuid, m text, t timestamptz)`,
-    [json],
-  )
-}
-
-/**
- * Replaces `$n` placeholders with dollar-quoted literals, so a whole flush
- * (`BEGIN; …; …; COMMIT`) can go as ONE simple-protocol message: the extended protocol pg uses
- * for parameters allows one statement per round trip, and on a loaded machine each round trip
- * costs a scheduler wake-up of both processes. Dollar quoting takes the text verbatim (no escape
- * processing, independent of standard_conforming_strings); the tag is chosen so it does not occur
- * in any value. Values here are our own JSON text, ISO strings and numbers.
- */
-export function inlineParams(sql: string, params: unknown[]): string {
-  const texts = params.map((v) => (v === null || v === undefined ? null : String(v)))
-  let tag = '$s$'
-  // `t + tag` also catches a value ending in a prefix of the tag ("…$s" + "$s$").
-  const clashes = (tag: string) =>
-    texts.some((t) => t !== null && (t + tag).indexOf(tag) !== t.length)
-  for (let i = 0; clashes(tag); i++) tag = `$s${i.toString(36)}$`
-  return sql.replace(/\$(\d+)/g, (_, n: string) => {
-    const t = texts[Number(n) - 1]
-    if (t === undefined) throw new RangeError(`no parameter $${n}`)
-    return t === null ? 'NULL' : `${tag}${t}${tag}`
-  })
 }

@@ -18,7 +18,6 @@ import { runExclusive } from '../run-exclusive.js'
 import type { ActivityRow, EventRow, LoginRow, SegmentRow } from '../types.js'
 import { copyBool, copyJson, copyText, NULL } from './copy-text.js'
 import {
-  dedupInsert,
   FlushStatement,
   iso,
   openedSessions,
@@ -55,7 +54,7 @@ export interface GroupCommitWriterOptions {
   unavailableCooldown?: Duration
   /** Sessions created from successful logins expire after this. @defaultValue '7d' */
   sessionTtl?: Duration
-  /** Flushes with more rows than this COPY them (dedup keys and sessions optimistically); smaller ones go as one round trip (one message: BEGIN … COMMIT). Queues above twice this are split between free flush slots. @defaultValue 500 */
+  /** Flushes with more rows than this COPY them (dedup keys and sessions optimistically); smaller ones go as one round trip (one parameterised statement). Queues above twice this are split between free flush slots. @defaultValue 500 */
   copyThreshold?: number
   /** Raw event partitions entirely older than this are dropped by maintain(); keep it equal to the validator's maxPast. @defaultValue '730d' */
   retention?: Duration
@@ -95,7 +94,7 @@ interface Pending {
 }
 
 /**
- * How a flush writes: `single` = the whole transaction as ONE simple-protocol message (small
+ * How a flush writes: `single` = the whole transaction as ONE parameterised statement (small
  * flushes), `copy` = COPY keys, rows and sessions (large flushes); both assume no repeats and
  * fall back to `safe` (INSERT … ON CONFLICT, returning the repeats) on a unique violation.
  */
@@ -502,22 +501,24 @@ export class GroupCommitWriter {
     } else stmt.sessions(logins, this.#o.sessionTtlMs)
     const userBits = this.#newUserBits(logins, activities, events)
     stmt.rollups(logins, activities, events).userBits(userBits)
-    // The last statement and COMMIT in one message (one round trip fewer).
-    const last = stmt.empty ? '' : `${stmt.buildInline()};\n`
-    if (this.#beforeCommit) {
-      if (last) await client.query(last)
-      await this.#beforeCommit(client)
-      await client.query('COMMIT')
-    } else await client.query(`${last}COMMIT`)
+    // Values go as parameters, never into the SQL text (see FlushStatement), so the last
+    // statement and COMMIT are two round trips: the extended protocol takes one statement.
+    if (!stmt.empty) {
+      const { sql, params } = stmt.build()
+      await client.query(sql, params)
+    }
+    await this.#beforeCommit?.(client)
+    await client.query('COMMIT')
     for (const [k] of userBits) this.#knownUserBits.set(k, true)
     return fresh
   }
 
   /**
-   * A small flush in ONE round trip: `BEGIN; <dedup keys>; <rows, sessions, rollups, user bitmaps>;
-   * COMMIT` as one simple-protocol message. Statements run in order and the first error skips the
-   * rest, so a repeat (unique_violation on the dedup keys) writes nothing and the caller reruns
-   * the flush on the conflict-safe path. Resolves only after COMMIT.
+   * A small flush in ONE round trip: dedup keys, rows, sessions, rollups and user bitmaps as one
+   * statement of data-modifying CTEs with bound parameters (pg sends Parse/Bind/Execute/Sync
+   * together). Outside a transaction block one statement is its own transaction, so it commits
+   * whole or not at all: a repeat (unique_violation on the dedup keys) writes nothing and the
+   * caller reruns the flush on the conflict-safe path. Resolves only after COMMIT.
    */
   async #singleTransaction(client: PoolClient, unique: Entry[]): Promise<Set<string>> {
     const logins: LoginRow[] = []
@@ -532,18 +533,20 @@ export class GroupCommitWriter {
     }
     const userBits = this.#newUserBits(logins, activities, events)
     const stmt = new FlushStatement()
+      .dedup(unique.map((e) => e.row))
       .logins(logins)
       .activities(activities)
       .events(events)
       .sessions(logins, this.#o.sessionTtlMs)
       .rollups(logins, activities, events)
       .userBits(userBits)
-    const body = `BEGIN;\n${dedupInsert(unique.map((e) => e.row))};\n${stmt.buildInline()}`
+    const { sql, params } = stmt.build()
     if (this.#beforeCommit) {
-      await client.query(body)
+      await client.query('BEGIN')
+      await client.query(sql, params)
       await this.#beforeCommit(client)
       await client.query('COMMIT')
-    } else await client.query(`${body};\nCOMMIT`)
+    } else await client.query(sql, params)
     for (const [k] of userBits) this.#knownUserBits.set(k, true)
     return fresh
   }
@@ -613,7 +616,9 @@ export class GroupCommitWriter {
           try {
             return await this.#flushTransaction(client, unique, mode)
           } catch (err) {
-            await client.query('ROLLBACK').catch(() => {})
+            // A single-mode flush without the test seam opened no transaction block.
+            if (mode !== 'single' || this.#beforeCommit)
+              await client.query('ROLLBACK').catch(() => {})
             if (mode !== 'safe' && sqlState(err) === '23505') {
               mode = 'safe'
               continue
