@@ -8,7 +8,7 @@ import type { StrataConfig } from './config.js'
 import { serverErrors } from './errors.js'
 import { createLogger } from './logger.js'
 import authPlugin from './plugins/auth.js'
-import errorsPlugin from './plugins/errors.js'
+import errorsPlugin, { clientErrorHandler, frameworkErrorHandler } from './plugins/errors.js'
 import ingestBody from './plugins/ingest-body.js'
 import projectRateLimit, { type ProjectRateLimitOptions } from './plugins/rate-limit.js'
 import servicesPlugin from './plugins/services.js'
@@ -94,6 +94,10 @@ export async function buildApp(
     return503OnClosing: false,
     // Fastify's two info lines per request are too much at ingestion rates; onResponse logs instead.
     logController: new LogController({ disableRequestLogging: true }),
+    // Refusals made before a route runs (unparsable requests, header overflow, timeouts, URLs
+    // that do not decode) answer in the same error envelope as everything else.
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
   })
   app.server.headersTimeout = HTTP_DEFAULTS.headersTimeout
   const { overrides = {} } = deps

@@ -1,12 +1,20 @@
+import { isStrataError } from '@strata/core'
 import type { FastifyInstance } from 'fastify'
 import { serverErrors } from '../errors.js'
 import { sendError } from '../plugins/errors.js'
 
-/** `/healthz`: the process is alive. `/readyz`: every registered dependency answers in time. */
+const TIMED_OUT = Symbol('timed out')
+
+/**
+ * `/healthz`: the process is alive. `/readyz`: every registered dependency answers in time.
+ * Unauthenticated: a failed check shows only its name and a code (`STRATA_DB_UNAVAILABLE`,
+ * `timeout`, or `failed`); what the driver said (addresses, server messages) goes to the log
+ * with the request id.
+ */
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
   app.get('/healthz', async () => ({ status: 'ok' }))
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', async (request, reply) => {
     const checks = await Promise.all(
       app.readiness.map(async ({ name, check, timeoutMs = 2000 }) => {
         const started = performance.now()
@@ -15,20 +23,17 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
           await Promise.race([
             check(),
             new Promise((_, reject) => {
-              timer = setTimeout(
-                () => reject(new Error(`no answer within ${timeoutMs} ms`)),
-                timeoutMs,
-              )
+              timer = setTimeout(() => reject(TIMED_OUT), timeoutMs)
             }),
           ])
           return { name, ok: true, ms: Math.round(performance.now() - started) }
         } catch (err) {
-          return {
-            name,
-            ok: false,
-            ms: Math.round(performance.now() - started),
-            error: (err as Error).message,
-          }
+          const error = err === TIMED_OUT ? 'timeout' : isStrataError(err) ? err.code : 'failed'
+          request.log.warn(
+            err === TIMED_OUT ? { check: name, timeoutMs } : { err, check: name },
+            'readiness check failed',
+          )
+          return { name, ok: false, ms: Math.round(performance.now() - started), error }
         } finally {
           clearTimeout(timer)
         }
