@@ -50,6 +50,17 @@ export interface StrataConfig {
   /** Server-side import sources must live under this directory. @defaultValue `${dataDir}/imports` */
   importDir: string
   /**
+   * How long the upload of a failed or paused import job is kept so that the job can resume
+   * (STRATA_IMPORT_UPLOAD_RETENTION, ms); a completed or cancelled job's upload is deleted when
+   * it ends. @defaultValue 86400000 (24 h)
+   */
+  importUploadRetentionMs: number
+  /**
+   * Bearer token `/metrics` requires (STRATA_METRICS_TOKEN, ≥ 16 characters); absent, /metrics
+   * is open.
+   */
+  metricsToken: string | undefined
+  /**
    * Folder of the built dashboard served at /dashboard (STRATA_DASHBOARD_DIR).
    * @defaultValue the repository's packages/dashboard/dist
    */
@@ -60,6 +71,20 @@ export interface StrataConfig {
   cacheTtls: Record<string, number>
   /** POST target for performance alert transitions (STRATA_ALERT_WEBHOOK_URL). */
   alertWebhookUrl: string | undefined
+  /**
+   * Failed authentications (401/403) per client address per window before its requests get
+   * 429 (STRATA_AUTH_FAILURE_LIMIT, 0: no limit; STRATA_AUTH_FAILURE_WINDOW).
+   * @defaultValue { max: 50, windowMs: 60000 }
+   */
+  authFailureLimit: { max: number; windowMs: number }
+  /**
+   * Rate limits by route class, from STRATA_RATE_LIMIT_<INGEST|ANALYTICS|IMPORTS|PERFORMANCE>
+   * (`<max>/<window>`, or `off`): ingestion per project, the others per key. Unset: the
+   * defaults of plugins/rate-limit.ts.
+   */
+  rateLimits: Partial<
+    Record<'ingest' | 'analytics' | 'imports' | 'performance', RateLimitSetting | false>
+  >
   /** Alert threshold overrides from STRATA_ALERT_* (see docs/guides/performance.md). */
   alertThresholds: {
     slowQueryShare?: number
@@ -69,6 +94,12 @@ export interface StrataConfig {
     eventLoopP99Ms?: number
     heapUsedRatio?: number
   }
+}
+
+/** A rate limit: `max` requests per `timeWindow` ms. */
+export interface RateLimitSetting {
+  max: number
+  timeWindow: number
 }
 
 /** Pool settings from the environment; each unset field keeps @strata/pg's default. */
@@ -160,6 +191,20 @@ const duration = z.string().transform((v, ctx) => {
   return z.NEVER
 })
 
+// `<max>/<window>` (e.g. 600/1m) or `off`.
+const rateLimit = z.string().transform((v, ctx) => {
+  if (v.trim().toLowerCase() === 'off') return false as const
+  const m = /^\s*(\d+)\s*\/\s*(\S+)\s*$/.exec(v)
+  try {
+    const timeWindow = m ? parseDuration(m[2]!) : 0
+    if (m && Number(m[1]) > 0 && timeWindow > 0) return { max: Number(m[1]), timeWindow }
+  } catch {
+    // reported below
+  }
+  ctx.addIssue({ code: 'custom', message: 'must be <max>/<window> like 600/1m, or off' })
+  return z.NEVER
+})
+
 const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATABASE_URL_POOLED: url(['postgres:', 'postgresql:']).optional(),
@@ -184,9 +229,20 @@ const schema = z.object({
   STRATA_MIGRATE_ON_START: bool.default(true),
   TRUST_PROXY: z.string().optional(),
   STRATA_IMPORT_DIR: z.string().min(1).optional(),
+  STRATA_IMPORT_UPLOAD_RETENTION: ms.default(86_400_000), // 24 h
+  STRATA_METRICS_TOKEN: z
+    .string()
+    .min(16, { message: 'must be at least 16 characters' })
+    .optional(),
   STRATA_DASHBOARD_DIR: z.string().min(1).optional(),
   STRATA_ANALYTICS_MAX_RANGE: duration.optional(),
   STRATA_ALERT_WEBHOOK_URL: url(['http:', 'https:']).optional(),
+  STRATA_AUTH_FAILURE_LIMIT: int(0).default(50),
+  STRATA_AUTH_FAILURE_WINDOW: duration.optional(),
+  STRATA_RATE_LIMIT_INGEST: rateLimit.optional(),
+  STRATA_RATE_LIMIT_ANALYTICS: rateLimit.optional(),
+  STRATA_RATE_LIMIT_IMPORTS: rateLimit.optional(),
+  STRATA_RATE_LIMIT_PERFORMANCE: rateLimit.optional(),
   STRATA_ALERT_SLOW_QUERY_SHARE: fraction.optional(),
   STRATA_ALERT_QUERY_P95_MS: int(1, 3_600_000).optional(),
   STRATA_ALERT_POOL_UTILIZATION: fraction.optional(),
@@ -284,10 +340,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
     migrateOnStart: e.STRATA_MIGRATE_ON_START,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     importDir: e.STRATA_IMPORT_DIR ?? `${dataDir}/imports`,
+    importUploadRetentionMs: e.STRATA_IMPORT_UPLOAD_RETENTION,
+    metricsToken: e.STRATA_METRICS_TOKEN,
     dashboardDir: e.STRATA_DASHBOARD_DIR,
     analyticsMaxRangeMs: e.STRATA_ANALYTICS_MAX_RANGE,
     cacheTtls,
     alertWebhookUrl: e.STRATA_ALERT_WEBHOOK_URL,
+    authFailureLimit: {
+      max: e.STRATA_AUTH_FAILURE_LIMIT,
+      windowMs: e.STRATA_AUTH_FAILURE_WINDOW ?? 60_000,
+    },
+    rateLimits: definedOnly({
+      ingest: e.STRATA_RATE_LIMIT_INGEST,
+      analytics: e.STRATA_RATE_LIMIT_ANALYTICS,
+      imports: e.STRATA_RATE_LIMIT_IMPORTS,
+      performance: e.STRATA_RATE_LIMIT_PERFORMANCE,
+    }),
     alertThresholds: Object.fromEntries(
       Object.entries({
         slowQueryShare: e.STRATA_ALERT_SLOW_QUERY_SHARE,
