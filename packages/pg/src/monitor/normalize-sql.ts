@@ -1,6 +1,7 @@
-// A small hand-written lexer instead of a SQL parser (pgsql-parser/libpg-query is a native or
-// WASM dependency of several MB): we only need to find literals, comments and statement
-// separators, which a single pass over quotes and comments does exactly.
+// A small hand-written lexer rather than the parser the SQL guard uses (libpg-query): this runs
+// on every monitored statement, where a WASM parse would cost far more than the query's
+// bookkeeping, and it only has to find literals, comments and statement separators for display
+// and grouping. Nothing here decides what SQL may run: that is the guard's job.
 
 const NORMALIZE_LIMIT = 16_384
 // Literals are first emitted as this marker, lists folded, then numbered: so `IN (1,2)` and
