@@ -9,6 +9,8 @@ export type { RedisTarget } from './redis-url.js'
 export { seededRandom } from './random.js'
 export { isObject } from './is-object.js'
 export { decodeKeysetCursor, encodeKeysetCursor } from './keyset-cursor.js'
+export { assertPgText, findPgTextIssue, isPgText, pgTextProblem, toPgInet } from './pg-text.js'
+export type { PgTextIssue } from './pg-text.js'
 export type { KeysetCursor } from './keyset-cursor.js'
 export {
   extendIfOwnerScript,

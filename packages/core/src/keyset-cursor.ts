@@ -1,3 +1,5 @@
+import { isPgText } from './pg-text.js'
+
 /**
  * Opaque keyset-pagination cursors over `(timestamp, id)`: base64url of `["<ts>", "<id>"]`,
  * the timestamp as ISO 8601 UTC with microseconds (PostgreSQL's precision, so the next page
@@ -14,7 +16,11 @@ export function encodeKeysetCursor(c: KeysetCursor): string {
   return Buffer.from(JSON.stringify([c.ts, c.id]), 'utf8').toString('base64url')
 }
 
-/** The cursor, or null when `value` is not one this module made (callers answer 400). */
+/**
+ * The cursor, or null when `value` is not one this module made (callers answer 400). A cursor
+ * is client input: its id must be text PostgreSQL takes (no NUL, no lone surrogate), since it
+ * is compared in SQL.
+ */
 export function decodeKeysetCursor(value: string): KeysetCursor | null {
   if (value.length > 2000) return null
   try {
@@ -25,7 +31,8 @@ export function decodeKeysetCursor(value: string): KeysetCursor | null {
       typeof v[0] === 'string' &&
       CURSOR_TS.test(v[0]) &&
       Number.isFinite(Date.parse(v[0])) &&
-      typeof v[1] === 'string'
+      typeof v[1] === 'string' &&
+      isPgText(v[1])
     )
       return { ts: v[0], id: v[1] }
   } catch {

@@ -1,3 +1,5 @@
+import { findPgTextIssue, pgTextProblem } from '@strata/core'
+import type { FastifyRequest } from 'fastify'
 import type { z } from 'zod'
 import { serverErrors } from '../errors.js'
 
@@ -9,7 +11,11 @@ export function invalid(message: string, details?: unknown): never {
   })
 }
 
-/** Parses `value` (absent: `{}`) with a zod schema; a 400 naming `where` and each issue otherwise. */
+/**
+ * Parses `value` (absent: `{}`) with a zod schema; a 400 naming `where` and each issue otherwise.
+ * Strings in the result must be text PostgreSQL stores (no NUL, no lone surrogate): parsed
+ * values go to queries.
+ */
 export function parseWith<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
   const r = schema.safeParse(value ?? {})
   if (!r.success)
@@ -17,5 +23,36 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, where: string
       `${where}: ${r.error.issues.map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; ')}`,
       r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
     )
+  const issue = findPgTextIssue(r.data)
+  if (issue) {
+    const path = issue.path.join('.') || 'value'
+    invalid(`${where}: ${path} ${issue.problem}`, [{ path, message: issue.problem }])
+  }
   return r.data
+}
+
+type Values = Record<string, unknown> | undefined
+
+/**
+ * Refuses (400 STRATA_VALIDATION_FAILED, naming the parameter) a request whose query-string
+ * values or path parameters PostgreSQL would refuse as text (NUL, unpaired surrogates), before
+ * any handler or query sees them. An `onRequest` hook for route plugins whose routes read
+ * either: without it a `%00` reaches a query and comes back as a 500 with Postgres' message.
+ */
+export async function checkRequestText(request: FastifyRequest): Promise<void> {
+  checkValues(request.params as Values, 'path parameter')
+  checkValues(request.query as Values, 'query parameter')
+}
+
+function checkValues(values: Values, kind: string): void {
+  if (!values || typeof values !== 'object') return
+  for (const [name, value] of Object.entries(values)) {
+    const nameProblem = pgTextProblem(name)
+    if (nameProblem) invalid(`A ${kind} name ${nameProblem}`, { parameter: name })
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (typeof v !== 'string') continue
+      const problem = pgTextProblem(v)
+      if (problem) invalid(`${kind} ${name} ${problem}`, { parameter: name })
+    }
+  }
 }
