@@ -1,18 +1,17 @@
-import { setTimeout as sleep } from 'node:timers/promises'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createDatabase, type Database, type IndexAdvice } from '@strata/pg'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { createDatabase, type Database, type ExplainResult, type IndexAdvice } from '@strata/pg'
 import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
+import { HYPOPG_MISSING } from './support/components.js'
 
 const SQL = 'SELECT * FROM orders WHERE customer_id = $1'
 let tdb: TestDatabase
 let db: Database
 let advice: IndexAdvice
 
-async function medianExecMs(sql: string, params: unknown[]): Promise<number> {
-  const xs: number[] = []
-  for (let i = 0; i < 5; i++)
-    xs.push((await db.explain(sql, params, { analyze: true })).executionMs!)
-  return xs.sort((a, b) => a - b)[2]!
+/** Buffers the executed plan touched (hit + read, all nodes): the work done, free of load. */
+function pagesTouched(r: ExplainResult): number {
+  const plan = (r.raw as [{ Plan: Record<string, number> }])[0].Plan
+  return plan['Shared Hit Blocks']! + plan['Shared Read Blocks']!
 }
 
 beforeAll(async () => {
@@ -46,13 +45,10 @@ describe('index advisor', () => {
     )
     expect(s!.queries).toContain(SQL)
     expect(s!.costBefore).toBeGreaterThan(100)
-    if (advice.method === 'hypopg') {
-      expect(s!.costAfter! * 2).toBeLessThanOrEqual(s!.costBefore)
-      expect(advice.notice).toBeUndefined()
-    } else {
-      expect(s!.costAfter).toBeNull()
-      expect(advice.notice).toMatch(/hypopg/)
-    }
+    // Verified with a hypothetical index, not the pg_stats guess the product falls back to.
+    expect(advice.method, `${HYPOPG_MISSING} (advisor: ${advice.notice})`).toBe('hypopg')
+    expect(advice.notice).toBeUndefined()
+    expect(s!.costAfter! * 2).toBeLessThanOrEqual(s!.costBefore)
   })
 
   it('falls back to the pg_stats heuristic, and says so', async () => {
@@ -87,18 +83,20 @@ describe('index advisor', () => {
     expect(cheap.statementsAnalyzed).toBe(2)
   })
 
-  it('with hypopg: the real index costs within ±10 % of the hypothetical one and the query runs ≥ 5× faster', async (ctx) => {
-    if (advice.method !== 'hypopg')
-      ctx.skip(
-        'hypopg is not installed here (apt-get install postgresql-15-hypopg); CI installs it',
-      )
+  it('with hypopg: the real index costs within ±10 % of the hypothetical one and the query does ≥ 5× less work', async () => {
+    expect(advice.method, `${HYPOPG_MISSING} (advisor: ${advice.notice})`).toBe('hypopg')
     const s = advice.suggestions.find((x) => x.table === 'orders')!
-    const before = await medianExecMs(SQL, [42])
+    const before = await db.explain(SQL, [42], { analyze: true })
     await db.query(s.create)
     const real = await db.explain(SQL)
     expect(Math.abs(real.totalCost - s.costAfter!) / s.costAfter!).toBeLessThanOrEqual(0.1)
-    const after = await medianExecMs(SQL, [42])
-    expect(before / after).toBeGreaterThanOrEqual(5)
+    // Planner cost and pages touched, not wall time: both are the same on a loaded machine.
+    // (Wall-time speed-ups belong to `npm run bench`.)
+    expect(s.costBefore / real.totalCost).toBeGreaterThanOrEqual(5)
+    const after = await db.explain(SQL, [42], { analyze: true })
+    expect(JSON.stringify(after.raw)).toContain('"Index Name":"orders_customer_id_idx"')
+    expect(after.plan.actualRows).toBe(before.plan.actualRows)
+    expect(pagesTouched(before) / pagesTouched(after)).toBeGreaterThanOrEqual(5)
     // Now covered by an existing index: no longer suggested.
     const again = await db.advisor.indexSuggestions({ statements: [SQL] })
     expect(again.suggestions).toEqual([])
@@ -122,13 +120,16 @@ describe('index advisor', () => {
       'orders_status_total_idx',
     ])
     // Table statistics reach pg_stat_user_tables when the scanning backends flush them.
-    let low = r.lowIndexUsageTables
-    for (let i = 0; i < 60 && !low.some((t) => t.table === 'orders'); i++) {
-      await sleep(200)
-      low = (await db.advisor.indexSuggestions({ statements: [] })).lowIndexUsageTables
-    }
-    const orders = low.find((t) => t.table === 'orders')!
+    const orders = await vi.waitFor(
+      async () => {
+        const low = (await db.advisor.indexSuggestions({ statements: [] })).lowIndexUsageTables
+        const t = low.find((x) => x.table === 'orders')
+        if (!t) throw new Error(`orders not among ${JSON.stringify(low)}`)
+        return t
+      },
+      { timeout: 20_000, interval: 200 },
+    )
     expect(orders.seqScans).toBeGreaterThan(0)
     expect(orders.indexUsage).toBeLessThan(0.95)
-  }, 30_000)
+  }, 40_000)
 })

@@ -8,10 +8,11 @@ import {
   type StatementRow,
 } from '@strata/pg'
 import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
+import { PG_STAT_STATEMENTS_MISSING } from './support/components.js'
 
 let tdb: TestDatabase
 let db: Database
-let available = false
+let missing: string | undefined
 
 beforeAll(async () => {
   tdb = await createTestDatabase('stmts')
@@ -19,7 +20,8 @@ beforeAll(async () => {
   await migrate(db, [pgMigrations])
   await db.query('CREATE TABLE t (id int PRIMARY KEY, v text)')
   await db.query("INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 1000) g")
-  available = (await db.statements.availability()) === undefined
+  const why = await db.statements.availability()
+  missing = why && `${PG_STAT_STATEMENTS_MISSING} (monitor: ${why.code})`
 })
 afterAll(async () => {
   await db?.close()
@@ -75,13 +77,13 @@ describe('pg_stat_statements', () => {
     }
   })
 
-  it('top by total and mean since a snapshot, with calls, rows and cache hit ratio', async (ctx) => {
-    if (!available) ctx.skip('pg_stat_statements is not preloaded on this server')
+  it('top by total and mean since a snapshot, with calls, rows and cache hit ratio', async () => {
+    expect(missing, missing).toBeUndefined()
     const s0 = await db.statements.snapshot()
     for (let i = 0; i < 5; i++) await db.query('SELECT v FROM t WHERE id = $1', [i + 1])
     await db.query('SELECT count(*) FROM t a, t b WHERE a.id < b.id')
     const byTotal = await db.statements.top({ orderBy: 'total', since: s0, limit: 50 })
-    if (!byTotal.available) throw new Error('unavailable')
+    if (!byTotal.available) throw new Error(`top(): ${byTotal.code}`)
     const point = byTotal.items.find((r) => r.query === 'SELECT v FROM t WHERE id = $1')!
     expect(point.calls).toBe(5)
     expect(point.rows).toBe(5)
@@ -90,14 +92,14 @@ describe('pg_stat_statements', () => {
     const totals = byTotal.items.map((r) => r.totalMs)
     expect(totals).toEqual([...totals].sort((a, b) => b - a))
     const byMean = await db.statements.top({ orderBy: 'mean', since: s0, limit: 50 })
-    if (!byMean.available) throw new Error('unavailable')
+    if (!byMean.available) throw new Error(`top(): ${byMean.code}`)
     const means = byMean.items.map((r) => r.meanMs)
     expect(means).toEqual([...means].sort((a, b) => b - a))
     expect(byMean.since).toBe(s0.takenAt.toISOString())
   })
 
-  it('samples deltas into minute/hour history and flags regressions against the baseline', async (ctx) => {
-    if (!available) ctx.skip('pg_stat_statements is not preloaded on this server')
+  it('samples deltas into minute/hour history and flags regressions against the baseline', async () => {
+    expect(missing, missing).toBeUndefined()
     expect(await db.statements.sample()).toBe(0) // first sample: baseline snapshot only
     for (let i = 0; i < 3; i++) await db.query('SELECT v FROM t WHERE id = $1', [i + 1])
     expect(await db.statements.sample()).toBeGreaterThan(0)
