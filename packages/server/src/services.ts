@@ -137,6 +137,7 @@ export async function createServices(
     cacheTtls: config.cacheTtls,
   })
   const imports = new ImportService(db, {
+    uploadRetentionMs: config.importUploadRetentionMs,
     ...overrides.imports,
     importDir: config.importDir,
     logger: log,
@@ -184,6 +185,7 @@ export async function createServices(
         .catch((err: unknown) => log.warn({ err }, 'event partition maintenance failed'))
       sessions.start()
       performance.start()
+      imports.start()
     },
     close() {
       return (closing ??= (async () => {

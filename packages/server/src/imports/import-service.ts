@@ -1,3 +1,5 @@
+import { readdir, realpath } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import type { Logger } from '@strata/core'
 import {
   createImportJob,
@@ -21,10 +23,27 @@ import { UploadStore } from './upload-store.js'
 export interface ImportServiceOptions {
   /** Largest accepted upload. @defaultValue importDefaults.maxUploadBytes (1 GiB) */
   maxUploadBytes?: number
+  /**
+   * How long the upload of a failed or paused job is kept, from its last update, so that the
+   * job can resume (ms). A completed or cancelled job's upload is deleted when the job ends.
+   * @defaultValue 86400000 (24 h)
+   */
+  uploadRetentionMs?: number
+  /** How often uploads are checked against their jobs (ms). @defaultValue retention, at most 1 h */
+  uploadSweepEveryMs?: number
 }
 
 /** How long close() waits for running jobs to reach their pause (ms). */
 const CLOSE_WAIT_MS = 10_000
+const UPLOAD_DEFAULTS = {
+  retentionMs: 86_400_000,
+  maxSweepEveryMs: 3_600_000,
+  minSweepEveryMs: 1000,
+}
+
+/** A queued or running job that has not moved for this long (ms) was left by a dead process. */
+const STALE_RUN_MS = 86_400_000
+type UploadFate = 'keep' | 'delete'
 
 /**
  * Import jobs run in this process, in the background: create (from a spec, an upload's
@@ -37,6 +56,10 @@ export class ImportService {
   readonly #importDir: string
   readonly #log: Logger
   readonly #running = new Map<string, Promise<ImportResult | undefined>>()
+  readonly #retentionMs: number
+  readonly #sweepEveryMs: number
+  #sweepTimer: NodeJS.Timeout | undefined
+  #sweeping: Promise<void> | undefined
 
   constructor(db: Database, options: ImportServiceOptions & { importDir: string; logger: Logger }) {
     this.#db = db
@@ -46,6 +69,24 @@ export class ImportService {
       options.importDir,
       options.maxUploadBytes ?? importDefaults.maxUploadBytes,
     )
+    this.#retentionMs = options.uploadRetentionMs ?? UPLOAD_DEFAULTS.retentionMs
+    this.#sweepEveryMs =
+      options.uploadSweepEveryMs ??
+      Math.min(
+        Math.max(this.#retentionMs, UPLOAD_DEFAULTS.minSweepEveryMs),
+        UPLOAD_DEFAULTS.maxSweepEveryMs,
+      )
+  }
+
+  /**
+   * Deletes the uploads no job needs any more now (left by a previous run too), then every
+   * `uploadSweepEveryMs`.
+   */
+  start(): void {
+    if (this.#sweepTimer) return
+    void this.sweepUploads()
+    this.#sweepTimer = setInterval(() => void this.sweepUploads(), this.#sweepEveryMs)
+    this.#sweepTimer.unref()
   }
 
   /**
@@ -84,9 +125,14 @@ export class ImportService {
     return rejectHeader(undefined) + rejects.map(rejectLine).join('')
   }
 
-  /** Asks a job to pause or cancel at its next batch boundary. */
-  requestAction(id: string, action: 'pause' | 'cancel'): Promise<ImportJob> {
-    return requestJobAction(this.#db, id, action)
+  /**
+   * Asks a job to pause or cancel at its next batch boundary. A job that was not running is
+   * cancelled at once, and its upload deleted.
+   */
+  async requestAction(id: string, action: 'pause' | 'cancel'): Promise<ImportJob> {
+    const job = await requestJobAction(this.#db, id, action)
+    if (job.status === 'cancelled') await this.#sweepJobUpload(job)
+    return job
   }
 
   /** Runs a paused, failed or orphaned job again; 409 when it runs here or has ended. */
@@ -106,8 +152,11 @@ export class ImportService {
     return getImportJob(this.#db, job.id)
   }
 
-  /** Pauses the running jobs (resumable) and waits for them, at most 10 s. */
+  /** Stops the upload sweep; pauses the running jobs (resumable) and waits for them, at most 10 s. */
   async close(): Promise<void> {
+    clearInterval(this.#sweepTimer)
+    this.#sweepTimer = undefined
+    await this.#sweeping
     await Promise.all(
       [...this.#running.keys()].map((id) =>
         requestJobAction(this.#db, id, 'pause').catch(() => {}),
@@ -137,7 +186,106 @@ export class ImportService {
         this.#running.delete(jobId)
         claimed()
       })
+      .then(async (result) => {
+        // A completed or cancelled job's upload goes now; a failed or paused one's is kept for
+        // the retention period (the sweep decides, from every job naming the file).
+        if (result && (result.status === 'completed' || result.status === 'cancelled'))
+          await this.#sweepJobUpload(await getImportJob(this.#db, jobId)).catch((err: unknown) =>
+            this.#log.warn({ err, jobId }, 'could not delete the upload of an import job'),
+          )
+        return result
+      })
     this.#running.set(jobId, run)
     return started
+  }
+
+  /**
+   * Deletes every file of `<importDir>/uploads` that no job needs: all jobs naming it completed
+   * or cancelled, or failed or paused (or left running by a dead process) longer than the
+   * retention ago. A file no job names is left alone.
+   */
+  sweepUploads(): Promise<void> {
+    this.#sweeping ??= this.#sweep().finally(() => (this.#sweeping = undefined))
+    return this.#sweeping
+  }
+
+  async #sweep(only?: string[]): Promise<void> {
+    const dir = join(this.#importDir, 'uploads')
+    let names: string[]
+    try {
+      names = only ?? (await readdir(dir))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.#log.warn({ err, dir }, 'could not list import uploads')
+      return
+    }
+    if (names.length === 0) return
+    try {
+      const jobs = await this.#jobsNaming(names)
+      for (const name of names) {
+        if (this.#fate(jobs.get(name) ?? []) === 'delete') {
+          await this.uploads.remove(join('uploads', name))
+          this.#log.info({ upload: name }, 'import upload deleted')
+        }
+      }
+    } catch (err) {
+      this.#log.warn({ err }, 'import upload sweep failed')
+    }
+  }
+
+  /** Deletes the upload `job` reads, when no other job still needs it. */
+  async #sweepJobUpload(job: ImportJob): Promise<void> {
+    const path = (job.spec as { source?: { path?: unknown } } | null)?.source?.path
+    if (typeof path !== 'string' || basename(dirname(path)) !== 'uploads') return
+    // Only a file of our uploads directory: a server-side source is the operator's own file.
+    const uploads = await realpath(join(this.#importDir, 'uploads')).catch(() => undefined)
+    if (uploads && (await realpath(dirname(path)).catch(() => undefined)) === uploads)
+      await this.#sweep([basename(path)])
+  }
+
+  /** The top-level jobs whose source is `uploads/<name>`, by name. */
+  async #jobsNaming(
+    names: string[],
+  ): Promise<Map<string, { id: string; status: string; updatedAt: Date }[]>> {
+    const { rows } = await this.#db.query<{
+      id: string
+      name: string
+      status: string
+      updated_at: Date
+    }>(
+      `SELECT id, substring(spec->'source'->>'path' from '[^/]+$') AS name, status, updated_at
+         FROM data_import_jobs
+        WHERE parent_id IS NULL
+          AND spec->'source'->>'path' LIKE '%/uploads/%'
+          AND substring(spec->'source'->>'path' from '[^/]+$') = ANY($1::text[])`,
+      [names],
+      { label: 'server.imports.uploads' },
+    )
+    const out = new Map<string, { id: string; status: string; updatedAt: Date }[]>()
+    for (const r of rows) {
+      const list = out.get(r.name) ?? []
+      list.push({ id: r.id, status: r.status, updatedAt: r.updated_at })
+      out.set(r.name, list)
+    }
+    return out
+  }
+
+  #fate(jobs: { id: string; status: string; updatedAt: Date }[]): UploadFate {
+    // No job names it: an upload in progress, or a file of another database's jobs when
+    // several share the import directory. Not ours to judge.
+    if (jobs.length === 0) return 'keep'
+    const now = Date.now()
+    for (const job of jobs) {
+      if (job.status === 'completed' || job.status === 'cancelled') continue
+      if (this.#running.has(job.id)) return 'keep'
+      const idleMs = now - job.updatedAt.getTime()
+      // Queued or running: maybe on another instance (it checkpoints every batch); only a job
+      // idle for a day (its process died) counts as failed.
+      if ((job.status === 'queued' || job.status === 'running') && idleMs < STALE_RUN_MS)
+        return 'keep'
+      // Failed or paused: resumable until the retention has passed since it last moved.
+      if (idleMs < this.#retentionMs) return 'keep'
+    }
+    return 'delete'
   }
 }
