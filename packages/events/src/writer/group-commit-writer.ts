@@ -355,7 +355,13 @@ export class GroupCommitWriter {
     const entries: Entry[] = []
     for (const pending of batch)
       for (let i = 0; i < pending.rows.length; i++)
-        entries.push({ row: pending.rows[i]!, pending, index: i })
+        // A row with a result was committed (or rejected) by an earlier part of this flush.
+        if (pending.results[i] === undefined)
+          entries.push({ row: pending.rows[i]!, pending, index: i })
+    if (entries.length === 0) {
+      for (const p of batch) p.resolve(p.results as RowResult[])
+      return
+    }
     const started = performance.now()
     try {
       await this.#writeIsolating(entries)
@@ -363,6 +369,17 @@ export class GroupCommitWriter {
       this.#onFlush?.(entries.length, performance.now() - started)
       for (const p of batch) p.resolve(p.results as RowResult[])
     } catch (err) {
+      // A failure of the whole flush that is neither the database being away nor one row's
+      // data (a statement too large, a client-side error building it) may come from one
+      // request: split by request, so only that one fails and the others (other projects')
+      // still commit.
+      if (batch.length > 1 && !isTransient(err)) {
+        this.#log.debug({ err, requests: batch.length }, 'ingest flush failed; splitting it')
+        const mid = batch.length >> 1
+        await this.#flush(batch.slice(0, mid))
+        await this.#flush(batch.slice(mid))
+        return
+      }
       this.#stats.failedFlushes++
       this.#log.warn({ err, rows: entries.length }, 'ingest flush failed')
       const out = isTransient(err)
