@@ -33,9 +33,18 @@ export interface ProjectStoreOptions {
    * long a revoked key keeps working on another instance. @defaultValue '1s'
    */
   keyCacheTtl?: Duration
-  /** @defaultValue 10000 */
+  /** Known key prefixes remembered. @defaultValue 10000 */
   keyCacheMaxEntries?: number
+  /**
+   * Unknown key prefixes remembered, in a cache of their own: a flood of made-up keys must
+   * not push known keys out. @defaultValue 1000
+   */
+  unknownKeyCacheMaxEntries?: number
 }
+
+// Unknown prefixes cost one indexed lookup each; the cache only spares a client that repeats
+// a wrong key (a misconfigured SDK), so it stays small.
+const UNKNOWN_KEY_CACHE_MAX_ENTRIES = 1000
 
 interface KeyRow {
   id: string
@@ -52,13 +61,22 @@ export class ProjectStore {
   readonly #db: Database
   // A short TTL rather than an invalidation bus: revocation is rare, and 1 s staleness on every
   // instance is the contract (DESIGN.md) while hot keys still cost one query per second.
-  readonly #keys: LRUCache<string, { row: KeyRow | null }>
+  readonly #keys: LRUCache<string, KeyRow>
+  readonly #unknownKeys: LRUCache<string, true>
 
   constructor(db: Database, options: ProjectStoreOptions = {}) {
     this.#db = db
+    const ttl = parseDuration(
+      options.keyCacheTtl ?? PROJECT_STORE_DEFAULTS.keyCacheTtl,
+      'keyCacheTtl',
+    )
     this.#keys = new LRUCache({
       max: options.keyCacheMaxEntries ?? PROJECT_STORE_DEFAULTS.keyCacheMaxEntries,
-      ttl: parseDuration(options.keyCacheTtl ?? PROJECT_STORE_DEFAULTS.keyCacheTtl, 'keyCacheTtl'),
+      ttl,
+    })
+    this.#unknownKeys = new LRUCache({
+      max: options.unknownKeyCacheMaxEntries ?? UNKNOWN_KEY_CACHE_MAX_ENTRIES,
+      ttl,
     })
   }
 
@@ -117,6 +135,7 @@ export class ProjectStore {
       [projectId, kind, k.prefix, k.hash],
       { label: 'events.keys.create' },
     )
+    this.#unknownKeys.delete(k.prefix)
     return { key: keyInfo(res.rows[0]!), secret: k.secret }
   }
 
@@ -152,18 +171,22 @@ export class ProjectStore {
   async verifyKey(secret: string): Promise<KeyPrincipal | null> {
     const prefix = keyPrefix(secret)
     if (prefix === null) return null
-    let cached = this.#keys.get(prefix)
-    if (!cached) {
+    let row = this.#keys.get(prefix)
+    if (!row) {
+      if (this.#unknownKeys.has(prefix)) return null
       const res = await this.#db.query<KeyRow>(
         'SELECT id, project_id, kind, hash, revoked_at FROM api_keys WHERE prefix = $1',
         [prefix],
         { label: 'events.keys.verify' },
       )
-      cached = { row: res.rows[0] ?? null }
-      this.#keys.set(prefix, cached)
+      row = res.rows[0]
+      if (!row) {
+        this.#unknownKeys.set(prefix, true)
+        return null
+      }
+      this.#keys.set(prefix, row)
     }
-    const row = cached.row
-    if (!row || row.revoked_at !== null || !keyMatches(secret, row.hash)) return null
+    if (row.revoked_at !== null || !keyMatches(secret, row.hash)) return null
     return { keyId: row.id, projectId: row.project_id, kind: row.kind }
   }
 }
