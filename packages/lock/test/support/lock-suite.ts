@@ -24,6 +24,27 @@ export type LockFixtureFactory = (ctx: { databaseUrl: string }) => Promise<LockF
 let keySeq = 0
 const newKey = (name: string) => `${name}-${Date.now().toString(36)}-${++keySeq}`
 
+/** Resolves when `signal` aborts; rejects (naming `what`) if that takes longer than `ms`. */
+function aborted(signal: AbortSignal, what: string, ms = 10_000): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: not aborted after ${ms} ms`)), ms)
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer)
+        resolve()
+      },
+      { once: true },
+    )
+  })
+}
+
+/** Waits until the clock is past `epochMs` (for tests about TTLs: there, time is the behaviour). */
+async function untilPast(epochMs: number): Promise<void> {
+  while (Date.now() <= epochMs) await sleep(epochMs - Date.now() + 1)
+}
+
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   try {
     await p
@@ -70,7 +91,7 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
       const a = await locks.acquire(key, '5s')
       expect(a.held).toBe(true)
       expect(a.key).toBe(key)
-      expect(Number.isSafeInteger(a.fence) && a.fence > 0).toBe(true)
+      expect(a.fence).toBe(1) // a key never locked before starts its own counter
       expect(a.expiresAt).toBeGreaterThan(Date.now())
       await a.release()
       expect(a.held).toBe(false)
@@ -85,11 +106,14 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
       expect(await codeOf(other.acquire(key, '5s', { attempts: 1 }))).toBe(
         'STRATA_LOCK_NOT_ACQUIRED',
       )
+      // It retried for the whole wait (a lower bound: load only makes it longer).
       const t0 = Date.now()
-      expect(await codeOf(other.acquire(key, '5s', { wait: 150, minDelay: 10 }))).toBe(
-        'STRATA_LOCK_NOT_ACQUIRED',
-      )
+      const waited = await other
+        .acquire(key, '5s', { wait: 150, minDelay: 10 })
+        .catch((e: unknown) => e)
       expect(Date.now() - t0).toBeGreaterThanOrEqual(140)
+      expect(lockErrors.is(waited, 'STRATA_LOCK_NOT_ACQUIRED')).toBe(true)
+      expect((waited as { details: { attempts: number } }).details.attempts).toBeGreaterThan(1)
       // The same provider is no more privileged than another process.
       expect(await codeOf(locks.acquire(key, '5s', { attempts: 1 }))).toBe(
         'STRATA_LOCK_NOT_ACQUIRED',
@@ -127,8 +151,8 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
     it('lets only the owner release: a holder whose TTL passed cannot free the next holder', async () => {
       const key = newKey('owner')
       const a = await locks.acquire(key, 150)
-      await sleep(300)
-      const b = track(await other.acquire(key, '5s', { wait: '3s', minDelay: 10 }))
+      await aborted(a.signal, 'A past its 150 ms TTL')
+      const b = track(await other.acquire(key, '5s', { wait: '10s', minDelay: 10 }))
       expect(await codeOf(a.release())).toBe('STRATA_LOCK_NOT_HELD')
       expect(await codeOf(a.extend('5s'))).toBe('STRATA_LOCK_NOT_HELD')
       expect(b.held).toBe(true)
@@ -139,12 +163,11 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
 
     it('extend keeps the lock past its original TTL', async () => {
       const key = newKey('extend')
-      const a = track(await locks.acquire(key, 500))
+      const a = track(await locks.acquire(key, 1000))
       const before = a.expiresAt
-      await sleep(100)
-      await locks.extend(a, '5s')
-      expect(a.expiresAt).toBeGreaterThan(before)
-      await sleep(700) // past the original 500 ms
+      await locks.extend(a, '30s')
+      expect(a.expiresAt).toBeGreaterThan(before + 20_000)
+      await untilPast(before + 300) // past the original TTL, on the server too
       expect(a.held).toBe(true)
       expect(a.signal.aborted).toBe(false)
       expect(await codeOf(other.acquire(key, '5s', { attempts: 1 }))).toBe(
@@ -155,12 +178,15 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
     it('TTL expiry lets another owner acquire and aborts the old holder with STRATA_LOCK_LOST', async () => {
       const key = newKey('ttl')
       const a = await locks.acquire(key, 200)
-      const t0 = Date.now()
-      const b = track(await other.acquire(key, '5s', { wait: '5s', minDelay: 10, maxDelay: 50 }))
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(100)
+      expect(await codeOf(other.acquire(key, '5s', { attempts: 1 }))).toBe(
+        'STRATA_LOCK_NOT_ACQUIRED',
+      )
+      const b = track(await other.acquire(key, '5s', { wait: '10s', minDelay: 10, maxDelay: 50 }))
+      // Not before A's TTL ran out (a.expiresAt is no later than the backend's expiry).
+      expect(Date.now()).toBeGreaterThanOrEqual(a.expiresAt)
       expect(b.fence).toBeGreaterThan(a.fence)
+      await aborted(a.signal, 'A after its TTL')
       expect(a.held).toBe(false)
-      expect(a.signal.aborted).toBe(true)
       expect((a.signal.reason as { code?: string }).code).toBe('STRATA_LOCK_LOST')
     })
 
@@ -175,7 +201,7 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
       for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBeGreaterThan(tokens[i - 1]!)
       // Another key has its own counter, unaffected.
       const o = track(await locks.acquire(newKey('fence-other'), '5s'))
-      expect(o.fence).toBeGreaterThan(0)
+      expect(o.fence).toBe(1)
     })
 
     it('using() returns the result and releases; on throw it rethrows and still releases', async () => {
@@ -200,12 +226,18 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
       const key = newKey('watchdog')
       let contested: string | undefined
       let sawAbort = true
-      await locks.using(key, 600, async (signal) => {
-        await sleep(900) // 1.5 TTLs: only the watchdog's extends keep it
+      let extendedTo = 0
+      let firstExpiry = 0
+      // A 1.5 s TTL, extended every 500 ms: a margin of a second for a busy event loop.
+      await locks.using(key, 1500, async (signal, lock) => {
+        firstExpiry = lock.expiresAt
+        await untilPast(firstExpiry + 300) // only the watchdog's extends keep it now
         contested = await codeOf(other.acquire(key, '5s', { attempts: 1 }))
-        await sleep(600)
+        extendedTo = lock.expiresAt
+        await untilPast(firstExpiry + 1500)
         sawAbort = signal.aborted
       })
+      expect(extendedTo).toBeGreaterThan(firstExpiry)
       expect(contested).toBe('STRATA_LOCK_NOT_ACQUIRED')
       expect(sawAbort).toBe(false)
       track(await other.acquire(key, '5s', { attempts: 1 }))
@@ -219,7 +251,7 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
         await new Promise<void>((resolve) => {
           if (signal.aborted) return resolve()
           signal.addEventListener('abort', () => resolve(), { once: true })
-          setTimeout(resolve, 3000).unref()
+          setTimeout(resolve, 10_000).unref()
         })
         aborted = signal.aborted
         return 'done'
@@ -243,8 +275,8 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
         ).rowCount
       const a = await locks.acquire(key, 200)
       const t1 = a.fence
-      await sleep(400) // A "pauses" (GC, SIGSTOP…) past its TTL without noticing
-      const b = await other.acquire(key, '5s', { wait: '3s', minDelay: 10 })
+      // A "pauses" (GC, SIGSTOP…) past its TTL without noticing; B waits for the lock.
+      const b = await other.acquire(key, '5s', { wait: '10s', minDelay: 10 })
       const t2 = b.fence
       expect(t2).toBeGreaterThan(t1)
       expect(await write('B', t2)).toBe(1)
@@ -252,7 +284,7 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
       expect(await write('A-late', t1)).toBe(0) // rejected: a newer holder already wrote
       const { rows } = await resource.query('SELECT value, fence FROM fenced WHERE id = 1')
       expect(rows[0]).toEqual({ value: 'B', fence: String(t2) })
-      expect(a.signal.aborted).toBe(true)
+      await aborted(a.signal, 'A after its TTL')
     })
 
     it('validates input with stable codes and honours an abort signal while waiting', async () => {
@@ -263,14 +295,24 @@ export function registerLockSuite(name: string, factory: LockFixtureFactory): vo
         'STRATA_LOCK_INVALID_OPTIONS',
       )
       const key = newKey('abort')
-      track(await locks.acquire(key, '5s'))
+      track(await locks.acquire(key, '120s'))
+      // Back-off of a minute (the holder's TTL does not cap it): only the abort can end the
+      // wait within the test, so an abort that is not heard mid-sleep fails here.
       const ac = new AbortController()
-      setTimeout(() => ac.abort(), 50)
-      const t0 = Date.now()
-      expect(await codeOf(other.acquire(key, '5s', { wait: '10s', signal: ac.signal }))).toBe(
-        'STRATA_LOCK_ABORTED',
+      const waiting = codeOf(
+        other.acquire(key, '5s', {
+          wait: '120s',
+          minDelay: 60_000,
+          maxDelay: 60_000,
+          signal: ac.signal,
+        }),
       )
-      expect(Date.now() - t0).toBeLessThan(2000)
+      setTimeout(() => ac.abort(), 50)
+      const outcome = await Promise.race([
+        waiting,
+        sleep(15_000, 'still waiting 15 s after the abort', { ref: false }),
+      ])
+      expect(outcome).toBe('STRATA_LOCK_ABORTED')
       expect(lockErrors.is(lockErrors.create('STRATA_LOCK_LOST'), 'STRATA_LOCK_LOST')).toBe(true)
     })
   })
