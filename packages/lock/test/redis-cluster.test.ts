@@ -65,13 +65,32 @@ registerLockSuite('redis cluster', async () => {
 describe('Redis Cluster lock keys', () => {
   it('keeps a lock key and its fence counter in one slot (hash tag)', async () => {
     const c = await connect()
-    const provider = createRedisLock({ redis: c, prefix: 'p:' })
+    const prefix = 'slots:'
+    const provider = createRedisLock({ redis: c, prefix })
     for (const key of ['a', 'job:42', 'user/7', 'x{y}z']) {
-      const l = await provider.acquire(key, '5s')
-      expect(await c.cluster('KEYSLOT', `p:{${key}}`)).toBe(
-        await c.cluster('KEYSLOT', `p:{${key}}:fence`),
-      )
+      const l = await provider.acquire(key, '30s')
+      // What the provider really wrote, read from the masters while the lock is held.
+      const written = (
+        await Promise.all(
+          c.nodes('master').map(async (node) =>
+            Promise.all(
+              (await node.keys(`${prefix}*`)).map(async (k) => ({
+                key: k,
+                node: `${node.options.host}:${node.options.port}`,
+                slot: await node.cluster('KEYSLOT', k),
+                value: await node.get(k),
+              })),
+            ),
+          ),
+        )
+      ).flat()
+      // Two keys: the owner token and the fence counter (both persist only for this key).
+      expect(written.map((w) => w.value).sort()).toEqual([String(l.fence), l.owner].sort())
+      expect(new Set(written.map((w) => w.slot)).size, JSON.stringify(written)).toBe(1)
+      expect(new Set(written.map((w) => w.node)).size).toBe(1)
       await l.release()
+      // Only the fence counter stays; clear it so the next key's pair is read alone.
+      await Promise.all(written.map((w) => c.del(w.key)))
     }
     await provider.close()
   })
