@@ -170,7 +170,10 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'bench' }),
     })
-    const project = (await created.json()) as { project: { id: string }; keys: { write: string } }
+    const project = (await created.json()) as {
+      project: { id: string }
+      keys: { write: string; admin: string }
+    }
     const projectId = project.project.id
     const headers = {
       authorization: `Bearer ${project.keys.write}`,
@@ -230,17 +233,21 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
     const singleAcked = singleRun['2xx']
 
     // 4. Session validation (GET /v1/sessions/:id), served from the cache after the first read.
-    await fetch(`${base}/v1/sessions`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ userId: 'bench-user', sessionId: 'bench-session' }),
-    })
+    // Sessions take the admin key, and Strata generates their ids.
+    const adminAuth = `Bearer ${project.keys.admin}`
+    const session = (await (
+      await fetch(`${base}/v1/sessions`, {
+        method: 'POST',
+        headers: { ...headers, authorization: adminAuth },
+        body: JSON.stringify({ userId: 'bench-user' }),
+      })
+    ).json()) as { session: { sessionId: string } }
     const sessionRun = await autocannon({
-      url: `${base}/v1/sessions/bench-session`,
+      url: `${base}/v1/sessions/${session.session.sessionId}`,
       method: 'GET',
       connections: 8,
       duration: Math.min(duration, 5),
-      headers: { authorization: headers.authorization },
+      headers: { authorization: adminAuth },
     })
     const rss = peakRssMiB(child.pid!)
 
@@ -341,7 +348,7 @@ export default async function run(args: BenchArgs = {}): Promise<BenchResult> {
       results,
       notes: [
         'Everything on one machine: PostgreSQL, the service (one Node process) and the load generator (autocannon, in the bench process) share the cores.',
-        'Only 2xx answers count as delivered; 202 is sent after the group-commit transaction (dedup keys, COPY, rollups, sessions) has committed.',
+        'Only 2xx answers count as delivered; 202 is sent after the group-commit transaction (dedup keys, COPY, rollups, user bitmaps) has committed.',
         `Stored after the batch phase: ${batchCheck.stored} rows for ${batchAcked} acknowledged events (rows may exceed acks when a request committed but the client had already timed out).`,
         'Single-event throughput at a fixed connection count is bounded by connections / (flush latency incl. the COMMIT fsync); raise --single-connections to trade latency for throughput.',
         'The raw COPY ceiling writes the same rows into the same partitioned table with the same indexes, but without dedup, rollups, sessions, HTTP, JSON or validation.',

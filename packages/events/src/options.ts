@@ -51,7 +51,6 @@ export const WRITER_DEFAULTS = Object.freeze({
   maxQueueRows: 50_000, // then 503 STRATA_INGEST_OVERLOADED
   retryWindow: '3s',
   unavailableCooldown: '1s',
-  sessionTtl: '7d',
   partitionsAhead: 2,
   copyThreshold: 500, // rows; above: COPY path
   retention: '730d',

@@ -41,6 +41,13 @@ beforeAll(async () => {
     for (let i = 0; i < rows.length; i += 400) await writer.write(rows.slice(i, i + 400))
   }
   await writer.close()
+  // Logins only reference sessions; the sessions themselves are created with the admin key
+  // when the user signs in. Here: one per referenced id, created at the login, 7 days long.
+  await t.db.query(
+    `INSERT INTO user_sessions (project_id, session_id, user_id, created_at, last_activity_at, expires_at)
+     SELECT project_id, session_id, user_id, ts, ts, ts + interval '7 days' FROM login_events
+     WHERE session_id IS NOT NULL ORDER BY ts ON CONFLICT DO NOTHING`,
+  )
   q = new AnalyticsQueries(t.db)
 }, 60_000)
 

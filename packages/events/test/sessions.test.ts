@@ -33,10 +33,10 @@ afterAll(async () => {
 describe('SessionStore', () => {
   it('validates from the cache after the first read', async () => {
     const store = new SessionStore(counted, { cacheTtl: '1m' })
-    await store.create({ projectId, userId: 'u', sessionId: 'c-1' })
+    const { sessionId } = await store.create({ projectId, userId: 'u' })
     calls.clear()
     for (let i = 0; i < 50; i++)
-      expect(await store.validate(projectId, 'c-1')).toMatchObject({ userId: 'u' })
+      expect(await store.validate(projectId, sessionId)).toMatchObject({ userId: 'u' })
     expect(calls.get('events.sessions.get')).toBe(1)
     expect(await store.validate(projectId, 'missing')).toBeNull()
     await store.close()
@@ -44,28 +44,30 @@ describe('SessionStore', () => {
 
   it('coalesces touches: one UPDATE per flush for any number of touches', async () => {
     const store = new SessionStore(counted, { touchInterval: '1h' })
-    await store.create({ projectId, userId: 'u', sessionId: 't-1' })
-    await store.create({ projectId, userId: 'u', sessionId: 't-2' })
+    const t1 = (await store.create({ projectId, userId: 'u' })).sessionId
+    const t2 = (await store.create({ projectId, userId: 'u' })).sessionId
     calls.clear()
-    for (let i = 0; i < 100; i++) await store.touch(projectId, i % 2 ? 't-1' : 't-2')
+    for (let i = 0; i < 100; i++) await store.touch(projectId, i % 2 ? t1 : t2)
     expect(calls.get('events.sessions.touch') ?? 0).toBe(0)
     await store.flushTouches()
     expect(calls.get('events.sessions.touch')).toBe(1)
     const rows = await t.db.query<{ d: number }>(
-      `SELECT extract(epoch FROM last_activity_at - created_at)::float AS d FROM user_sessions WHERE session_id IN ('t-1','t-2')`,
+      `SELECT extract(epoch FROM last_activity_at - created_at)::float AS d FROM user_sessions WHERE session_id IN ($1, $2)`,
+      [t1, t2],
     )
+    expect(rows.rows).toHaveLength(2)
     for (const r of rows.rows) expect(r.d).toBeGreaterThan(0)
     await store.close()
   })
 
   it('ends a session (logout); it is no longer valid', async () => {
     const store = new SessionStore(t.db)
-    const s = await store.create({ projectId, userId: 'u', sessionId: 'e-1', expiresIn: '1h' })
+    const s = await store.create({ projectId, userId: 'u', expiresIn: '1h' })
     expect(Date.parse(s.expiresAt) - Date.now()).toBeGreaterThan(3_500_000)
-    expect(await store.validate(projectId, 'e-1')).not.toBeNull()
-    expect(await store.end(projectId, 'e-1')).toBe(true)
-    expect(await store.validate(projectId, 'e-1')).toBeNull()
-    expect(await store.end(projectId, 'e-1')).toBe(false)
+    expect(await store.validate(projectId, s.sessionId)).not.toBeNull()
+    expect(await store.end(projectId, s.sessionId)).toBe(true)
+    expect(await store.validate(projectId, s.sessionId)).toBeNull()
+    expect(await store.end(projectId, s.sessionId)).toBe(false)
     await store.close()
   })
 
@@ -94,14 +96,20 @@ describe('SessionStore with @strata/cache injected', () => {
     const { createCache } = await import('@strata/cache')
     const cache = createCache({ namespace: `sess-${Date.now()}` })
     const store = new SessionStore(counted, { cache, cacheTtl: '1m' })
-    expect(await store.validate(projectId, 'sc-1')).toBeNull()
-    await store.create({ projectId, userId: 'u', sessionId: 'sc-1' })
+    expect(await store.validate(projectId, 'ses_sc-1')).toBeNull()
+    // The same id created meanwhile (another instance): the miss above was not cached.
+    await t.db.query(
+      `INSERT INTO user_sessions (project_id, session_id, user_id, expires_at) VALUES ($1, 'ses_sc-1', 'u', now() + interval '1 hour')`,
+      [projectId],
+    )
+    expect(await store.validate(projectId, 'ses_sc-1')).toMatchObject({ userId: 'u' })
+    const { sessionId } = await store.create({ projectId, userId: 'u' })
     calls.clear()
     for (let i = 0; i < 20; i++)
-      expect(await store.validate(projectId, 'sc-1')).toMatchObject({ userId: 'u' })
+      expect(await store.validate(projectId, sessionId)).toMatchObject({ userId: 'u' })
     expect(calls.get('events.sessions.get')).toBe(1)
-    expect(await store.end(projectId, 'sc-1')).toBe(true)
-    expect(await store.validate(projectId, 'sc-1')).toBeNull()
+    expect(await store.end(projectId, sessionId)).toBe(true)
+    expect(await store.validate(projectId, sessionId)).toBeNull()
     await store.close()
     await cache.close()
   })

@@ -148,7 +148,7 @@ describe('rate limit shared through Redis', () => {
         app.inject({
           method: 'POST',
           url: '/v1/sessions',
-          headers: { authorization: `Bearer ${a.writeKey}` },
+          headers: { authorization: `Bearer ${a.adminKey}` },
           payload: { userId: 'u' },
         })
       expect((await hit(a.app)).statusCode).toBe(201)

@@ -310,8 +310,9 @@ export async function seedEvents(db: Database, o: SeedOptions): Promise<SeedResu
           `COPY activity_logs (project_id, ts, message_id, user_id, session_id, action, entity_type, entity_id, metadata, received_at) FROM STDIN`,
           activityLines(),
         )
-        // Sessions of this run's logins that carry one, as the writer opens them; lengths from
-        // a hash of the id (1 min to 8 h, 40 % ended) so memory stays flat at 10 M logins.
+        // Sessions of this run's logins that reference one, as if the admin key had created
+        // them at sign-in (ingested logins never create sessions); lengths from a hash of the
+        // id (1 min to 8 h, 40 % ended) so memory stays flat at 10 M logins.
         const opened = await client.query(
           noReadTimeout({
             text: `INSERT INTO user_sessions (project_id, session_id, user_id, created_at, last_activity_at, expires_at, ended_at, ip, user_agent, device_type, browser, os)

@@ -263,40 +263,6 @@ export class FlushStatement {
     )
     return this
   }
-
-  /** A successful login carrying a sessionId opens that session (first login wins). */
-  sessions(logins: LoginRow[], ttlMs: number): this {
-    const rows = openedSessions(logins)
-    if (rows.length === 0) return this
-    const ttl = this.#p(ttlMs, 'double precision')
-    this.#push(
-      `INSERT INTO user_sessions (project_id, session_id, user_id, created_at, last_activity_at, expires_at, ip, user_agent, device_type, browser, os)
-       SELECT p, s, u, t, t, t + make_interval(secs => ${ttl} / 1000), ip, ua, dt, b, o
-       FROM ${this.#records(rows, [
-         ['p', 'uuid', (r) => r.projectId],
-         ['s', 'text', (r) => r.sessionId],
-         ['u', 'text', (r) => r.userId],
-         ['t', 'timestamptz', (r) => iso(r.ts)],
-         ['ip', 'inet', (r) => r.ip],
-         ['ua', 'text', (r) => r.userAgent],
-         ['dt', 'text', (r) => r.deviceType],
-         ['b', 'text', (r) => r.browser],
-         ['o', 'text', (r) => r.os],
-       ])}
-       ON CONFLICT (project_id, session_id) DO NOTHING`,
-    )
-    return this
-  }
-}
-
-/** Logins that open a session: successful, with a sessionId; first per session, sorted. */
-export function openedSessions(logins: LoginRow[]): LoginRow[] {
-  const opened = new Map<string, LoginRow>()
-  for (const r of logins) {
-    const k = `${r.projectId}\u0000${r.sessionId}`
-    if (r.success && r.sessionId && !opened.has(k)) opened.set(k, r)
-  }
-  return [...opened.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map((x) => x[1])
 }
 
 /**

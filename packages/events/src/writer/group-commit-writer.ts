@@ -17,13 +17,7 @@ import { WRITER_DEFAULTS } from '../options.js'
 import { runExclusive } from '../run-exclusive.js'
 import type { ActivityRow, EventRow, LoginRow, SegmentRow } from '../types.js'
 import { copyBool, copyJson, copyText, NULL } from './copy-text.js'
-import {
-  FlushStatement,
-  iso,
-  openedSessions,
-  userBitKeys,
-  type UserBitKey,
-} from './flush-statement.js'
+import { FlushStatement, iso, userBitKeys, type UserBitKey } from './flush-statement.js'
 import { monthKey, PartitionManager, type PartitionedTable } from './partitions.js'
 
 /** The `lock` option's key for maintenance passes. */
@@ -52,9 +46,7 @@ export interface GroupCommitWriterOptions {
   retryWindow?: Duration
   /** After a flush failed on an unreachable database, refuse new writes for this long. @defaultValue '1s' */
   unavailableCooldown?: Duration
-  /** Sessions created from successful logins expire after this. @defaultValue '7d' */
-  sessionTtl?: Duration
-  /** Flushes with more rows than this COPY them (dedup keys and sessions optimistically); smaller ones go as one round trip (one parameterised statement). Queues above twice this are split between free flush slots. @defaultValue 500 */
+  /** Flushes with more rows than this COPY them (dedup keys optimistically); smaller ones go as one round trip (one parameterised statement). Queues above twice this are split between free flush slots. @defaultValue 500 */
   copyThreshold?: number
   /** Raw event partitions entirely older than this are dropped by maintain(); keep it equal to the validator's maxPast. @defaultValue '730d' */
   retention?: Duration
@@ -95,7 +87,7 @@ interface Pending {
 
 /**
  * How a flush writes: `single` = the whole transaction as ONE parameterised statement (small
- * flushes), `copy` = COPY keys, rows and sessions (large flushes); both assume no repeats and
+ * flushes), `copy` = COPY keys and rows (large flushes); both assume no repeats and
  * fall back to `safe` (INSERT … ON CONFLICT, returning the repeats) on a unique violation.
  */
 type FlushMode = 'single' | 'copy' | 'safe'
@@ -141,7 +133,9 @@ function isMissingPartition(err: unknown): boolean {
 /**
  * Group commit: callers hand over validated rows and wait; a flusher takes everything queued
  * (up to `maxBatchRows`), writes it in ONE transaction — dedup keys, COPY into the event
- * tables, rollups, sessions — and resolves the callers only after COMMIT. Under load, rows
+ * tables, rollups, user bitmaps — and resolves the callers only after COMMIT. A login's
+ * sessionId is stored as an attribute of the row; it never creates or extends a session
+ * (sessions are made with the project's admin key, see SessionStore). Under load, rows
  * queue while a flush runs, so batches grow with the load and per-row cost falls.
  *
  * Guarantees: a resolved write is committed; nothing queued is dropped (a flush either commits,
@@ -157,7 +151,6 @@ export class GroupCommitWriter {
     maxQueueRows: number
     retryWindowMs: number
     unavailableCooldownMs: number
-    sessionTtlMs: number
     partitionsAhead: number
     copyThreshold: number
     retentionMs: number
@@ -200,7 +193,6 @@ export class GroupCommitWriter {
       maxQueueRows: o.maxQueueRows,
       retryWindowMs: parseDuration(o.retryWindow, 'retryWindow'),
       unavailableCooldownMs: parseDuration(o.unavailableCooldown, 'unavailableCooldown'),
-      sessionTtlMs: parseDuration(o.sessionTtl, 'sessionTtl'),
       partitionsAhead: o.partitionsAhead,
       copyThreshold: o.copyThreshold,
       retentionMs: parseDuration(o.retention, 'retention'),
@@ -506,16 +498,6 @@ export class GroupCommitWriter {
       if (activities.length) await copyRows(client, ACTIVITY_COPY, activities.map(activityLine))
       if (events.length) await copyRows(client, EVENT_COPY, events.map(eventLine))
     } else stmt.logins(logins).activities(activities).events(events)
-    if (mode === 'copy') {
-      const opened = openedSessions(logins)
-      const ttl = this.#o.sessionTtlMs
-      if (opened.length)
-        await copyRows(
-          client,
-          SESSION_COPY,
-          opened.map((r) => sessionLine(r, ttl)),
-        )
-    } else stmt.sessions(logins, this.#o.sessionTtlMs)
     const userBits = this.#newUserBits(logins, activities, events)
     stmt.rollups(logins, activities, events).userBits(userBits)
     // Values go as parameters, never into the SQL text (see FlushStatement), so the last
@@ -531,7 +513,7 @@ export class GroupCommitWriter {
   }
 
   /**
-   * A small flush in ONE round trip: dedup keys, rows, sessions, rollups and user bitmaps as one
+   * A small flush in ONE round trip: dedup keys, rows, rollups and user bitmaps as one
    * statement of data-modifying CTEs with bound parameters (pg sends Parse/Bind/Execute/Sync
    * together). Outside a transaction block one statement is its own transaction, so it commits
    * whole or not at all: a repeat (unique_violation on the dedup keys) writes nothing and the
@@ -554,7 +536,6 @@ export class GroupCommitWriter {
       .logins(logins)
       .activities(activities)
       .events(events)
-      .sessions(logins, this.#o.sessionTtlMs)
       .rollups(logins, activities, events)
       .userBits(userBits)
     const { sql, params } = stmt.build()
@@ -621,11 +602,11 @@ export class GroupCommitWriter {
     await this.#partitions.ensure(this.#db, months.values())
 
     // Flushes first try an optimistic path that assumes no repeats (they are rare: client
-    // retries). Large ones COPY every key into event_dedup and every opened session into
-    // user_sessions with no ON CONFLICT (COPY's bulk path costs far less than INSERT ... ON
-    // CONFLICT's per-row speculative insertion); small ones send the whole transaction in one
-    // round trip. A repeat makes the dedup write fail with unique_violation before anything else
-    // is written; the flush then runs again on the conflict-safe path.
+    // retries). Large ones COPY every key into event_dedup with no ON CONFLICT (COPY's bulk
+    // path costs far less than INSERT ... ON CONFLICT's per-row speculative insertion); small
+    // ones send the whole transaction in one round trip. A repeat makes the dedup write fail
+    // with unique_violation before anything else is written; the flush then runs again on the
+    // conflict-safe path.
     let mode: FlushMode = unique.length > this.#o.copyThreshold ? 'copy' : 'single'
     const outcome = await this.#db.withClient(
       async (client) => {
@@ -666,26 +647,6 @@ const ACTIVITY_COPY =
   'COPY activity_logs (project_id, ts, message_id, user_id, session_id, action, entity_type, entity_id, metadata, received_at) FROM STDIN'
 const EVENT_COPY =
   'COPY events (project_id, ts, message_id, type, name, user_id, anonymous_id, properties, context, received_at) FROM STDIN'
-
-const SESSION_COPY =
-  'COPY user_sessions (project_id, session_id, user_id, created_at, last_activity_at, expires_at, ip, user_agent, device_type, browser, os) FROM STDIN'
-
-function sessionLine(r: LoginRow, ttlMs: number): string {
-  const t = iso(r.ts)
-  return [
-    r.projectId,
-    copyText(r.sessionId),
-    copyText(r.userId),
-    t,
-    t,
-    new Date(r.ts + ttlMs).toISOString(),
-    r.ip ?? NULL,
-    copyText(r.userAgent),
-    r.deviceType,
-    copyText(r.browser),
-    copyText(r.os),
-  ].join('\t')
-}
 
 function loginLine(r: LoginRow): string {
   return [
