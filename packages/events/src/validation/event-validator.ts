@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { isIP } from 'node:net'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
-import { isObject, type StrataError } from '@strata/core'
+import { isObject, pgTextProblem, toPgInet, type StrataError } from '@strata/core'
 import { UserAgentParser } from '../enrichment/user-agent-parser.js'
 import { eventsErrors, type EventsErrorCode } from '../errors.js'
 import { resolveIngestLimits, type IngestLimits, type ResolvedIngestLimits } from '../options.js'
@@ -24,9 +23,12 @@ export interface IngestContext {
   receivedAt: number
   /** Batch-level sentAt (Segment batches, /v1/events/batch). */
   sentAt?: unknown
-  /** Client IP as resolved by the server (trusted proxies applied). */
+  /**
+   * Client IP as resolved by the server (trusted proxies applied). Stored only when it is an
+   * address Postgres' inet takes (an IPv6 zone id is dropped); otherwise the login has none.
+   */
   ip?: string | null
-  /** The request's User-Agent header. */
+  /** The request's User-Agent header; text Postgres refuses → STRATA_EVENT_INVALID_STRING. */
   userAgent?: string | null
 }
 
@@ -72,17 +74,22 @@ export class EventValidator {
     const o = pre.input
     const times = this.#times(o, o.timestamp, ctx)
     if (!times.ok) return times
-    let ip: string | null = (o.ip as string | undefined) ?? ctx.ip ?? null
-    if (ip !== null && ip !== '' && isIP(ip) === 0) {
-      if (o.ip !== undefined)
+    // An IPv6 zone id (`fe80::1%eth0`) is valid to Node and refused by Postgres' inet: it is
+    // dropped here, so the flush never meets an address it cannot store.
+    let ip: string | null = null
+    if (typeof o.ip === 'string') {
+      ip = o.ip === '' ? null : toPgInet(o.ip)
+      if (o.ip !== '' && ip === null)
         return this.#fail(
           o,
           'STRATA_EVENT_INVALID_IP',
-          `ip ${JSON.stringify(ip)} is not an IP address`,
+          `ip ${JSON.stringify(o.ip)} is not an IP address`,
         )
-      ip = null // the request's own address is not the client's fault
-    }
+    } else if (ctx.ip) ip = toPgInet(ctx.ip) // the request's own address is not the client's fault
     const userAgent = (o.userAgent as string | undefined) ?? ctx.userAgent ?? null
+    const uaProblem = userAgent === null ? null : pgTextProblem(userAgent)
+    if (uaProblem)
+      return this.#fail(o, 'STRATA_EVENT_INVALID_STRING', `the User-Agent header ${uaProblem}`)
     const parsed = this.#ua.parse(userAgent)
     return {
       ok: true,
@@ -98,7 +105,7 @@ export class EventValidator {
         success: o.success as boolean,
         failureReason: (o.failureReason as string | undefined) ?? null,
         sessionId: (o.sessionId as string | undefined) ?? null,
-        ip: ip || null,
+        ip,
         deviceType: (o.deviceType as DeviceType | undefined) ?? parsed.deviceType,
         browser: (o.browser as string | undefined) ?? parsed.browser,
         os: (o.os as string | undefined) ?? parsed.os,

@@ -1,19 +1,14 @@
 import { eventsErrors, type EventsErrorCode } from '../errors.js'
-import type { StrataError } from '@strata/core'
+import { isPgText, type StrataError } from '@strata/core'
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 
-type WellFormed = { isWellFormed(): boolean }
-
 /**
- * True when `s` can be stored in PostgreSQL text/jsonb unchanged: no NUL (Postgres rejects
- * \u0000 in text and jsonb) and no unpaired UTF-16 surrogate (it would be replaced by U+FFFD on
- * the way to UTF-8, or rejected by jsonb). We reject instead of stripping so that what is stored
- * is exactly what was sent.
+ * True when `s` can be stored in PostgreSQL text/jsonb unchanged (core's isPgText: no NUL, no
+ * unpaired UTF-16 surrogate). We reject instead of stripping so that what is stored is exactly
+ * what was sent.
  */
-export function isStorableString(s: string): boolean {
-  return (s as unknown as WellFormed).isWellFormed() && !s.includes('\u0000')
-}
+export const isStorableString = isPgText
 
 function fail(
   code: EventsErrorCode,

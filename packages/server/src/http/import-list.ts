@@ -56,8 +56,12 @@ export function encodeJobCursor(c: JobListCursor): string {
   return encodeKeysetCursor({ ts: c.createdAt, id: c.id })
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
 function parseJobCursor(value: string): JobListCursor {
   const c = decodeKeysetCursor(value)
-  if (!c) return invalidParameter('cursor', 'cursor must be a nextCursor from a previous page')
+  // Job ids are uuids: any other id did not come from a page of this list.
+  if (!c || !UUID.test(c.id))
+    return invalidParameter('cursor', 'cursor must be a nextCursor from a previous page')
   return { createdAt: c.ts, id: c.id }
 }

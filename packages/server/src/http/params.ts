@@ -40,8 +40,35 @@ type Values = Record<string, unknown> | undefined
  * either: without it a `%00` reaches a query and comes back as a 500 with Postgres' message.
  */
 export async function checkRequestText(request: FastifyRequest): Promise<void> {
+  checkEncoding(request.url)
   checkValues(request.params as Values, 'path parameter')
   checkValues(request.query as Values, 'query parameter')
+}
+
+/**
+ * The query parser keeps an escape it cannot decode as literal text (`%ED%A0%80`, an encoded
+ * lone surrogate, arrives as those nine characters): bytes that are not UTF-8 are refused here
+ * instead of being matched as something else.
+ */
+function checkEncoding(url: string): void {
+  const q = url.indexOf('?')
+  if (q === -1) return
+  for (const part of url.slice(q + 1).split('&')) {
+    if (!part.includes('%')) continue
+    const eq = part.indexOf('=')
+    const name = eq === -1 ? part : part.slice(0, eq)
+    try {
+      decodeURIComponent(part.replace(/\+/g, ' '))
+    } catch {
+      let shown = name
+      try {
+        shown = decodeURIComponent(name)
+      } catch {
+        // the name itself is the bad part: show it raw
+      }
+      invalid(`query parameter ${shown} is not percent-encoded UTF-8`, { parameter: shown })
+    }
+  }
 }
 
 function checkValues(values: Values, kind: string): void {

@@ -9,20 +9,31 @@ import {
   parseSeries,
   type RecentLoginsFilter,
 } from '@strata/events'
+import { pgTextProblem } from '@strata/core'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AnalyticsService } from '../../analytics/analytics-service.js'
+import { checkRequestText } from '../../http/params.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const MINUTE = 60_000
 
 type Query = Record<string, unknown>
 
-/** An optional text filter: absent or empty → undefined; not a string or too long → 400. */
+/**
+ * An optional text filter: absent or empty → undefined; not a string, too long, or text
+ * PostgreSQL refuses (NUL, lone surrogate) → 400 naming the parameter.
+ */
 function text(name: string, value: unknown, max: number): string | undefined {
   if (value === undefined || value === '') return undefined
   if (typeof value !== 'string' || value.length > max)
     throw analyticsErrors.create('STRATA_ANALYTICS_INVALID_PARAMETER', {
       message: `${name} must be a string of at most ${max} characters`,
+      details: { parameter: name },
+    })
+  const problem = pgTextProblem(value)
+  if (problem)
+    throw analyticsErrors.create('STRATA_ANALYTICS_INVALID_PARAMETER', {
+      message: `${name} ${problem}`,
       details: { parameter: name },
     })
   return value
@@ -93,6 +104,8 @@ export default async function analyticsRoutes(app: FastifyInstance): Promise<voi
   const auth = app.requirePrincipal({ kinds: ['admin'], operator: true })
   const o = a.options
   const route = { preValidation: auth }
+  // Every query value and path parameter is text PostgreSQL takes before anything reads it.
+  app.addHook('onRequest', checkRequestText)
 
   app.get('/v1/analytics/logins', route, async (request, reply) => {
     const projectId = await projectFor(request, a)
@@ -169,8 +182,8 @@ export default async function analyticsRoutes(app: FastifyInstance): Promise<voi
     async (request, reply) => {
       const projectId = await projectFor(request, a)
       const q = request.query as Query
-      const userId = request.params.id
-      if (!userId || userId.length > 255)
+      const userId = text('id', request.params.id, 255)
+      if (userId === undefined)
         throw analyticsErrors.create('STRATA_ANALYTICS_INVALID_PARAMETER', {
           message: 'user id must be 1-255 characters',
           details: { parameter: 'id' },

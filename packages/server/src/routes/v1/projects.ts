@@ -1,10 +1,13 @@
+import { assertPgText } from '@strata/core'
 import { eventsErrors, type KeyKind } from '@strata/events'
 import type { FastifyInstance } from 'fastify'
+import { checkRequestText, invalid } from '../../http/params.js'
 
 /** Projects and keys: operator token only (DESIGN.md). */
 export default async function projectRoutes(app: FastifyInstance): Promise<void> {
   const s = app.services
   const auth = app.requirePrincipal({ operator: true })
+  app.addHook('onRequest', checkRequestText)
 
   app.post<{ Body: { name: string } }>(
     '/v1/projects',
@@ -16,13 +19,18 @@ export default async function projectRoutes(app: FastifyInstance): Promise<void>
           required: ['name'],
           additionalProperties: false,
           properties: {
-            name: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\u0000]*$' },
+            name: { type: 'string', minLength: 1, maxLength: 200 },
           },
         },
       },
     },
-    async (request, reply) =>
-      reply.code(201).send(await s.projects.createProject(request.body.name)),
+    async (request, reply) => {
+      // NUL and lone surrogates: Postgres refuses the one, silently turns the other into U+FFFD.
+      const name = assertPgText(request.body.name, 'name', (m, field) =>
+        invalid(`body ${m}`, { parameter: field }),
+      )
+      return reply.code(201).send(await s.projects.createProject(name))
+    },
   )
 
   app.get('/v1/projects', { preValidation: auth }, async () => ({
