@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { Registry } from 'prom-client'
 import { createCache } from '@strata/cache'
-import { harness, sleep, until } from './support/helpers.js'
-import type { Harness } from './support/helpers.js'
+import { harness, sleep, until } from './support/harness.js'
+import type { Harness } from './support/harness.js'
 
 let h: Harness
 afterEach(async () => h?.cleanup())

@@ -3,7 +3,7 @@ import { createCache } from '@strata/cache'
 import type { Cache } from '@strata/cache'
 import { startRedisCluster } from '../../../test/support/redis-cluster.js'
 import type { RedisCluster } from '../../../test/support/redis-cluster.js'
-import { sleep, until } from './support/helpers.js'
+import { sleep, until } from './support/harness.js'
 
 let cluster: RedisCluster
 let a: Cache

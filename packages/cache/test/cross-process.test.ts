@@ -2,8 +2,8 @@ import { fork } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { harness, sleep } from './support/helpers.js'
-import type { Harness } from './support/helpers.js'
+import { harness, sleep } from './support/harness.js'
+import type { Harness } from './support/harness.js'
 import type { Cache } from '@strata/cache'
 import { redisUrl } from '../../../test/support/redis.js'
 
@@ -24,7 +24,7 @@ function call<T>(cmd: string, extra: Record<string, unknown> = {}): Promise<T> {
 beforeAll(async () => {
   h = harness('xproc')
   a = await h.make()
-  const script = fileURLToPath(new URL('./fixtures/cache-child.ts', import.meta.url))
+  const script = fileURLToPath(new URL('./support/cache-child.ts', import.meta.url))
   child = fork(script, [h.namespace, redisUrl()], {
     execArgv: ['--conditions=strata-source', '--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

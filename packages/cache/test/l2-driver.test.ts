@@ -5,8 +5,8 @@ import { IoRedisDriver, createCache } from '@strata/cache'
 import { redisUrl } from '../../../test/support/redis.js'
 import { repoRoot, tsNodeArgs } from '../../../test/support/spawn.js'
 import { ChaosDriver } from './support/chaos-driver.js'
-import { harness, until } from './support/helpers.js'
-import type { Harness } from './support/helpers.js'
+import { harness, until } from './support/harness.js'
+import type { Harness } from './support/harness.js'
 
 let h: Harness | undefined
 afterEach(async () => {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
-import { harness, until } from './support/helpers.js'
-import type { Harness } from './support/helpers.js'
+import { harness, until } from './support/harness.js'
+import type { Harness } from './support/harness.js'
 import { redisUrl } from '../../../test/support/redis.js'
 
 let h: Harness

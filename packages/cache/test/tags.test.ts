@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { harness, until } from './support/helpers.js'
-import type { Harness } from './support/helpers.js'
+import { harness, until } from './support/harness.js'
+import type { Harness } from './support/harness.js'
 
 let h: Harness
 afterEach(async () => h?.cleanup())
