@@ -111,6 +111,20 @@ describe('L2 faults (chaos driver over the real Redis)', () => {
     await until(async () => (await c.get('k')) === 'v') // writes reach L2 again
   })
 
+  it('a write L2 never saw, with the breaker still closed, is kept in L1 at most busOutageTtl', async () => {
+    h = harness('chaos-lost-write-closed')
+    const { cache: a, chaos } = await h.makeChaos({ busOutageTtl: 200 })
+    const b = await h.make()
+    await a.set('k', 'old', { ttl: '1h' })
+    await until(async () => (await b.get('k')) === 'old')
+    chaos.fail('setAndPublish', { times: 1 })
+    await a.set('k', 'new', { ttl: '1h' })
+    expect(a.stats().l2?.breaker).toBe('closed')
+    // L2 and the peer still hold 'old': a's 'new' must not stay fresh for the hour.
+    await until(() => a.peek('k') === undefined, 5000)
+    expect(await b.get('k')).toBe('old')
+  })
+
   it('the L2 write after a factory run does not hold up the caller', async () => {
     h = harness('chaos-write')
     const { cache: a, chaos } = await h.makeChaos()

@@ -281,8 +281,7 @@ export class TwoTierStore {
       .run('set', (d) => d.setAndPublish(full, buf!, staleUntil - now, bus.channel, msg, lockToken))
       .then((r) => {
         if (r !== FAILED) bus.published()
-        // A write Redis never saw must not outlive the outage in L1 either.
-        else this.#capForOutage(entry, now)
+        else this.#capUnseen(entry, now)
       })
   }
 
@@ -309,7 +308,7 @@ export class TwoTierStore {
     const r = await guard.run('setMany', (d) =>
       d.setManyAndPublish(l2items, bus.channel, bus.encode(msg)),
     )
-    if (r === FAILED) for (const e of entries) this.#capForOutage(e, now)
+    if (r === FAILED) for (const e of entries) this.#capUnseen(e, now)
   }
 
   #lifetime(s: EntrySettings, now: number): { expiresAt: number; staleUntil: number } {
@@ -317,6 +316,15 @@ export class TwoTierStore {
     if (s.jitter > 0) ttl = Math.max(1, ttl * (1 + (Math.random() * 2 - 1) * s.jitter))
     const expiresAt = now + ttl
     return { expiresAt, staleUntil: expiresAt + s.grace }
+  }
+
+  /**
+   * A write Redis never saw (nor its bus message): peers and L2 keep the old value, so this
+   * instance's newer one must not outlive busOutageTtl either, whether or not the breaker opened.
+   */
+  #capUnseen(e: L1Entry, now: number): void {
+    const cap = now + this.#ctx.opts.busOutageTtl
+    if (e.expiresAt > cap) e.expiresAt = cap
   }
 
   /** L1 can't be kept coherent while the bus is down or L2 is skipped: cap what we keep then. */
