@@ -129,58 +129,49 @@ describe('lock holder paused past its TTL', () => {
     }
   })
 
-  // BUG: fencing tokens restart at 1 after Redis restarts without persistence (observed: 1, 2, 3,
-  // then 1). packages/lock/src/scripts/acquire-2.ts INCRs `<prefix>{key}:fence`, a key that only
-  // lives in Redis memory; README.md promises tokens that strictly increase per key, and a
-  // `WHERE fence < $token` guard then refuses the new, legitimate holder (its token is below the
-  // stored one) while a stale holder with a higher pre-restart token would still pass. Needs a
-  // counter that survives a restart (e.g. seeded from the clock, or kept beside the guarded data)
-  // or a documented persistence requirement (appendonly) checked at start. Remove `.fails` then.
-  it.fails(
-    '6b. fencing tokens keep increasing across a Redis restart (no persistence)',
-    async () => {
-      const prefix = 'faults:lock-restart:'
-      const c = await pgs.connect('fencing')
-      const before: number[] = []
+  // Without persistence the counter is lost with Redis' memory; it restarts from Redis' clock.
+  it('6b. fencing tokens keep increasing across a Redis restart (no persistence)', async () => {
+    const prefix = 'faults:lock-restart:'
+    const c = await pgs.connect('fencing')
+    const before: number[] = []
+    try {
+      await c.query(`INSERT INTO fenced_report VALUES (2, 'initial', 0)`)
+      const locks = createRedisLock({ url: redis.url, prefix })
       try {
-        await c.query(`INSERT INTO fenced_report VALUES (2, 'initial', 0)`)
-        const locks = createRedisLock({ url: redis.url, prefix })
-        try {
-          for (let i = 0; i < 3; i++) {
-            const l = await locks.acquire('report:weekly', '5s')
-            before.push(l.fence)
-            await c.query(
-              'UPDATE fenced_report SET body = $1, fence = $2 WHERE id = 2 AND fence < $2',
-              [`holder ${i}`, l.fence],
-            )
-            await l.release()
-          }
-        } finally {
-          await locks.close()
-        }
-        await redis.kill()
-        await redis.restart()
-        const again = createRedisLock({ url: redis.url, prefix })
-        try {
-          const l = await again.acquire('report:weekly', '5s')
-          const { rowCount } = await c.query(
+        for (let i = 0; i < 3; i++) {
+          const l = await locks.acquire('report:weekly', '5s')
+          before.push(l.fence)
+          await c.query(
             'UPDATE fenced_report SET body = $1, fence = $2 WHERE id = 2 AND fence < $2',
-            ['holder after restart', l.fence],
+            [`holder ${i}`, l.fence],
           )
           await l.release()
-          report('lock-fence-after-redis-restart', {
-            fencesBefore: before,
-            fenceAfter: l.fence,
-            guardedWriteOfNewHolderUpdated: rowCount,
-          })
-          expect(l.fence).toBeGreaterThan(Math.max(...before))
-          expect(rowCount).toBe(1)
-        } finally {
-          await again.close()
         }
       } finally {
-        await c.end()
+        await locks.close()
       }
-    },
-  )
+      await redis.kill()
+      await redis.restart()
+      const again = createRedisLock({ url: redis.url, prefix })
+      try {
+        const l = await again.acquire('report:weekly', '5s')
+        const { rowCount } = await c.query(
+          'UPDATE fenced_report SET body = $1, fence = $2 WHERE id = 2 AND fence < $2',
+          ['holder after restart', l.fence],
+        )
+        await l.release()
+        report('lock-fence-after-redis-restart', {
+          fencesBefore: before,
+          fenceAfter: l.fence,
+          guardedWriteOfNewHolderUpdated: rowCount,
+        })
+        expect(l.fence).toBeGreaterThan(Math.max(...before))
+        expect(rowCount).toBe(1)
+      } finally {
+        await again.close()
+      }
+    } finally {
+      await c.end()
+    }
+  })
 })
