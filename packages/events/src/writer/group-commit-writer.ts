@@ -126,6 +126,17 @@ function isTransient(err: unknown): boolean {
   return false
 }
 
+/**
+ * The database is there but could not do the flush in time (statement timeout, out of
+ * resources, a lock it could not get): retrying at once would meet the same wall, and splitting
+ * the flush would multiply the wait, but nothing was written, so the client may retry later.
+ */
+function isBusy(err: unknown): boolean {
+  if (pgErrors.is(err) && err.code === 'STRATA_DB_TIMEOUT') return true
+  const state = sqlState(err)
+  return state === '57014' || state === '55P03' || state?.startsWith('53') === true
+}
+
 function isMissingPartition(err: unknown): boolean {
   return sqlState(err) === '23514' && /no partition of relation/i.test(errorMessage(err))
 }
@@ -365,7 +376,8 @@ export class GroupCommitWriter {
       // data (a statement too large, a client-side error building it) may come from one
       // request: split by request, so only that one fails and the others (other projects')
       // still commit.
-      if (batch.length > 1 && !isTransient(err)) {
+      const retryable = isTransient(err) || isBusy(err)
+      if (batch.length > 1 && !retryable) {
         this.#log.debug({ err, requests: batch.length }, 'ingest flush failed; splitting it')
         const mid = batch.length >> 1
         await this.#flush(batch.slice(0, mid))
@@ -374,7 +386,7 @@ export class GroupCommitWriter {
       }
       this.#stats.failedFlushes++
       this.#log.warn({ err, rows: entries.length }, 'ingest flush failed')
-      const out = isTransient(err)
+      const out = retryable
         ? pgErrors.create('STRATA_DB_UNAVAILABLE', {
             message: 'Database is unavailable; events were not accepted, retry later',
             details: { retryAfterSeconds: Math.ceil(this.#o.unavailableCooldownMs / 1000) },
