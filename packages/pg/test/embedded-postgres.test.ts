@@ -33,20 +33,23 @@ describe('startEmbeddedPostgres', () => {
   it('initialises, serves the strata database with pg_stat_statements, stops, and reuses the cluster', async () => {
     const dataDir = join(root, 'pg')
     const first = await start(dataDir)
-    expect(first.url).toMatch(/^postgres:\/\/postgres:.+@127\.0\.0\.1:\d+\/strata$/)
+    // The application connects as the service role, never as the superuser.
+    expect(first.url).toMatch(/^postgres:\/\/strata:.+@127\.0\.0\.1:\d+\/strata$/)
+    expect(first.superuserUrl).toMatch(/^postgres:\/\/postgres:.+@127\.0\.0\.1:\d+\/strata$/)
     expect(first.adopted).toBe(false)
     const db = await createDatabase({ url: first.url })
     try {
-      const { rows } = await db.query<{ db: string; ext: string | null; preload: string }>(
-        `SELECT current_database() AS db,
-                (SELECT extname FROM pg_extension WHERE extname = 'pg_stat_statements') AS ext,
-                current_setting('shared_preload_libraries') AS preload`,
+      const { rows } = await db.query<{ db: string; ext: string | null; user: string }>(
+        `SELECT current_database() AS db, current_user AS user,
+                (SELECT extname FROM pg_extension WHERE extname = 'pg_stat_statements') AS ext`,
       )
-      expect(rows[0]).toEqual({
-        db: 'strata',
-        ext: 'pg_stat_statements',
-        preload: 'pg_stat_statements',
-      })
+      expect(rows[0]).toEqual({ db: 'strata', user: 'strata', ext: 'pg_stat_statements' })
+      // Reading server settings is the superuser's business (pg_read_all_settings).
+      const su = new pg.Client({ connectionString: first.superuserUrl })
+      await su.connect()
+      const preload = await su.query(`SELECT current_setting('shared_preload_libraries') AS v`)
+      await su.end()
+      expect(preload.rows[0]).toEqual({ v: 'pg_stat_statements' })
       await db.query('CREATE TABLE kept (v int)')
       await db.query('INSERT INTO kept VALUES (42)')
       // pg_stat_statements is collecting.

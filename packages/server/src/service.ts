@@ -39,10 +39,12 @@ export async function openDatabaseUrl(
       stop: async () => {},
     }
   }
+  // Connects as the service role the embedded cluster's bootstrap sets up (owns the database,
+  // not a superuser); the superuser URL is never handed to the service.
   const embedded = await startEmbeddedPostgres({ dataDir: join(config.dataDir, 'pg'), logger })
   return {
     url: embedded.url,
-    description: `embedded PostgreSQL on 127.0.0.1:${embedded.port}, data in ${embedded.dataDir} (no DATABASE_URL)`,
+    description: `embedded PostgreSQL on 127.0.0.1:${embedded.port} as role "${embedded.role}", data in ${embedded.dataDir} (no DATABASE_URL)`,
     stop: () => embedded.stop(),
   }
 }
@@ -71,6 +73,21 @@ export async function openDatabase(
   }
 }
 
+/** The role the pool's sessions run as, and whether it is a superuser. */
+export async function connectedRole(db: Database): Promise<{ role: string; superuser: boolean }> {
+  const { rows } = await db.query<{ role: string; superuser: boolean }>(
+    'SELECT current_user AS role, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user',
+    [],
+    { label: 'strata:role' },
+  )
+  return rows[0] ?? { role: 'unknown', superuser: false }
+}
+
+/** What `strata start` and `strata doctor` say when the service runs as a superuser. */
+export function superuserWarning(role: string): string {
+  return `the service connects to PostgreSQL as "${role}", a superuser: a flaw in it could then run any SQL, read server files or run programs. Connect as a role that owns Strata's schema and is not a superuser (README, Security)`
+}
+
 /** `strata start`: database, migrations, app, listen. */
 export async function startService(
   config: StrataConfig,
@@ -78,6 +95,8 @@ export async function startService(
 ): Promise<RunningService> {
   const database = await openDatabase(config, logger)
   logger.info(`database: ${database.description}`)
+  const connected = await connectedRole(database.db).catch(() => undefined)
+  if (connected?.superuser) logger.warn({ role: connected.role }, superuserWarning(connected.role))
   let app: FastifyInstance | undefined
   const redis = config.redisUrl
     ? createRedisClient(config.redisUrl, (err) => logger.warn({ err }, 'redis error'))

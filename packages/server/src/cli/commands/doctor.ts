@@ -7,11 +7,19 @@ import type {
   Regression,
   TopStatements,
 } from '@strata/pg'
+import { connectedRole, superuserWarning } from '../../service.js'
 import type { Command } from '../command.js'
 import { withCliDatabase } from '../with-database.js'
 
 export interface DoctorReport {
-  database: { description: string; version: string; hypopg: boolean }
+  database: {
+    description: string
+    version: string
+    hypopg: boolean
+    /** The role the service's sessions run as; a superuser is reported as a problem. */
+    role: string
+    superuser: boolean
+  }
   statements: TopStatements
   regressions: Regression[] | { unavailable: string }
   advice: IndexAdvice
@@ -45,7 +53,9 @@ export async function collectDoctorReport(
   const advice = await db.advisor.indexSuggestions()
   const sessions = await db.health.longRunning()
   const locks = await db.locks.contention()
+  const { role, superuser } = await connectedRole(db)
   const problems: string[] = []
+  if (superuser) problems.push(superuserWarning(role))
   if (!statements.available) problems.push(`pg_stat_statements: ${statements.message}`)
   for (const s of advice.suggestions)
     problems.push(
@@ -67,6 +77,8 @@ export async function collectDoctorReport(
       description,
       version: rows[0]?.v.split(' on ')[0] ?? 'unknown',
       hypopg: advice.method === 'hypopg',
+      role,
+      superuser,
     },
     statements,
     regressions,
@@ -101,7 +113,10 @@ function table(headers: string[], rows: string[][]): string[] {
 export function formatDoctorReport(r: DoctorReport, width = 100): string {
   const out: string[] = []
   const section = (title: string) => out.push('', title, '='.repeat(title.length))
-  out.push(`strata doctor — ${r.database.description}`, `${r.database.version}`)
+  out.push(
+    `strata doctor — ${r.database.description}`,
+    `${r.database.version}, role ${r.database.role}${r.database.superuser ? ' (superuser)' : ''}`,
+  )
 
   section('Summary')
   if (r.problems.length === 0) out.push('  No problems found.')
