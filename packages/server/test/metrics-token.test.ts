@@ -43,7 +43,9 @@ describe('/metrics behind STRATA_METRICS_TOKEN', () => {
   ])('answers 401 STRATA_AUTH_INVALID for %s', async (_name, authorization) => {
     const res = await scrape(authorization)
     expect(res.status).toBe(401)
-    expect((await res.json()).error.code).toBe('STRATA_AUTH_INVALID')
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe(
+      'STRATA_AUTH_INVALID',
+    )
   })
 
   it('serves the Prometheus text with the token', async () => {
