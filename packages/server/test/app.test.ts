@@ -2,7 +2,7 @@ import type { Database } from '@strata/pg'
 import type { FastifyInstance } from 'fastify'
 import { connect } from 'node:net'
 import pino from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { buildApp } from '../src/app.js'
 import { defaultConfig } from '../src/config.js'
 import { testApp, type TestApp } from './app-support.js'
@@ -144,7 +144,8 @@ describe('error format', () => {
     socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
     await started
     const closed = local.close()
-    await new Promise((r) => setTimeout(r, 20))
+    // Draining has begun once the listening socket is closed (after the preClose hooks).
+    await vi.waitFor(() => expect(local.server.listening).toBe(false), { timeout: 10_000 })
     // Pipelined on the busy connection: served after /slow, while the app is closing.
     socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
     release()
