@@ -7,10 +7,15 @@ import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
 import type { StrataConfig } from './config.js'
 import { serverErrors } from './errors.js'
 import { createLogger } from './logger.js'
+import { AuthFailureLimiter, type AuthFailureLimiterOptions } from './auth/failure-limiter.js'
 import authPlugin from './plugins/auth.js'
 import errorsPlugin, { clientErrorHandler, frameworkErrorHandler } from './plugins/errors.js'
 import ingestBody from './plugins/ingest-body.js'
-import projectRateLimit, { type ProjectRateLimitOptions } from './plugins/rate-limit.js'
+import routeRateLimit, {
+  type ProjectRateLimitOptions,
+  type RateLimitedRoutes,
+  type RouteRateLimit,
+} from './plugins/rate-limit.js'
 import servicesPlugin from './plugins/services.js'
 import dashboardRoutes from './routes/dashboard.js'
 import healthRoutes from './routes/health.js'
@@ -36,6 +41,10 @@ export interface ReadinessCheck {
 export interface AppOverrides extends ServiceOverrides {
   /** Per-project limit of the ingestion routes; false: none. @defaultValue 20000 per '1s' */
   rateLimit?: ProjectRateLimitOptions | false
+  /** Per-key limits of the analytics, imports and performance routes, over the config's; false: none. */
+  routeRateLimits?: Partial<Record<Exclude<RateLimitedRoutes, 'ingest'>, RouteRateLimit | false>>
+  /** The failed-authentication limit per client address, over the config's (e.g. its Redis nameSpace). */
+  authFailures?: Partial<Omit<AuthFailureLimiterOptions, 'redis' | 'logger'>>
 }
 
 export interface AppDependencies {
@@ -112,7 +121,7 @@ export async function buildApp(
     overrides,
   )
   try {
-    await registerAll(app, services, overrides.rateLimit)
+    await registerAll(app, services, overrides)
   } catch (err) {
     await services.close()
     throw err
@@ -123,7 +132,7 @@ export async function buildApp(
 async function registerAll(
   app: FastifyInstance,
   services: Services,
-  rateLimit: ProjectRateLimitOptions | false | undefined,
+  overrides: AppOverrides,
 ): Promise<void> {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
@@ -177,22 +186,44 @@ async function registerAll(
 
   await app.register(errorsPlugin)
   await app.register(servicesPlugin, { services })
-  await app.register(authPlugin, { authenticator: services.auth })
+  // Per client address: failed authentications, before any key lookup (see plugins/auth.ts).
+  const failures = new AuthFailureLimiter({
+    ...config.authFailureLimit,
+    ...overrides.authFailures,
+    redis,
+    logger: app.log,
+  })
+  await app.register(authPlugin, { authenticator: services.auth, failures })
   await app.register(healthRoutes)
   await app.register(metricsRoutes)
   // Events, Segment, sessions, projects: the ingestion body parser and the per-project rate
   // limit apply to this scope only.
   await app.register(async (scope) => {
     await scope.register(ingestBody)
-    if (rateLimit !== false)
-      await scope.register(projectRateLimit, { ...(rateLimit ? { limit: rateLimit } : {}), redis })
+    const ingestLimit = overrides.rateLimit ?? config.rateLimits.ingest
+    if (ingestLimit !== false)
+      await scope.register(routeRateLimit, {
+        routes: 'ingest',
+        ...(ingestLimit ? { limit: ingestLimit } : {}),
+        redis,
+      })
     await scope.register(ingestRoutes)
     await scope.register(segmentRoutes)
     await scope.register(sessionRoutes)
     await scope.register(projectRoutes)
   })
-  await app.register(importRoutes)
-  await app.register(performanceRoutes)
-  await app.register(analyticsRoutes)
+  // Each in its own scope with a per-key rate limit.
+  for (const [routes, plugin] of [
+    ['imports', importRoutes],
+    ['performance', performanceRoutes],
+    ['analytics', analyticsRoutes],
+  ] as const) {
+    const limit = overrides.routeRateLimits?.[routes] ?? config.rateLimits[routes]
+    await app.register(async (scope) => {
+      if (limit !== false)
+        await scope.register(routeRateLimit, { routes, ...(limit ? { limit } : {}), redis })
+      await scope.register(plugin)
+    })
+  }
   await app.register(dashboardRoutes, config.dashboardDir ? { dir: config.dashboardDir } : {})
 }

@@ -1,8 +1,11 @@
 import { eventsErrors, type KeyKind } from '@strata/events'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Authenticator } from '../auth/authenticator.js'
+import type { AuthFailureLimiter } from '../auth/failure-limiter.js'
 import type { Principal } from '../auth/principal.js'
+import { closeIfBodyUnread } from '../auth/unread-body.js'
+import { serverErrors } from '../errors.js'
 
 /** Who a route admits. A valid credential of another kind gets 403. */
 export interface PrincipalRequirement {
@@ -10,49 +13,151 @@ export interface PrincipalRequirement {
   kinds?: KeyKind[]
   /** Admit the operator token. @defaultValue false */
   operator?: boolean
-  /** Also accept Segment's body `writeKey` when there is no Authorization header. @defaultValue false */
+  /**
+   * Also accept Segment's body `writeKey` when there is no Authorization header; such bodies
+   * are held to the ingestion parser's small unauthenticated limit. @defaultValue false
+   */
   bodyWriteKey?: boolean
+}
+
+type AuthHook = ((request: FastifyRequest, reply: FastifyReply) => Promise<void>) & {
+  [REQUIREMENT]?: PrincipalRequirement
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by the hook of `app.requirePrincipal(...)`. */
+    /** Set by the hooks of `app.requirePrincipal(...)`. */
     principal?: Principal
   }
   interface FastifyInstance {
-    /** A preValidation hook that authenticates the request and sets `request.principal`. */
-    requirePrincipal(allowed: PrincipalRequirement): (request: FastifyRequest) => Promise<void>
+    /**
+     * The authentication of a route, given as its `preValidation` hook: the plugin moves it to
+     * `onRequest`, so header credentials are checked before the body is read (see authPlugin).
+     */
+    requirePrincipal(allowed: PrincipalRequirement): AuthHook
   }
 }
 
+const REQUIREMENT = Symbol('strata.principalRequirement')
+
+const AUTH_FAILURES = new Set([
+  'STRATA_AUTH_MISSING',
+  'STRATA_AUTH_INVALID',
+  'STRATA_AUTH_FORBIDDEN',
+])
+
+function admit(allowed: PrincipalRequirement, principal: Principal): Principal {
+  const ok =
+    principal.type === 'operator'
+      ? allowed.operator === true
+      : (allowed.kinds ?? []).includes(principal.kind)
+  if (ok) return principal
+  const what = principal.type === 'operator' ? 'the operator token' : `a ${principal.kind} key`
+  throw eventsErrors.create('STRATA_AUTH_FORBIDDEN', {
+    message: `This route does not accept ${what}`,
+  })
+}
+
 /**
- * Authentication for every route: `request.principal` and `app.requirePrincipal(...)`. The
- * hook runs at preValidation, once the body is parsed, for Segment's body `writeKey`.
+ * Authentication for every route: `request.principal` and `app.requirePrincipal(...)`.
+ *
+ * A route names its requirement as a `preValidation` hook (`app.requirePrincipal(...)`); an
+ * `onRoute` hook moves it to `onRequest`, so credentials in headers (Bearer, Segment's Basic
+ * `<key>:`) are checked before the body is read, decompressed or parsed. Only a route that
+ * allows Segment's body `writeKey` and a request without credential headers waits for the
+ * body (the ingestion parser holds it to a small limit) and is checked at preValidation.
+ *
+ * Failed authentications (401, 403) are counted per client address; an address over the
+ * limit gets 429 + Retry-After before any key is looked up. A request refused before its body
+ * was read is answered with `Connection: close`: keeping the connection would mean reading
+ * (and discarding) a body the client may still be sending.
  */
 async function authPlugin(
   app: FastifyInstance,
-  opts: { authenticator: Authenticator },
+  opts: { authenticator: Authenticator; failures: AuthFailureLimiter },
 ): Promise<void> {
-  const auth = opts.authenticator
+  const { authenticator: auth, failures } = opts
   app.decorateRequest('principal', undefined)
-  app.decorate('requirePrincipal', (allowed: PrincipalRequirement) => {
-    return async function authHook(request: FastifyRequest): Promise<void> {
-      const principal =
-        (await auth.fromHeaders(request)) ??
-        (allowed.bodyWriteKey ? await auth.fromBodyWriteKey(request.body) : await auth.verify(null))
-      const ok =
-        principal.type === 'operator'
-          ? allowed.operator === true
-          : (allowed.kinds ?? []).includes(principal.kind)
-      if (!ok) {
-        const what =
-          principal.type === 'operator' ? 'the operator token' : `a ${principal.kind} key`
-        throw eventsErrors.create('STRATA_AUTH_FORBIDDEN', {
-          message: `This route does not accept ${what}`,
-        })
-      }
-      request.principal = principal
+
+  async function refuse(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    err: unknown,
+  ): Promise<never> {
+    closeIfBodyUnread(request, reply)
+    if (eventsErrors.is(err) && AUTH_FAILURES.has(err.code)) {
+      const wait = await failures.fail(request.ip)
+      if (wait > 0) void reply.header('retry-after', String(wait))
     }
+    throw err
+  }
+
+  async function checkAddress(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const wait = await failures.retryAfter(request.ip)
+    if (wait === 0) return
+    await refuse(
+      request,
+      reply,
+      serverErrors.create('STRATA_RATE_LIMITED', {
+        message: `Too many failed authentications from this address (${failures.max} per window); retry in ${wait} s`,
+        details: { retryAfterSeconds: wait },
+      }),
+    )
+  }
+
+  /** onRequest: header credentials; without them, 401 unless the body may carry a writeKey. */
+  const beforeBody = (allowed: PrincipalRequirement) =>
+    async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+      await checkAddress(request, reply)
+      try {
+        const principal = await auth.fromHeaders(request)
+        if (principal) request.principal = admit(allowed, principal)
+        else if (!allowed.bodyWriteKey) await auth.verify(null)
+      } catch (err) {
+        await refuse(request, reply, err)
+      }
+    }
+
+  /** preValidation: Segment's body `writeKey`, when the headers carried no credential. */
+  const fromBody = (allowed: PrincipalRequirement) =>
+    async function authenticateBody(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+      if (request.principal) return
+      try {
+        request.principal = admit(allowed, await auth.fromBodyWriteKey(request.body))
+      } catch (err) {
+        await refuse(request, reply, err)
+      }
+    }
+
+  app.decorate('requirePrincipal', (allowed: PrincipalRequirement) => {
+    // Runs as given only if something bypasses the onRoute hook below (e.g. addHook).
+    const before = beforeBody(allowed)
+    const body = fromBody(allowed)
+    const hook: AuthHook = async (request, reply) => {
+      if (request.principal) return
+      await before(request, reply)
+      if (allowed.bodyWriteKey) await body(request, reply)
+    }
+    hook[REQUIREMENT] = allowed
+    return hook
+  })
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const pre = route.preValidation
+    const hooks = (Array.isArray(pre) ? pre : pre ? [pre] : []) as AuthHook[]
+    const marked = hooks.filter((h) => h[REQUIREMENT])
+    if (marked.length === 0) return
+    if (marked.length > 1) throw new Error(`${route.url}: more than one requirePrincipal hook`)
+    const allowed = marked[0]![REQUIREMENT]!
+    const onRequest = route.onRequest
+    const others = hooks.filter((h) => !h[REQUIREMENT])
+    route.onRequest = [
+      ...(Array.isArray(onRequest) ? onRequest : onRequest ? [onRequest] : []),
+      beforeBody(allowed),
+    ] as RouteOptions['onRequest']
+    route.preValidation = (allowed.bodyWriteKey
+      ? [fromBody(allowed), ...others]
+      : others) as unknown as RouteOptions['preValidation']
   })
 }
 
