@@ -7,6 +7,7 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
 import { deletePrefix, redisUrl } from '../../../test/support/redis.js'
+import { PG_STAT_STATEMENTS_MISSING as STATEMENTS_MISSING } from '../../pg/test/support/components.js'
 import { buildApp } from '../src/app.js'
 import { defaultConfig } from '../src/config.js'
 
@@ -124,7 +125,7 @@ describe('/v1/performance data', () => {
       count: 20,
     })
     expect(q.patterns.byLabel['GET /widgets/:id'].count).toBe(20)
-    expect(q.database).toHaveProperty('available')
+    expect(q.database, STATEMENTS_MISSING).toMatchObject({ available: true })
 
     const slow = (
       await app.inject({ method: 'GET', url: '/v1/performance/slow-queries', headers: auth })
