@@ -51,6 +51,10 @@ export interface RecentLoginsQuery extends Scope {
 
 type Params = Record<string, string | number | boolean | null | undefined>
 
+// A project key's shape (`sk_w_` write, `sk_a_` admin, then 43 base64url characters), as the
+// service generates them; the operator token is any other string of 16 or more characters.
+const PROJECT_KEY = /^sk_[wa]_[A-Za-z0-9_-]{43}$/
+
 export class ApiClient {
   readonly #key: string
   readonly #base: string
@@ -60,6 +64,11 @@ export class ApiClient {
     this.#key = options.key
     this.#base = options.baseUrl ?? ''
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
+  }
+
+  /** True when the key has a project key's shape (so it is not the operator token). */
+  get hasProjectKey(): boolean {
+    return PROJECT_KEY.test(this.#key)
   }
 
   /** The URL of a path and query (for links such as the rejects download). */
@@ -194,16 +203,20 @@ export class ApiClient {
 export type Role = 'operator' | 'project'
 
 /**
- * Finds what a key is: the operator token can list projects; a project's admin key gets 403
- * there but may read analytics. Anything else (unknown key, write key) throws the ApiError to
- * show on the sign-in form.
+ * Finds what a key is: a project key (by its shape) may read its project's analytics; any other
+ * key is tried as the operator token, which can list projects. A project key never asks for the
+ * operator's project list (that would be a 403 in the browser's console); a key of another shape
+ * that gets 403 there is tried as a project key too. Anything else (unknown key, write key)
+ * throws the ApiError to show on the sign-in form.
  */
 export async function detectRole(client: ApiClient): Promise<Role> {
-  try {
-    await client.projects()
-    return 'operator'
-  } catch (err) {
-    if (!(err instanceof ApiError) || !err.forbidden) throw err
+  if (!client.hasProjectKey) {
+    try {
+      await client.projects()
+      return 'operator'
+    } catch (err) {
+      if (!(err instanceof ApiError) || !err.forbidden) throw err
+    }
   }
   try {
     await client.recentLogins({ limit: 1 })

@@ -497,9 +497,15 @@ describe("a project's admin key", () => {
     async () => {
       const tab = await openTab()
       const { page } = tab
+      const consoleErrors: string[] = []
+      page.on('console', (m) => {
+        if (m.type() === 'error') consoleErrors.push(m.text())
+      })
       await signIn(page, s.a.adminKey)
       await settled(page, 'Overview')
       expect(await select(page, 'Project').isVisible()).toBe(false)
+      // The operator-only project list is never asked for: no 403 in the console.
+      expect(tab.calls.map((u) => new URL(u).pathname)).not.toContain('/v1/projects')
       const call = lastCall(tab, '/v1/analytics/logins')
       expect(call.searchParams.get('project') ?? s.a.id).toBe(s.a.id)
       const total = await testIdNumber(page, 'kpi-total')
@@ -513,6 +519,7 @@ describe("a project's admin key", () => {
           .toContainEqual(expect.stringContaining('These pages need the operator token'))
         await expectNoSeriousA11yViolations(page, `${name} for a project key (light)`)
       }
+      expect(consoleErrors.filter((t) => /\b40[13]\b/.test(t))).toEqual([])
     },
     SLOW,
   )
