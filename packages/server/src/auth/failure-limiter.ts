@@ -153,6 +153,8 @@ export class AuthFailureLimiter {
 
   async #eval(script: string, key: string, ...args: string[]): Promise<[number, number] | null> {
     try {
+      // Not connected: don't queue behind the reconnection (seconds), answer now.
+      if (this.#redis!.status !== 'ready') throw new Error(`Redis is ${this.#redis!.status}`)
       const res = (await this.#redis!.eval(script, 1, this.#o.nameSpace + key, ...args)) as [
         number,
         number,
