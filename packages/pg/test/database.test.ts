@@ -137,9 +137,12 @@ describe('pool resilience', () => {
       )
       expect(pids.rows[0]!.n).toBeGreaterThanOrEqual(3)
       // The 'error' events arrive asynchronously; the process must simply survive them.
-      await vi.waitFor(() => expect(local.pool.stats().errors.connectionLost).toBe(3), {
-        timeout: 10_000,
-      })
+      await vi.waitFor(
+        () => expect(local.pool.stats().errors.connectionLost).toBeGreaterThanOrEqual(3),
+        {
+          timeout: 10_000,
+        },
+      )
       const { rows } = await local.query<{ ok: number }>('SELECT 1 AS ok')
       expect(rows[0]!.ok).toBe(1)
       expect(local.pool.stats().errors.connectionLost).toBe(3)
@@ -188,9 +191,12 @@ describe('pool resilience', () => {
       )
       expect(killed.rows[0]!.n).toBe(2)
       // Both clients saw their connection end before the checked-out one is used again.
-      await vi.waitFor(() => expect(local.pool.stats().errors.connectionLost).toBe(2), {
-        timeout: 10_000,
-      })
+      await vi.waitFor(
+        () => expect(local.pool.stats().errors.connectionLost).toBeGreaterThanOrEqual(2),
+        {
+          timeout: 10_000,
+        },
+      )
       resume()
       const err = await busy
       expect(pgErrors.is(err, 'STRATA_DB_UNAVAILABLE')).toBe(true)
@@ -294,10 +300,14 @@ describe('pool resilience', () => {
       const err = await local
         .withClient(async (client) => {
           await client.query('BEGIN')
-          // A leaked transaction: the server ends the session after 150 ms idle in it.
-          await vi.waitFor(() => expect(local.pool.stats().errors.connectionLost).toBe(1), {
-            timeout: 10_000,
-          })
+          // A leaked transaction: the server ends the session after 150 ms idle in it (pg may
+          // report that twice: the FATAL message, then the closed socket).
+          await vi.waitFor(
+            () => expect(local.pool.stats().errors.connectionLost).toBeGreaterThanOrEqual(1),
+            {
+              timeout: 10_000,
+            },
+          )
           return client.query('SELECT 1')
         })
         .catch((e: unknown) => e)
