@@ -103,6 +103,40 @@ describe('failed authentications per client address', () => {
     expect(health.statusCode).toBe(200)
   })
 
+  it('a body-writeKey request refused before its key is known counts too (413, not JSON)', async () => {
+    const f = await fixture({ max: 3, windowMs: 60_000 })
+    const ip = '203.0.113.40'
+    const segment = (payload: string) =>
+      f.app.inject({
+        method: 'POST',
+        url: '/v1/batch',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': ip },
+        payload,
+      })
+    expect((await segment('x'.repeat(70_000))).statusCode).toBe(413)
+    expect((await segment('{"writeKey":')).statusCode).toBe(400)
+    expect((await segment('{"batch":[]}')).statusCode).toBe(401)
+    const good = JSON.stringify({
+      writeKey: f.writeKey,
+      batch: [{ type: 'track', event: 'e', userId: 'u' }],
+    })
+    expect((await segment(good)).statusCode).toBe(429)
+    expect((await post(f, bearer(f.writeKey), '203.0.113.41')).statusCode).toBe(202)
+  })
+
+  it('a known body writeKey whose batch is invalid is not a failure', async () => {
+    const f = await fixture({ max: 1, windowMs: 60_000 })
+    for (let i = 0; i < 3; i++) {
+      const res = await f.app.inject({
+        method: 'POST',
+        url: '/v1/batch',
+        headers: { 'x-forwarded-for': '203.0.113.50' },
+        payload: { writeKey: f.writeKey, batch: [] },
+      })
+      expect(res.statusCode).toBe(400)
+    }
+  })
+
   it('without TRUST_PROXY a forwarded address is not believed', async () => {
     const f = await ingestFixture('authfail', { rateLimit: false }, undefined, {
       authFailureLimit: { max: 2, windowMs: 60_000 },

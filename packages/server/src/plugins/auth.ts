@@ -67,8 +67,9 @@ function admit(allowed: PrincipalRequirement, principal: Principal): Principal {
  * allows Segment's body `writeKey` and a request without credential headers waits for the
  * body (the ingestion parser holds it to a small limit) and is checked at preValidation.
  *
- * Failed authentications (401, 403) are counted per client address; an address over the
- * limit gets 429 + Retry-After before any key is looked up. A request refused before its body
+ * Failed authentications (401, 403, and any 4xx of a request still waiting for its body's
+ * writeKey: too large, not JSON) are counted per client address; an address over the limit
+ * gets 429 + Retry-After before any key is looked up. A request refused before its body
  * was read is answered with `Connection: close`: keeping the connection would mean reading
  * (and discarding) a body the client may still be sending.
  */
@@ -78,14 +79,17 @@ async function authPlugin(
 ): Promise<void> {
   const { authenticator: auth, failures } = opts
   app.decorateRequest('principal', undefined)
+  // Requests without credential headers waiting for their body's writeKey.
+  const awaitingBody = new WeakSet<FastifyRequest>()
 
   async function refuse(
     request: FastifyRequest,
     reply: FastifyReply,
     err: unknown,
+    count = true,
   ): Promise<never> {
     closeIfBodyUnread(request, reply)
-    if (eventsErrors.is(err) && AUTH_FAILURES.has(err.code)) {
+    if (count && eventsErrors.is(err) && AUTH_FAILURES.has(err.code)) {
       const wait = await failures.fail(request.ip)
       if (wait > 0) void reply.header('retry-after', String(wait))
     }
@@ -112,27 +116,38 @@ async function authPlugin(
       try {
         const principal = await auth.fromHeaders(request)
         if (principal) request.principal = admit(allowed, principal)
-        else if (!allowed.bodyWriteKey) await auth.verify(null)
+        else if (allowed.bodyWriteKey) awaitingBody.add(request)
+        else await auth.verify(null)
       } catch (err) {
         await refuse(request, reply, err)
       }
     }
 
-  /** preValidation: Segment's body `writeKey`, when the headers carried no credential. */
-  const fromBody = (allowed: PrincipalRequirement) =>
+  /**
+   * preValidation: Segment's body `writeKey`, when the headers carried no credential. `count`:
+   * false where countBodyFailure (onResponse) counts the refusal.
+   */
+  const fromBody = (allowed: PrincipalRequirement, count: boolean) =>
     async function authenticateBody(request: FastifyRequest, reply: FastifyReply): Promise<void> {
       if (request.principal) return
       try {
         request.principal = admit(allowed, await auth.fromBodyWriteKey(request.body))
       } catch (err) {
-        await refuse(request, reply, err)
+        await refuse(request, reply, err, count)
       }
     }
+
+  /** onResponse: a body-writeKey request refused before its key was verified is a failure. */
+  async function countBodyFailure(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const status = reply.statusCode
+    if (!awaitingBody.has(request) || request.principal || status === 429) return
+    if (status >= 400 && status < 500) await failures.fail(request.ip)
+  }
 
   app.decorate('requirePrincipal', (allowed: PrincipalRequirement) => {
     // Runs as given only if something bypasses the onRoute hook below (e.g. addHook).
     const before = beforeBody(allowed)
-    const body = fromBody(allowed)
+    const body = fromBody(allowed, true)
     const hook: AuthHook = async (request, reply) => {
       if (request.principal) return
       await before(request, reply)
@@ -149,15 +164,17 @@ async function authPlugin(
     if (marked.length === 0) return
     if (marked.length > 1) throw new Error(`${route.url}: more than one requirePrincipal hook`)
     const allowed = marked[0]![REQUIREMENT]!
-    const onRequest = route.onRequest
     const others = hooks.filter((h) => !h[REQUIREMENT])
-    route.onRequest = [
-      ...(Array.isArray(onRequest) ? onRequest : onRequest ? [onRequest] : []),
-      beforeBody(allowed),
-    ] as RouteOptions['onRequest']
+    const list = <T>(h: T | T[] | undefined): T[] => (Array.isArray(h) ? h : h ? [h] : [])
+    route.onRequest = [...list(route.onRequest), beforeBody(allowed)] as RouteOptions['onRequest']
     route.preValidation = (allowed.bodyWriteKey
-      ? [fromBody(allowed), ...others]
+      ? [fromBody(allowed, false), ...others]
       : others) as unknown as RouteOptions['preValidation']
+    if (allowed.bodyWriteKey)
+      route.onResponse = [
+        ...list(route.onResponse),
+        countBodyFailure,
+      ] as unknown as RouteOptions['onResponse']
   })
 }
 
