@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/app.js'
 import { defaultConfig } from '../src/config.js'
+import { serverErrors } from '../src/errors.js'
 import { createLogger } from '../src/logger.js'
 import { testApp, type TestApp } from './app-support.js'
 
@@ -171,7 +172,23 @@ describe('a constraint violation reaching an operator route', () => {
           'CREATE TRIGGER refuse_project BEFORE INSERT ON projects FOR EACH ROW EXECUTE FUNCTION refuse_project()',
         )
       },
-      build: (db, config) => buildApp(config, { db, logger: log.logger }),
+      build: async (db, config) => {
+        const app = await buildApp(config, { db, logger: log.logger })
+        // A refusal (4xx) a route builds around a real driver error, quoting it.
+        app.post('/test/refusal', async () => {
+          try {
+            await db.query(`INSERT INTO projects (name) VALUES ('refused'), ('refused')`)
+          } catch (err) {
+            throw serverErrors.create('STRATA_BAD_REQUEST', {
+              message: `cannot store: ${(err as { cause?: Error }).cause?.message}`,
+              details: { field: 'name', ...(err as { details?: object }).details },
+              cause: err,
+            })
+          }
+          return {}
+        })
+        return app
+      },
     })
     base = await fx.app.listen({ host: '127.0.0.1', port: 0 })
   })
@@ -207,6 +224,40 @@ describe('a constraint violation reaching an operator route', () => {
       table: 'projects',
       schema: 'public',
       detail: 'Key (name)=(dup) already exists.',
+    })
+  })
+
+  it('a refusal (4xx) quoting a driver error: the documented message; its own details only', async () => {
+    const res = await fetch(`${base}/test/refusal`, { method: 'POST' })
+    const body = await res.text()
+    expect(res.status).toBe(400)
+    expect(JSON.parse(body)).toEqual({
+      error: {
+        code: 'STRATA_BAD_REQUEST',
+        message: 'Bad request',
+        details: { field: 'name', code: '23505' },
+      },
+    })
+    expectNothingInternal(body)
+    const rejected = linesOf(log.lines, res.headers.get('x-request-id')).find(
+      (l) => l.msg === 'request rejected',
+    )
+    expect(JSON.stringify(rejected)).toContain('projects_secret_name_key')
+  })
+
+  it('an operator’s own SQL mistake keeps its message, reason and position', async () => {
+    const res = await fetch(`${base}/v1/performance/query-plan`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ sql: 'SELEC 1' }),
+    })
+    expect(res.status).toBe(400)
+    expect(await res.json()).toEqual({
+      error: {
+        code: 'STRATA_DB_EXPLAIN_REJECTED',
+        message: expect.stringContaining('syntax error at or near "SELEC"'),
+        details: { reason: 'syntax_error', position: 1 },
+      },
     })
   })
 

@@ -92,7 +92,8 @@ const DOCUMENTED = new Map<string, string>(
 const SAFE_DETAIL_KEYS = new Set(['kind', 'budgetMs', 'retryAfterSeconds', 'checks'])
 
 // Fields of a PostgreSQL ErrorResponse, of Node system errors and of error objects: they name
-// the schema, quote row data, or locate the server. Never in a caller's details.
+// the schema, quote row data, or locate the server. Never in a caller's details. (`position`
+// points into the caller's own SQL: it stays.)
 const DRIVER_KEYS = new Set([
   'detail',
   'hint',
@@ -102,7 +103,6 @@ const DRIVER_KEYS = new Set([
   'constraint',
   'schema',
   'dataType',
-  'position',
   'internalPosition',
   'internalQuery',
   'routine',
@@ -117,6 +117,10 @@ const DRIVER_KEYS = new Set([
   'hostname',
   'syscall',
   'errno',
+  // What @strata/pg adds to a wrapped error: the table and the statement's label.
+  'collection',
+  'operation',
+  'label',
 ])
 
 // Text that locates a server or shows code: IPv4/IPv6 addresses (with a port or not), socket
@@ -141,15 +145,25 @@ function isSafeCause(e: unknown): boolean {
   return typeof code === 'string' && code.startsWith('FST_')
 }
 
-/** The first error in the cause chain that is neither Strata's nor a safe one. */
-function driverCause(err: StrataError): Error | undefined {
+/** The errors of the cause chain that are neither Strata's nor safe ones: a driver's. */
+function driverCauses(err: StrataError): unknown[] {
   const seen = new Set<unknown>()
+  const out: unknown[] = []
   for (let e: unknown = err.cause; e && !seen.has(e); e = (e as { cause?: unknown }).cause) {
     seen.add(e)
-    if (!isStrataError(e) && !isSafeCause(e))
-      return e instanceof Error ? e : Object.assign(new Error(String(e)), { raw: e })
+    if (!isStrataError(e) && !isSafeCause(e)) out.push(e)
+    // An AggregateError (a connection refused on every address of a host) holds the details.
+    if (e instanceof AggregateError) out.push(...(e.errors as unknown[]))
   }
-  return undefined
+  return out
+}
+
+/** True when `text` repeats what one of the driver errors said. */
+function quotesDriver(text: string, causes: unknown[]): boolean {
+  return causes.some((c) => {
+    const m = c instanceof Error ? c.message : typeof c === 'string' ? c : ''
+    return m.trim().length >= 4 && text.includes(m.trim())
+  })
 }
 
 const hasDriverFields = (details: unknown): boolean =>
@@ -190,9 +204,10 @@ function pickSafe(details: unknown): Record<string, unknown> | undefined {
 
 /**
  * What a caller sees of `err`: its code; its message when Strata wrote it for the caller, else
- * the code's documented one; its details from the allow-list. A server-side failure (5xx) or an
- * error built around a driver error shows the documented message and only the safe detail keys;
- * a refusal (4xx) keeps its details minus driver fields and anything naming an address.
+ * the code's documented one; details from an allow-list. A server-side failure (5xx) shows the
+ * documented message and only the safe detail keys. A refusal (4xx) keeps its message unless it
+ * repeats a driver's words, names an address or wraps a Postgres error, and its details minus
+ * driver fields and anything naming an address.
  */
 export function publicError(err: StrataError): {
   code: string
@@ -200,17 +215,25 @@ export function publicError(err: StrataError): {
   details?: unknown
 } {
   const documented = DOCUMENTED.get(err.code) ?? STATUS_CODES[err.status] ?? 'Error'
-  const cause = driverCause(err)
-  const derived = cause !== undefined || hasDriverFields(err.details)
-  const message =
-    err.status >= 500 || derived || leaky(err.message) || !err.message ? documented : err.message
-  const details =
-    err.details === undefined
-      ? undefined
-      : err.status >= 500 || derived
-        ? pickSafe(err.details)
-        : scrub(err.details)
+  if (err.status >= 500) {
+    const details = pickSafe(err.details)
+    return details
+      ? { code: err.code, message: documented, details }
+      : { code: err.code, message: documented }
+  }
+  const own =
+    err.message &&
+    !leaky(err.message) &&
+    !hasDriverFields(err.details) &&
+    !quotesDriver(err.message, driverCauses(err))
+  const message = own ? err.message : documented
+  const details = err.details === undefined ? undefined : scrub(err.details)
   return details === undefined ? { code: err.code, message } : { code: err.code, message, details }
+}
+
+/** True when the caller's answer leaves something of `err` out (it must then be logged whole). */
+function withheld(err: StrataError): boolean {
+  return driverCauses(err).length > 0 || hasDriverFields(err.details)
 }
 
 /** Answers `err` in the envelope; the caller logs it. */
@@ -310,7 +333,7 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
     const strataError = toStrataError(err)
     if (strataError.status >= 500 && strataError.code !== 'STRATA_SHUTTING_DOWN') {
       request.log.error({ err, code: strataError.code }, 'request failed')
-    } else if (driverCause(strataError) || hasDriverFields(strataError.details)) {
+    } else if (withheld(strataError)) {
       // A refusal built around a driver error: its details stay here, not with the caller.
       request.log.info({ err, code: strataError.code }, 'request rejected')
     } else {
