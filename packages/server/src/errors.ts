@@ -15,6 +15,7 @@ export const serverErrors = defineErrors('server', {
   STRATA_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed for this path' },
   STRATA_URI_TOO_LONG: { status: 414, message: 'Request URL is too long' },
   STRATA_HEADERS_TOO_LARGE: { status: 431, message: 'Request headers are too large' },
+  STRATA_EXPECTATION_FAILED: { status: 417, message: 'Unsupported Expect header' },
   STRATA_RATE_LIMITED: { status: 429, message: 'Too many requests' },
   STRATA_REQUEST_TIMEOUT: { status: 408, message: 'Request timed out' },
   STRATA_SHUTTING_DOWN: { status: 503, message: 'The service is shutting down' },

@@ -133,6 +133,19 @@ describe('refusals Node makes before Fastify sees a request', () => {
     expect(res.headers.connection).toBe('close')
   })
 
+  it('an Expect header other than 100-continue: 417 STRATA_EXPECTATION_FAILED', async () => {
+    const res = await exchange(['GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: tea\r\n\r\n'])
+    expectEnvelope(res, 417, 'STRATA_EXPECTATION_FAILED')
+    expect(res.headers.connection).toBe('close')
+  })
+
+  it('CONNECT: 405 STRATA_METHOD_NOT_ALLOWED, not a silently closed socket', async () => {
+    const res = await exchange([
+      'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n',
+    ])
+    expectEnvelope(res, 405, 'STRATA_METHOD_NOT_ALLOWED')
+  })
+
   it('a request that times out: 408 STRATA_REQUEST_TIMEOUT on the same socket', async () => {
     // Node reports request and header timeouts through 'clientError' with this code; its
     // connection checker runs every 30 s, so the event is raised here on the server's socket.

@@ -1,5 +1,6 @@
-import { STATUS_CODES, type ServerResponse } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { isStrataError, type StrataError } from '@strata/core'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -269,25 +270,49 @@ export function clientErrorHandler(
   // A reset connection has nobody to answer.
   if (err.code === 'ECONNRESET' || socket.destroyed) return
   const code = (err.code && CLIENT_ERRORS[err.code]) || 'STRATA_BAD_REQUEST'
-  const { status } = serverErrors.definitions[code]
   // Usually a scanner or a misconfigured proxy: useful when debugging, noise otherwise.
   this.log.debug({ err, code }, 'client error')
   const response = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage
-  if (socket.writable && !response?.headersSent) {
-    const body = JSON.stringify({ error: { code, message: DOCUMENTED.get(code)! } })
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
-        'content-type: application/json; charset=utf-8\r\n' +
-        `content-length: ${Buffer.byteLength(body)}\r\n` +
-        'connection: close\r\n\r\n' +
-        body,
-    )
-    // end() lets the answer reach the client before the connection goes; a client that never
-    // reads it must not keep the socket.
-    setTimeout(() => socket.destroy(), 2000).unref()
-  } else {
-    socket.destroy()
-  }
+  if (socket.writable && !response?.headersSent) endWithError(socket, code)
+  else socket.destroy()
+}
+
+/**
+ * Writes a whole response in the envelope on a raw socket and closes it: for refusals made
+ * where no Fastify reply exists.
+ */
+function endWithError(
+  socket: Duplex,
+  code: ServerCode,
+  headers: Record<string, string> = {},
+): void {
+  const { status } = serverErrors.definitions[code]
+  const body = JSON.stringify({ error: { code, message: DOCUMENTED.get(code)! } })
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+      Object.entries(headers)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('') +
+      'content-type: application/json; charset=utf-8\r\n' +
+      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      'connection: close\r\n\r\n' +
+      body,
+  )
+  // end() lets the answer reach the client before the connection goes; a client that never
+  // reads it must not keep the socket.
+  setTimeout(() => socket.destroy(), 2000).unref()
+}
+
+/** Answers on a Node response (no Fastify reply), in the envelope, and closes the connection. */
+function sendRaw(response: ServerResponse, code: ServerCode): void {
+  const { status } = serverErrors.definitions[code]
+  const body = JSON.stringify({ error: { code, message: DOCUMENTED.get(code)! } })
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  })
+  response.end(body)
 }
 
 /**
@@ -322,6 +347,16 @@ function pathPattern(url: string): RegExp {
 }
 
 async function errorsPlugin(app: FastifyInstance): Promise<void> {
+  // Two refusals Node makes on its own when nobody listens, outside the envelope: an `Expect`
+  // other than 100-continue (417) and CONNECT (the socket was just closed). No route takes either.
+  app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    app.log.debug({ expect: request.headers.expect }, 'unsupported Expect header')
+    sendRaw(response, 'STRATA_EXPECTATION_FAILED')
+  })
+  app.server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
+    endWithError(socket, 'STRATA_METHOD_NOT_ALLOWED')
+  })
+
   // Every route, to tell "no such path" (404) from "not with this method" (405).
   const routes: { pattern: RegExp; methods: string[] }[] = []
   app.addHook('onRoute', (route) => {
