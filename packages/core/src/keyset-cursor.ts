@@ -12,6 +12,21 @@ export interface KeysetCursor {
 
 const CURSOR_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
 
+/**
+ * True when `ts` (of CURSOR_TS's shape) is an instant PostgreSQL's timestamptz takes as written:
+ * Date.parse reads year 0000 (1 BC) and rolls 30 February over to March, both of which
+ * PostgreSQL refuses ("date/time field value out of range"), so the fields must survive a
+ * round trip through Date and the year must be 0001 or later.
+ */
+function isCursorInstant(ts: string): boolean {
+  const ms = Date.parse(ts)
+  return (
+    Number.isFinite(ms) &&
+    !ts.startsWith('0000') &&
+    new Date(ms).toISOString().slice(0, 19) === ts.slice(0, 19)
+  )
+}
+
 export function encodeKeysetCursor(c: KeysetCursor): string {
   return Buffer.from(JSON.stringify([c.ts, c.id]), 'utf8').toString('base64url')
 }
@@ -30,7 +45,7 @@ export function decodeKeysetCursor(value: string): KeysetCursor | null {
       v.length === 2 &&
       typeof v[0] === 'string' &&
       CURSOR_TS.test(v[0]) &&
-      Number.isFinite(Date.parse(v[0])) &&
+      isCursorInstant(v[0]) &&
       typeof v[1] === 'string' &&
       isPgText(v[1])
     )
