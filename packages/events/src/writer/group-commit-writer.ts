@@ -1,5 +1,3 @@
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import {
   parseDuration,
   silentLogger,
@@ -10,15 +8,12 @@ import {
 import type { LockProvider } from '@strata/lock'
 import { isDataError, isTransientDbError, pgErrors, sqlState, type Database } from '@strata/pg'
 import type { PoolClient } from 'pg'
-import { LRUCache } from 'lru-cache'
-import { from as copyFrom } from 'pg-copy-streams'
 import { eventsErrors } from '../errors.js'
 import { WRITER_DEFAULTS } from '../options.js'
 import { runExclusive } from '../run-exclusive.js'
-import type { ActivityRow, EventRow, LoginRow, SegmentRow } from '../types.js'
-import { copyBool, copyJson, copyText, NULL } from './copy-text.js'
-import { FlushStatement, iso, userBitKeys, type UserBitKey } from './flush-statement.js'
-import { monthKey, PartitionManager, type PartitionedTable } from './partitions.js'
+import type { EventRow } from '../types.js'
+import { FlushWriter } from './flush-writer.js'
+import { PartitionManager } from './partitions.js'
 
 /** The `lock` option's key for maintenance passes. */
 export const WRITER_MAINTENANCE_LOCK = 'events:maintenance'
@@ -84,13 +79,6 @@ interface Pending {
   resolve(results: RowResult[]): void
   reject(err: unknown): void
 }
-
-/**
- * How a flush writes: `single` = the whole transaction as ONE parameterised statement (small
- * flushes), `copy` = COPY keys and rows (large flushes); both assume no repeats and
- * fall back to `safe` (INSERT … ON CONFLICT, returning the repeats) on a unique violation.
- */
-type FlushMode = 'single' | 'copy' | 'safe'
 
 interface Entry {
   row: EventRow
@@ -167,13 +155,10 @@ export class GroupCommitWriter {
     retentionMs: number
   }
   readonly #log: Logger
-  readonly #beforeCommit: ((client: PoolClient) => Promise<void>) | undefined
   readonly #onFlush: ((rows: number, ms: number) => void) | undefined
   readonly #lock: LockProvider | undefined
   readonly #partitions = new PartitionManager()
-  // (project, day, user) keys known to be committed in user_activity_daily. The set only grows
-  // within a day, so a key seen committed needs no further INSERT ... ON CONFLICT round.
-  readonly #knownUserBits = new LRUCache<string, true>({ max: 200_000 })
+  readonly #flushWriter: FlushWriter
   #queue: Pending[] = []
   #queuedRows = 0
   #inFlight = 0
@@ -209,9 +194,13 @@ export class GroupCommitWriter {
       retentionMs: parseDuration(o.retention, 'retention'),
     })
     this.#log = o.logger ?? silentLogger
-    this.#beforeCommit = o.beforeCommit
     this.#onFlush = o.onFlush
     this.#lock = o.lock
+    this.#flushWriter = new FlushWriter(db, {
+      partitions: this.#partitions,
+      copyThreshold: this.#o.copyThreshold,
+      beforeCommit: o.beforeCommit,
+    })
   }
 
   /**
@@ -450,267 +439,19 @@ export class GroupCommitWriter {
     }
   }
 
-  /**
-   * One flush transaction; returns the keys that were new. BEGIN is sent here too (queued in
-   * pg's client, not awaited on its own), and the caller rolls back on error.
-   */
-  async #flushTransaction(
-    client: PoolClient,
-    unique: Entry[],
-    mode: FlushMode,
-  ): Promise<Set<string>> {
-    if (mode === 'single') return this.#singleTransaction(client, unique)
-    const begun = client.query('BEGIN')
-    let repeated = new Set<string>()
-    if (mode === 'copy') {
-      await begun
-      await copyRows(
-        client,
-        'COPY event_dedup (project_id, message_id, ts) FROM STDIN',
-        unique.map((e) => `${e.row.projectId}\t${copyText(e.row.messageId)}\t${iso(e.row.ts)}`),
-      )
-    } else {
-      // Returns only the repeats (usually none), so the common case parses no rows.
-      const query = client.query<{ project_id: string; message_id: string }>(
-        `WITH input AS (
-           SELECT * FROM json_to_recordset($1::json) AS x(p uuid, m text, t timestamptz)
-         ), ins AS (
-           INSERT INTO event_dedup (project_id, message_id, ts) SELECT p, m, t FROM input
-           ON CONFLICT DO NOTHING
-           RETURNING project_id, message_id
-         )
-         SELECT i.p AS project_id, i.m AS message_id FROM input i
-         WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.project_id = i.p AND ins.message_id = i.m)`,
-        [
-          JSON.stringify(
-            unique.map((e) => ({ p: e.row.projectId, m: e.row.messageId, t: iso(e.row.ts) })),
-          ),
-        ],
-      )
-      const [, res] = await Promise.all([begun, query])
-      repeated = new Set(res.rows.map((r) => `${r.project_id}\u0000${r.message_id}`))
-    }
-    const logins: LoginRow[] = []
-    const activities: ActivityRow[] = []
-    const events: SegmentRow[] = []
-    const fresh = new Set<string>()
-    for (const e of unique) {
-      const key = `${e.row.projectId}\u0000${e.row.messageId}`
-      if (repeated.has(key)) continue
-      fresh.add(key)
-      if (e.row.kind === 'login') logins.push(e.row)
-      else if (e.row.kind === 'activity') activities.push(e.row)
-      else events.push(e.row)
-    }
-    const stmt = new FlushStatement()
-    if (logins.length + activities.length + events.length > this.#o.copyThreshold) {
-      // Large flushes stream the event rows with COPY (cheapest per row); small ones put
-      // them in the single follow-up statement (fewest round trips).
-      if (logins.length) await copyRows(client, LOGIN_COPY, logins.map(loginLine))
-      if (activities.length) await copyRows(client, ACTIVITY_COPY, activities.map(activityLine))
-      if (events.length) await copyRows(client, EVENT_COPY, events.map(eventLine))
-    } else stmt.logins(logins).activities(activities).events(events)
-    const userBits = this.#newUserBits(logins, activities, events)
-    stmt.rollups(logins, activities, events).userBits(userBits)
-    // Values go as parameters, never into the SQL text (see FlushStatement), so the last
-    // statement and COMMIT are two round trips: the extended protocol takes one statement.
-    if (!stmt.empty) {
-      const { sql, params } = stmt.build()
-      await client.query(sql, params)
-    }
-    await this.#beforeCommit?.(client)
-    await client.query('COMMIT')
-    for (const [k] of userBits) this.#knownUserBits.set(k, true)
-    return fresh
-  }
-
-  /**
-   * A small flush in ONE round trip: dedup keys, rows, rollups and user bitmaps as one
-   * statement of data-modifying CTEs with bound parameters (pg sends Parse/Bind/Execute/Sync
-   * together). Outside a transaction block one statement is its own transaction, so it commits
-   * whole or not at all: a repeat (unique_violation on the dedup keys) writes nothing and the
-   * caller reruns the flush on the conflict-safe path. Resolves only after COMMIT.
-   */
-  async #singleTransaction(client: PoolClient, unique: Entry[]): Promise<Set<string>> {
-    const logins: LoginRow[] = []
-    const activities: ActivityRow[] = []
-    const events: SegmentRow[] = []
-    const fresh = new Set<string>()
-    for (const e of unique) {
-      fresh.add(`${e.row.projectId}\u0000${e.row.messageId}`)
-      if (e.row.kind === 'login') logins.push(e.row)
-      else if (e.row.kind === 'activity') activities.push(e.row)
-      else events.push(e.row)
-    }
-    const userBits = this.#newUserBits(logins, activities, events)
-    const stmt = new FlushStatement()
-      .dedup(unique.map((e) => e.row))
-      .logins(logins)
-      .activities(activities)
-      .events(events)
-      .rollups(logins, activities, events)
-      .userBits(userBits)
-    const { sql, params } = stmt.build()
-    if (this.#beforeCommit) {
-      await client.query('BEGIN')
-      await client.query(sql, params)
-      await this.#beforeCommit(client)
-      await client.query('COMMIT')
-    } else await client.query(sql, params)
-    for (const [k] of userBits) this.#knownUserBits.set(k, true)
-    return fresh
-  }
-
-  /** User-bitmap keys of these rows not yet known to be committed, in lock order. */
-  #newUserBits(
-    logins: LoginRow[],
-    activities: ActivityRow[],
-    events: SegmentRow[],
-  ): [string, UserBitKey][] {
-    return [...userBitKeys([...logins, ...activities, ...events])]
-      .filter(([k]) => !this.#knownUserBits.has(k))
-      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
-  }
-
   #backoff(attempt: number): number {
     return Math.min(1000, 25 * 2 ** attempt)
   }
 
   async #writeOnce(entries: Entry[]): Promise<void> {
-    // Repeats inside the batch: the first occurrence wins, later ones are duplicates.
-    const firstByKey = new Map<string, Entry>()
-    const repeats: Entry[] = []
-    for (const e of entries) {
-      const key = `${e.row.projectId}\u0000${e.row.messageId}`
-      if (firstByKey.has(key)) repeats.push(e)
-      else firstByKey.set(key, e)
-    }
-    const unique = [...firstByKey.values()]
-    // Same lock order in every transaction: concurrent flushes never deadlock on dedup keys.
-    unique.sort((a, b) =>
-      a.row.projectId < b.row.projectId
-        ? -1
-        : a.row.projectId > b.row.projectId
-          ? 1
-          : a.row.messageId < b.row.messageId
-            ? -1
-            : a.row.messageId > b.row.messageId
-              ? 1
-              : 0,
-    )
-
-    const months = new Map<string, [PartitionedTable, string]>()
-    for (const e of unique) {
-      const table: PartitionedTable =
-        e.row.kind === 'login'
-          ? 'login_events'
-          : e.row.kind === 'activity'
-            ? 'activity_logs'
-            : 'events'
-      const m = monthKey(e.row.ts)
-      months.set(`${table}:${m}`, [table, m])
-    }
-    // Outside the flush transaction: CREATE TABLE ... PARTITION OF locks the parent table.
-    await this.#partitions.ensure(this.#db, months.values())
-
-    // Flushes first try an optimistic path that assumes no repeats (they are rare: client
-    // retries). Large ones COPY every key into event_dedup with no ON CONFLICT (COPY's bulk
-    // path costs far less than INSERT ... ON CONFLICT's per-row speculative insertion); small
-    // ones send the whole transaction in one round trip. A repeat makes the dedup write fail
-    // with unique_violation before anything else is written; the flush then runs again on the
-    // conflict-safe path.
-    let mode: FlushMode = unique.length > this.#o.copyThreshold ? 'copy' : 'single'
-    const outcome = await this.#db.withClient(
-      async (client) => {
-        for (;;) {
-          try {
-            return await this.#flushTransaction(client, unique, mode)
-          } catch (err) {
-            // A single-mode flush without the test seam opened no transaction block.
-            if (mode !== 'single' || this.#beforeCommit)
-              await client.query('ROLLBACK').catch(() => {})
-            if (mode !== 'safe' && sqlState(err) === '23505') {
-              mode = 'safe'
-              continue
-            }
-            throw err
-          }
-        }
-      },
-      { label: 'events.flush' },
-    )
-
-    // Only after COMMIT: record outcomes (a retry recomputes them all).
+    const outcome = await this.#flushWriter.write(entries.map((e) => e.row))
     let inserted = 0
-    for (const e of unique) {
-      const fresh = outcome.has(`${e.row.projectId}\u0000${e.row.messageId}`)
-      e.pending.results[e.index] = { status: fresh ? 'inserted' : 'duplicate' }
-      if (fresh) inserted++
-    }
-    for (const e of repeats) e.pending.results[e.index] = { status: 'duplicate' }
+    outcome.forEach((status, i) => {
+      const e = entries[i]!
+      e.pending.results[e.index] = { status }
+      if (status === 'inserted') inserted++
+    })
     this.#stats.inserted += inserted
     this.#stats.duplicates += entries.length - inserted
   }
-}
-
-const LOGIN_COPY =
-  'COPY login_events (project_id, ts, message_id, user_id, email, method, success, failure_reason, session_id, ip, device_type, browser, os, user_agent, received_at) FROM STDIN'
-const ACTIVITY_COPY =
-  'COPY activity_logs (project_id, ts, message_id, user_id, session_id, action, entity_type, entity_id, metadata, received_at) FROM STDIN'
-const EVENT_COPY =
-  'COPY events (project_id, ts, message_id, type, name, user_id, anonymous_id, properties, context, received_at) FROM STDIN'
-
-function loginLine(r: LoginRow): string {
-  return [
-    r.projectId,
-    iso(r.ts),
-    copyText(r.messageId),
-    copyText(r.userId),
-    copyText(r.email),
-    copyText(r.method),
-    copyBool(r.success),
-    copyText(r.failureReason),
-    copyText(r.sessionId),
-    r.ip ?? NULL,
-    r.deviceType,
-    copyText(r.browser),
-    copyText(r.os),
-    copyText(r.userAgent),
-    iso(r.receivedAt),
-  ].join('\t')
-}
-
-function activityLine(r: ActivityRow): string {
-  return [
-    r.projectId,
-    iso(r.ts),
-    copyText(r.messageId),
-    copyText(r.userId),
-    copyText(r.sessionId),
-    copyText(r.action),
-    copyText(r.entityType),
-    copyText(r.entityId),
-    copyJson(r.metadata),
-    iso(r.receivedAt),
-  ].join('\t')
-}
-
-function eventLine(r: SegmentRow): string {
-  return [
-    r.projectId,
-    iso(r.ts),
-    copyText(r.messageId),
-    r.type,
-    copyText(r.name),
-    copyText(r.userId),
-    copyText(r.anonymousId),
-    copyJson(r.properties),
-    copyJson(r.context),
-    iso(r.receivedAt),
-  ].join('\t')
-}
-
-async function copyRows(client: PoolClient, sql: string, lines: string[]): Promise<void> {
-  const stream = client.query(copyFrom(sql))
-  await pipeline(Readable.from([lines.join('\n') + '\n']), stream)
 }
