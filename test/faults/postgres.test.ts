@@ -222,37 +222,28 @@ describe('PostgreSQL faults under ingest load', () => {
     await assertExactlyOnce(keys, load)
   })
 
-  // BUG: an analytics read whose query fails because PostgreSQL is down answers
-  // 500 STRATA_CACHE_FACTORY_ERROR instead of 503 STRATA_DB_UNAVAILABLE + Retry-After: the
-  // analytics cache (packages/server/src/analytics/analytics-service.ts, cached() →
-  // cache.getOrSet) wraps the factory's StrataError in @strata/cache's STRATA_CACHE_FACTORY_ERROR
-  // (packages/cache/src/single-flight/factory-runner.ts #failed), and the server's error
-  // boundary (packages/server/src/plugins/errors.ts toStrataError) sends that wrapper's 500 as is.
-  // Remove `.fails` once the cause's status reaches the client.
-  it.fails(
-    '2c. analytics while PostgreSQL is down: 503 + Retry-After, then 200 after the restart',
-    async () => {
-      const keys = await createProject(strata, 'pg-down-analytics')
-      // The operator token needs no database, and the project is then known for a minute: the
-      // read below fails in the analytics query itself, deterministically.
-      expect((await analytics(strata, keys, 'operator')).status).toBe(200)
-      let down: Probe
-      try {
-        await pgs.stopServer()
-        down = await analytics(strata, keys, 'operator')
-      } finally {
-        await pgs.startServer()
-      }
-      const recoveredMs = await until(
-        'analytics 200 after the start',
-        async () => (await analytics(strata, keys, 'operator')).status === 200,
-        30_000,
-      )
-      report('pg-down-analytics', { whileDown: failures([down]), recoveredMs })
-      expect(down.status).toBe(503)
-      expect(down.retryAfter).toBeTruthy()
-    },
-  )
+  // The analytics cache wraps its factory's error; the answer is the database's own 503.
+  it('2c. analytics while PostgreSQL is down: 503 + Retry-After, then 200 after the restart', async () => {
+    const keys = await createProject(strata, 'pg-down-analytics')
+    // The operator token needs no database, and the project is then known for a minute: the
+    // read below fails in the analytics query itself, deterministically.
+    expect((await analytics(strata, keys, 'operator')).status).toBe(200)
+    let down: Probe
+    try {
+      await pgs.stopServer()
+      down = await analytics(strata, keys, 'operator')
+    } finally {
+      await pgs.startServer()
+    }
+    const recoveredMs = await until(
+      'analytics 200 after the start',
+      async () => (await analytics(strata, keys, 'operator')).status === 200,
+      30_000,
+    )
+    report('pg-down-analytics', { whileDown: failures([down]), recoveredMs })
+    expect(down.status).toBe(503)
+    expect(down.retryAfter).toBeTruthy()
+  })
 
   it('3. PostgreSQL frozen 10 s (SIGSTOP postmaster + backends): bounded answers, then recovery', async () => {
     const keys = await createProject(strata, 'pg-freeze')

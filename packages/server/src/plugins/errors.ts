@@ -45,6 +45,10 @@ const CLIENT_ERRORS: Record<string, ServerCode> = {
 
 /** Turns anything thrown into our error format, once, at the boundary. */
 export function toStrataError(err: unknown): StrataError {
+  // The cache wraps what its factory threw; the caller is answered for the work itself (a
+  // database that is down is a 503 whether or not the answer was to be cached).
+  if (isStrataError(err) && err.code === 'STRATA_CACHE_FACTORY_ERROR' && isStrataError(err.cause))
+    return toStrataError(err.cause)
   if (isStrataError(err)) return err
   const e = err as FastifyError & { status?: number }
   if (e?.validation) {
