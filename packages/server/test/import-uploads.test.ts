@@ -25,7 +25,13 @@ beforeAll(async () => {
   importDir = mkdtempSync(join(tmpdir(), 'strata-uploads-'))
   mkdirSync(join(importDir, 'in'))
   fx = await testApp('uploads', {
-    config: { adminToken: TOKEN, importDir, importUploadRetentionMs: RETENTION_MS },
+    // These tests poll job status far faster than a person would: not the rate limit's subject.
+    config: {
+      adminToken: TOKEN,
+      importDir,
+      importUploadRetentionMs: RETENTION_MS,
+      rateLimits: { imports: false },
+    },
     migrations: [importerMigrations],
     prepare: async (d) => {
       await d.query(`CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL)`)
