@@ -2,7 +2,7 @@ import { eventsMigrations } from '@strata/events'
 import { createDatabase, migrate } from '@strata/pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
-import { ingestFixture, type IngestFixture } from './ingest-support.js'
+import { ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
 
 // With DATABASE_READ_URL set, analytics read the replica, not the primary. The "replica" here
 // is a second database holding the schema and one marker row, so where the answer came from

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ADMIN_TOKEN, ingestFixture, type IngestFixture } from './ingest-support.js'
+import { ADMIN_TOKEN, ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
 
 // The analytics HTTP surface: auth and tenant isolation, 400s, cache headers and 304s, and
 // one end-to-end exactness check through the real write path (query-level property tests

@@ -9,7 +9,7 @@ import {
   nestsDeeperThan,
   type IngestBodyMessage,
 } from '../src/plugins/ingest-body.js'
-import { ingestFixture, type IngestFixture } from './ingest-support.js'
+import { ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
 
 // Real HTTP (app.listen, node:http and fetch), so what is measured is what a client sees:
 // whether the body was read, how the connection ends, how fast /healthz answers meanwhile.

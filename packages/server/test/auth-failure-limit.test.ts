@@ -5,7 +5,11 @@ import { afterAll, describe, expect, it, vi } from 'vitest'
 import { deletePrefix, redisUrl, uniquePrefix } from '../../../test/support/redis.js'
 import { AuthFailureLimiter } from '../src/auth/failure-limiter.js'
 import { loadConfig } from '../src/config.js'
-import { ingestFixture, type IngestFixture, type IngestTestOptions } from './ingest-support.js'
+import {
+  ingestFixture,
+  type IngestFixture,
+  type IngestTestOptions,
+} from './support/ingest-fixture.js'
 
 const madeUpKey = () => `sk_w_${randomBytes(32).toString('base64url')}`
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` })

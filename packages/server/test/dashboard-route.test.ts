@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../src/config.js'
 import errorsPlugin from '../src/plugins/errors.js'
 import dashboardRoutes, { defaultDashboardDir } from '../src/routes/dashboard.js'
-import { testApp, type TestApp } from './app-support.js'
+import { testApp, type TestApp } from './support/test-app.js'
 
 const INDEX =
   '<!doctype html><html><head><script type="module" src="/dashboard/assets/index-Ab12Cd.js"></script></head><body><div id="root"></div></body></html>'

@@ -12,7 +12,7 @@ import { buildApp } from '../src/app.js'
 import { defaultConfig } from '../src/config.js'
 import { serverErrors } from '../src/errors.js'
 import { createLogger } from '../src/logger.js'
-import { testApp, type TestApp } from './app-support.js'
+import { testApp, type TestApp } from './support/test-app.js'
 
 const ADMIN_TOKEN = 'exposure-operator-token-0123456789'
 // Well-formed project keys (sk_a_/sk_w_ + 43 base64url chars): they reach the key lookup.

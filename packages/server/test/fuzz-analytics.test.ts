@@ -18,7 +18,7 @@ import {
   injectWithinBound,
   printFuzzStats,
 } from './fuzz-support.js'
-import { ADMIN_TOKEN, ingestFixture, type IngestFixture } from './ingest-support.js'
+import { ADMIN_TOKEN, ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
 
 let f: IngestFixture
 /** nextCursor values of real pages, to mutate. */

@@ -20,7 +20,7 @@ import {
   printFuzzStats,
   type JsonLike,
 } from './fuzz-support.js'
-import { ADMIN_TOKEN, ingestFixture, type IngestFixture } from './ingest-support.js'
+import { ADMIN_TOKEN, ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
 
 let f: IngestFixture
 

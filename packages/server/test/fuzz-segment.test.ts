@@ -25,7 +25,7 @@ import {
   RawJson,
   type JsonLike,
 } from './fuzz-support.js'
-import { ADMIN_TOKEN, ingestFixture, type IngestFixture } from './ingest-support.js'
+import { ADMIN_TOKEN, ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
 
 let f: IngestFixture
 

@@ -3,8 +3,8 @@
 // cursors, bodies and proxy headers get a 4xx with a STRATA_* code, never a 5xx. Over real
 // HTTP, against real PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { listenForTests, type HttpAnswer } from './http-support.js'
-import { ADMIN_TOKEN, count, ingestFixture, type IngestFixture } from './ingest-support.js'
+import { listenForTests, type HttpAnswer } from './support/http.js'
+import { ADMIN_TOKEN, count, ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
 
 let f: IngestFixture
 let send: Awaited<ReturnType<typeof listenForTests>>['send']

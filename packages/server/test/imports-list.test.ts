@@ -2,7 +2,7 @@ import { importerMigrations } from '@strata/importer'
 import type { Database } from '@strata/pg'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { testApp, type TestApp } from './app-support.js'
+import { testApp, type TestApp } from './support/test-app.js'
 
 const TOKEN = 'operator-token-for-import-list-tests'
 const auth = { authorization: `Bearer ${TOKEN}` }

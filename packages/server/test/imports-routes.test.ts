@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/app.js'
 import { defaultConfig } from '../src/config.js'
-import { testApp, type TestApp } from './app-support.js'
+import { testApp, type TestApp } from './support/test-app.js'
 
 const TOKEN = 'operator-token-for-import-tests'
 let fx: TestApp

@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { count, ingestFixture, type IngestFixture } from './ingest-support.js'
+import { count, ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
 
 let f: IngestFixture
 beforeAll(async () => {

@@ -2,7 +2,7 @@ import pg from 'pg'
 import type { PoolClient } from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { deletePrefix, redisUrl, uniquePrefix } from '../../../test/support/redis.js'
-import { buildTestApp, count, ingestFixture, type IngestFixture } from './ingest-support.js'
+import { buildTestApp, count, ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
 
 // Faults injected at the real seams: the writer's connection is terminated by Postgres itself
 // (pg_terminate_backend) right before COMMIT, as if the server restarted mid-flush.

@@ -4,7 +4,7 @@ import RudderAnalytics from '@rudderstack/rudder-sdk-node'
 import pg from 'pg'
 import type { PoolClient } from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ingestFixture, type IngestFixture } from './ingest-support.js'
+import { ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
 
 // The real SDKs, unchanged, against the service listening on 127.0.0.1:<random port>.
 let f: IngestFixture

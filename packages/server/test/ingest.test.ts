@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib'
 import { ProjectStore } from '@strata/events'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ADMIN_TOKEN, count, ingestFixture, type IngestFixture } from './ingest-support.js'
+import { ADMIN_TOKEN, count, ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
 
 let f: IngestFixture
 const CHROME =

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../src/config.js'
 import { serverErrors } from '../src/errors.js'
-import { testApp, type TestApp } from './app-support.js'
+import { testApp, type TestApp } from './support/test-app.js'
 
 const METRICS_TOKEN = 'metrics-scrape-token-0123456789'
 

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { deletePrefix, redisUrl, uniquePrefix } from '../../../test/support/redis.js'
 import { RATE_LIMIT_DEFAULTS } from '../src/plugins/rate-limit.js'
-import { ADMIN_TOKEN, ingestFixture, type IngestFixture } from './ingest-support.js'
+import { ADMIN_TOKEN, ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
 const fixtures: IngestFixture[] = []

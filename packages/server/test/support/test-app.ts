@@ -1,9 +1,9 @@
 import { createDatabase, migrate, type Database, type MigrationSet } from '@strata/pg'
 import type { FastifyInstance } from 'fastify'
 import pino from 'pino'
-import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
-import { buildApp } from '../src/app.js'
-import { defaultConfig, type StrataConfig } from '../src/config.js'
+import { createTestDatabase, type TestDatabase } from '../../../../test/support/pg.js'
+import { buildApp } from '../../src/app.js'
+import { defaultConfig, type StrataConfig } from '../../src/config.js'
 
 export interface TestApp {
   app: FastifyInstance
