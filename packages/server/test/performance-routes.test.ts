@@ -215,6 +215,20 @@ describe('/v1/performance data', () => {
       expect(res.statusCode, JSON.stringify(payload)).toBe(400)
       expect(res.json().error.code, JSON.stringify(payload)).toBe(code)
     }
+    // The operator's own mistakes while planning: 400 with PostgreSQL's words about their SQL.
+    for (const [sql, state, words] of [
+      ['SELECT * FROM no_such_table', '42P01', 'no_such_table'],
+      ['SELECT no_such_column FROM widgets', '42703', 'no_such_column'],
+      ["SELECT 'x'::int", '22P02', 'integer'],
+    ] as const) {
+      const res = await post({ sql })
+      expect(res.statusCode, sql).toBe(400)
+      expect(res.json().error, sql).toMatchObject({
+        code: 'STRATA_DB_EXPLAIN_REJECTED',
+        details: { reason: 'statement', sqlState: state },
+      })
+      expect(res.json().error.message, sql).toContain(words)
+    }
     const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM widgets')
     expect(rows[0]!.n).toBe(500)
   })

@@ -1,5 +1,6 @@
 import type { PoolClient } from 'pg'
 import { pgErrors } from '../errors.js'
+import { sqlState } from '../sql-state.js'
 import { normalizeSql } from '../monitor/normalize-sql.js'
 import { inspectSql, type SqlInspection } from '../sql-guard/inspect-sql.js'
 import {
@@ -152,6 +153,20 @@ async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   } catch (err) {
     throw rejected(err)
   }
+}
+
+/**
+ * PostgreSQL refusing the caller's own statement while planning it (an unknown table or column,
+ * a bad cast, a type mismatch, no privilege, too complex): the caller's mistake, a 400 that
+ * says what PostgreSQL said. No cause is attached: the text is about the caller's SQL only.
+ */
+function statementError(err: unknown): unknown {
+  const state = sqlState(err)
+  if (!state || !/^(42|22|0A|54|2F|3F)/.test(state)) return err
+  return pgErrors.create('STRATA_DB_EXPLAIN_REJECTED', {
+    message: `PostgreSQL refused the statement: ${(err as Error).message}`,
+    details: { reason: 'statement', sqlState: state },
+  })
 }
 
 /**
@@ -380,6 +395,8 @@ export async function explainOn(
       await client.query(`DEALLOCATE ${name}`)
     }
     return { raw: res.rows[0]!['QUERY PLAN'], generic }
+  } catch (err) {
+    throw statementError(err)
   } finally {
     await client.query(options.nested ? 'ROLLBACK TO SAVEPOINT strata_explain' : 'ROLLBACK')
   }
