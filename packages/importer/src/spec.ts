@@ -1,4 +1,4 @@
-import { isObject } from '@strata/core'
+import { isObject, pgTextProblem } from '@strata/core'
 import { isTimeZone } from '@strata/core/time-zone'
 import { importErrors } from './errors.js'
 import { importDefaults } from './options.js'
@@ -202,6 +202,33 @@ function posInt(v: unknown, field: string, fallback: number): number {
   return v
 }
 
+/** Nesting a spec may have; only `source.params` takes arbitrary JSON. */
+const MAX_SPEC_DEPTH = 32
+
+/**
+ * The spec is stored as jsonb: every string in it (keys included) must be text PostgreSQL takes
+ * (no NUL, no unpaired surrogate), and its nesting is bounded so that copying it for storage
+ * cannot overflow the stack. Fails naming the first offending field.
+ */
+function checkStorable(value: unknown, field: string, depth = 0): void {
+  if (typeof value === 'string') {
+    const problem = pgTextProblem(value)
+    if (problem) fail(field, problem)
+    return
+  }
+  if (typeof value !== 'object' || value === null) return
+  if (depth >= MAX_SPEC_DEPTH) fail(field, `nests deeper than ${MAX_SPEC_DEPTH} levels`)
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => checkStorable(v, `${field}[${i}]`, depth + 1))
+    return
+  }
+  for (const [k, v] of Object.entries(value)) {
+    const problem = pgTextProblem(k)
+    if (problem) fail(field || 'spec', `has a key that ${problem}`)
+    checkStorable(v, field ? `${field}.${k}` : k, depth + 1)
+  }
+}
+
 function checkKeys(obj: Record<string, unknown>, allowed: string[], field: string): void {
   for (const k of Object.keys(obj))
     if (!allowed.includes(k))
@@ -354,6 +381,7 @@ function validateColumn(name: string, v: unknown): ResolvedSpec['columns'][strin
  */
 export function validateSpec(input: unknown): ResolvedSpec {
   if (!isObject(input)) fail('spec', 'must be an object')
+  checkStorable(input, '')
   checkKeys(input, ['source', 'target', 'columns', 'errors', 'batch', 'workers'], 'spec')
   const source = validateSource(input.source)
 
