@@ -314,7 +314,7 @@ describe('analytics query strings', () => {
           expectSound(res, what)
         },
       ),
-      fuzzParams(250),
+      fuzzParams(500),
     )
     expect((await f.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200)
   })

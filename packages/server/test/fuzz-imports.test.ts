@@ -495,7 +495,7 @@ describe('import API', () => {
           }
         },
       ),
-      fuzzParams(200),
+      fuzzParams(300),
     )
     expect((await fx.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200)
   })

@@ -132,7 +132,7 @@ describe('POST /v1/events/batch', () => {
           await expectStored(rendered, why)
         },
       ),
-      fuzzParams(60),
+      fuzzParams(100),
     )
   })
 })
@@ -164,7 +164,7 @@ describe('POST /v1/logins and /v1/activities', () => {
           await expectStored([{ id, valid }], why)
         },
       ),
-      fuzzParams(60),
+      fuzzParams(100),
     )
   })
 })
@@ -361,7 +361,7 @@ describe('raw bodies, encodings and headers', () => {
           expectSound(res, what, { batchAnswer: url === '/v1/events/batch' })
         },
       ),
-      fuzzParams(200),
+      fuzzParams(400),
     )
     // Still alive and answering.
     expect((await f.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200)

@@ -163,7 +163,7 @@ describe('POST /v1/batch', () => {
           await expectStored(rendered, why)
         },
       ),
-      fuzzParams(50),
+      fuzzParams(80),
     )
   })
 })
@@ -208,7 +208,7 @@ describe('POST /v1/<type>', () => {
           await expectStored([{ id, valid: c.valid && authenticated && !big }], why)
         },
       ),
-      fuzzParams(60),
+      fuzzParams(100),
     )
   })
 })
@@ -328,7 +328,7 @@ describe('hostile envelopes, credentials and single messages', () => {
           expectSound(res, what, { batchAnswer: url === '/v1/batch' })
         },
       ),
-      fuzzParams(150),
+      fuzzParams(300),
     )
     expect((await f.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200)
   })

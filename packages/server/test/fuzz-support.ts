@@ -150,6 +150,15 @@ export const EDGE_TEXT = [
   '\u007F\u0080\u009F',
   '\uFFFD\uFFFF',
   ' ',
+  // Text that other layers might read as something else.
+  'NaN',
+  '-0',
+  '1e309',
+  'null',
+  '__proto__',
+  'constructor',
+  '%00',
+  '\\u0000',
 ]
 
 /** Text PostgreSQL refuses: NUL and unpaired UTF-16 surrogates, alone or inside other text. */
