@@ -505,3 +505,62 @@ export function render(
   })
   return { value: new Entries(entries), id }
 }
+
+/** One item of a generated batch as sent: its JSON, message id, validity and case. */
+export interface BatchItem {
+  value: JsonLike
+  id: string | null
+  valid: boolean
+  c: EventCase
+  /** Index of the item this one repeats (same message id), if it is a repeat. */
+  repeats?: number
+}
+
+/** What the batch routes must answer for `items`. */
+export interface BatchExpectation {
+  accepted: number
+  duplicates: number
+  rejected: number[]
+}
+
+/**
+ * Renders `cases` with fresh ids, then inserts repeats of valid items (same id, same JSON) at
+ * the given positions: `[which valid item, where]`. The first copy of an id is stored, every
+ * later one counts as a duplicate.
+ */
+export function renderBatch(
+  cases: EventCase[],
+  repeats: [number, number][],
+  freshId: () => string,
+): { items: BatchItem[]; expected: BatchExpectation } {
+  const items: BatchItem[] = cases.map((c) => ({ ...render(c, freshId), valid: c.valid, c }))
+  for (const [which, where] of repeats) {
+    const valid = items.filter((i) => i.valid && i.repeats === undefined)
+    if (valid.length === 0) break
+    const source = valid[which % valid.length]!
+    const at = where % (items.length + 1)
+    items.splice(at, 0, { ...source, repeats: items.indexOf(source) })
+  }
+  const validIds = items.filter((i) => i.valid).map((i) => i.id)
+  const unique = new Set(validIds).size
+  return {
+    items,
+    expected: {
+      accepted: unique,
+      duplicates: validIds.length - unique,
+      rejected: items.flatMap((item, i) => (item.valid ? [] : [i])),
+    },
+  }
+}
+
+/** Each item, whether it is valid, what was done to it, and the server's verdict on it. */
+export function explainBatch(items: BatchItem[], answer: any): string {
+  return items
+    .map(({ c, repeats }, i) => {
+      const r = answer?.rejected?.find((x: { index: number }) => x.index === i)
+      const verdict = r ? `rejected ${r.error.code}: ${r.error.message}` : 'not rejected'
+      const what = repeats === undefined ? c.why.join('; ') || 'as generated' : 'a repeat'
+      return `  [${i}] ${c.kind} ${c.valid ? 'valid' : 'invalid'} (${what}) → ${verdict}`
+    })
+    .join('\n')
+}
