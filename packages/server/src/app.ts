@@ -10,7 +10,7 @@ import { createLogger } from './logger.js'
 import { AuthFailureLimiter, type AuthFailureLimiterOptions } from './auth/failure-limiter.js'
 import authPlugin from './plugins/auth.js'
 import errorsPlugin, { clientErrorHandler, frameworkErrorHandler } from './plugins/errors.js'
-import ingestBody from './plugins/ingest-body.js'
+import ingestBody, { type IngestBodyOptions } from './plugins/ingest-body.js'
 import routeRateLimit, {
   type ProjectRateLimitOptions,
   type RateLimitedRoutes,
@@ -45,6 +45,8 @@ export interface AppOverrides extends ServiceOverrides {
   routeRateLimits?: Partial<Record<Exclude<RateLimitedRoutes, 'ingest'>, RouteRateLimit | false>>
   /** The failed-authentication limit per client address, over the config's (e.g. its Redis nameSpace). */
   authFailures?: Partial<Omit<AuthFailureLimiterOptions, 'redis' | 'logger'>>
+  /** The ingestion body parser's bounds (nesting, unauthenticated size, bytes in flight). */
+  ingestBody?: Partial<IngestBodyOptions>
 }
 
 export interface AppDependencies {
@@ -199,7 +201,7 @@ async function registerAll(
   // Events, Segment, sessions, projects: the ingestion body parser and the per-project rate
   // limit apply to this scope only.
   await app.register(async (scope) => {
-    await scope.register(ingestBody)
+    await scope.register(ingestBody, overrides.ingestBody ?? {})
     const ingestLimit = overrides.rateLimit ?? config.rateLimits.ingest
     if (ingestLimit !== false)
       await scope.register(routeRateLimit, {

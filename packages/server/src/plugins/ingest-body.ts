@@ -28,7 +28,15 @@ export const INGEST_BODY_DEFAULTS = Object.freeze({
    * is refused before JSON.parse.
    */
   maxDepth: 128,
+  /**
+   * Decompressed bytes of ingestion bodies parsed and not yet answered, per process. Requests
+   * wait for their COMMIT with their events in memory; past this bound new ones get 503 +
+   * Retry-After instead of growing the heap without limit. 128 MiB.
+   */
+  maxInFlightBytes: 128 * 1024 * 1024,
 })
+
+export type IngestBodyOptions = typeof INGEST_BODY_DEFAULTS
 
 /** What the parser did with one body, on the `strata.ingest.body` diagnostics channel. */
 export interface IngestBodyMessage {
@@ -132,10 +140,20 @@ class ByteLimit extends Transform {
  */
 async function ingestBody(
   app: FastifyInstance,
-  opts: Partial<typeof INGEST_BODY_DEFAULTS> = {},
+  opts: Partial<IngestBodyOptions> = {},
 ): Promise<void> {
   const bodyLimit = app.initialConfig.bodyLimit ?? 512_000
-  const { unauthenticatedLimit, maxDepth } = { ...INGEST_BODY_DEFAULTS, ...opts }
+  const { unauthenticatedLimit, maxDepth, maxInFlightBytes } = { ...INGEST_BODY_DEFAULTS, ...opts }
+  let inFlightBytes = 0
+  const held = new WeakMap<FastifyRequest, number>()
+  const release = async (request: FastifyRequest): Promise<void> => {
+    const n = held.get(request)
+    if (n === undefined) return
+    held.delete(request)
+    inFlightBytes -= n
+  }
+  app.addHook('onResponse', release)
+  app.addHook('onRequestAbort', release)
 
   // Authentication ran at onRequest; a request still without a principal here is waiting for
   // its body's writeKey.
@@ -160,6 +178,13 @@ async function ingestBody(
       const raw = typeof body === 'string' ? Buffer.from(body) : body
       const authenticated = request.principal !== undefined
       const decoded = await decode(request, raw, authenticated ? bodyLimit : unauthenticatedLimit)
+      if (inFlightBytes + decoded.length > maxInFlightBytes && inFlightBytes > 0)
+        throw eventsErrors.create('STRATA_INGEST_OVERLOADED', {
+          message: 'Too many ingestion bodies are waiting for their commit; retry shortly',
+          details: { inFlightBytes, maxInFlightBytes, retryAfterSeconds: 1 },
+        })
+      inFlightBytes += decoded.length
+      held.set(request, decoded.length)
       const started = performance.now()
       const report = (parsed: boolean) => {
         if (ingestBodyChannel.hasSubscribers)
