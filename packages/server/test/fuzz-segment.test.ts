@@ -212,6 +212,53 @@ describe('POST /v1/<type>', () => {
   })
 })
 
+describe('the largest batches', () => {
+  // Up to the 5,000 messages a Segment batch may hold, in under 500 KB: the most validation,
+  // COPY and answer (one rejected entry per invalid message) one body can ask for.
+  it('are handled within the time bound, valid messages stored', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1000, max: 5000 }),
+        fc.integer({ min: 0, max: 100 }),
+        async (n, invalidPercent) => {
+          const base = freshId()
+          // Padding brings the body to about 490 KB whatever the count.
+          const pad = 'p'.repeat(Math.max(0, Math.floor(490_000 / n) - 110))
+          const batch = Array.from({ length: n }, (_, i) =>
+            (i * 37) % 100 < invalidPercent
+              ? `{"type":"track","userId":"u${i}","messageId":"${base}${i}","properties":{"p":"${pad}"}}`
+              : `{"type":"track","event":"e","userId":"u${i}","messageId":"${base}${i}","properties":{"p":"${pad}"}}`,
+          )
+          const payload = `{"batch":[${batch.join(',')}]}`
+          const valid = batch.filter((m) => m.includes('"event"')).length
+          const what = `${n} messages, ${invalidPercent}% invalid, ${payload.length} bytes`
+          const { res } = await injectWithinBound(
+            f.app,
+            {
+              method: 'POST',
+              url: '/v1/batch',
+              headers: {
+                authorization: `Bearer ${f.writeKey}`,
+                'content-type': 'application/json',
+              },
+              payload,
+            },
+            what,
+          )
+          expectSound(res, what, { batchAnswer: true })
+          expect(res.statusCode, what).toBe(valid ? 200 : 400)
+          const stored = await f.db.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM events WHERE project_id = $1 AND message_id LIKE $2`,
+            [f.projectId, `${base}%`],
+          )
+          expect(stored.rows[0]!.n, what).toBe(valid)
+        },
+      ),
+      fuzzParams(8),
+    )
+  })
+})
+
 // --- hostile envelopes and credentials ---------------------------------------------------------
 
 /** Authorization headers: the write key in every spelling, other keys, junk. */
