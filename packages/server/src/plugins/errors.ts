@@ -376,7 +376,9 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
       // A refusal built around a driver error: its details stay here, not with the caller.
       request.log.info({ err, code: strataError.code }, 'request rejected')
     } else {
-      request.log.info({ code: strataError.code, msg: strataError.message }, 'request rejected')
+      // `reason`, not `msg`: pino writes the message under `msg`, and a second `msg` key in one
+      // JSON line is lost by every parser that keeps the last.
+      request.log.info({ code: strataError.code, reason: strataError.message }, 'request rejected')
     }
     return sendError(reply, strataError)
   })
