@@ -18,6 +18,7 @@ import {
   insertRejects,
   listRejects,
   restoreSourceUrl,
+  setSourceHeader,
   type ImportJob,
   type JobStatus,
 } from './job-store.js'
@@ -327,6 +328,7 @@ class ImportRun {
           maxBytes: this.#spec.batch.maxBytes,
         })
       }
+      if (header && !this.#job.sourceHeader) await setSourceHeader(this.#db, this.#job.id, header)
       const resolvers = new Map<string, LookupResolver>()
       for (const [name, l] of lookups)
         resolvers.set(name, new LookupResolver(l, importDefaults.lookupCacheEntries))

@@ -26,6 +26,8 @@ export interface ImportJob {
   baseDir: string | null
   sourceFingerprint: string | null
   chunk: ChunkInfo | null
+  /** The source's header row (CSV field names), once a run has opened the source. */
+  sourceHeader: string[] | null
   checkpoint: { records: number; line: number }
   counts: { read: number; loaded: number; rejected: number; skipped: number }
   batches: number
@@ -53,6 +55,7 @@ interface JobRow {
   base_dir: string | null
   source_fingerprint: string | null
   chunk: ChunkInfo | null
+  source_header: string[] | null
   checkpoint_records: string
   checkpoint_line: string
   rows_read: string
@@ -87,6 +90,7 @@ function toJob(r: JobRow): ImportJob {
     baseDir: r.base_dir,
     sourceFingerprint: r.source_fingerprint,
     chunk: r.chunk,
+    sourceHeader: r.source_header ?? null,
     checkpoint: { records: Number(r.checkpoint_records), line: Number(r.checkpoint_line) },
     counts: {
       read: Number(r.rows_read),
@@ -169,6 +173,14 @@ export async function restoreSourceUrl(
   )
   const url = res.rows[0]?.source_url
   if (url && redactSourceUrl(url) === source.url) source.url = url
+}
+
+/** Records the source's header row (first run that opens the source; the same on resume). */
+export async function setSourceHeader(db: Queryable, id: string, header: string[]): Promise<void> {
+  await db.query(
+    'UPDATE data_import_jobs SET source_header = $2 WHERE id = $1 AND source_header IS NULL',
+    [id, JSON.stringify(header)],
+  )
 }
 
 /** Stores a job; a postgres source's password goes to source_url only, never into `spec`. */

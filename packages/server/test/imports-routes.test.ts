@@ -135,7 +135,8 @@ describe('/v1/imports', () => {
     })
     expect(rejects.headers['content-type']).toMatch(/^text\/csv/)
     expect(rejects.body).toBe(
-      'line,column,code,message\n3,email,STRATA_IMPORT_INVALID_VALUE,"""bad"" is not an email address",2,bad\n',
+      // The same columns as the CLI's reject file: the source's fields after the reject's own.
+      'line,column,code,message,id,email\n3,email,STRATA_IMPORT_INVALID_VALUE,"""bad"" is not an email address",2,bad\n',
     )
   })
 

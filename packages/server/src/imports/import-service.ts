@@ -6,6 +6,7 @@ import {
   getImportJob,
   importDefaults,
   importErrors,
+  listChildJobs,
   listJobs,
   listRejects,
   rejectHeader,
@@ -120,9 +121,15 @@ export class ImportService {
 
   /** The job's rejected rows as CSV (header included); 404 for an unknown job. */
   async rejectsCsv(id: string): Promise<string> {
-    await getImportJob(this.#db, id)
+    const job = await getImportJob(this.#db, id)
     const rejects = await listRejects(this.#db, id)
-    return rejectHeader(undefined) + rejects.map(rejectLine).join('')
+    // The header the CLI's reject file has: the source's fields (a chunked job's chunks carry it).
+    let header = job.sourceHeader ?? job.chunk?.header
+    if (!header) {
+      const child = (await listChildJobs(this.#db, id)).find((c) => c.sourceHeader ?? c.chunk)
+      header = child?.sourceHeader ?? child?.chunk?.header
+    }
+    return rejectHeader(header ?? undefined) + rejects.map(rejectLine).join('')
   }
 
   /**
