@@ -49,10 +49,28 @@ export function wallClock(ms: number, tz: string): WallClock {
   return w
 }
 
+/**
+ * Date.UTC for every year (month 1–12): Date.UTC itself reads years 0–99 as 1900–1999, so
+ * 0099-01-01 would come out as 1999-01-01.
+ */
+export function utcMs(
+  year: number,
+  month: number,
+  day: number,
+  hour = 0,
+  minute = 0,
+  second = 0,
+  millisecond = 0,
+): number {
+  const d = new Date(Date.UTC(2000, 0, 1, hour, minute, second, millisecond))
+  d.setUTCFullYear(year, month - 1, day)
+  return d.getTime()
+}
+
 /** The zone's offset from UTC at an instant, in ms (Paris in winter: +3 600 000). */
 export function zoneOffsetMs(ms: number, tz: string): number {
   const w = wallClock(ms, tz)
-  const asUtc = Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second)
+  const asUtc = utcMs(w.year, w.month, w.day, w.hour, w.minute, w.second)
   return asUtc - Math.floor(ms / 1000) * 1000
 }
 

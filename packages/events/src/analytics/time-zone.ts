@@ -40,14 +40,23 @@ const isoFormatter = (tz: string): Intl.DateTimeFormat =>
     timeZoneName: 'longOffset',
   }))
 
+const OFFSET = /^GMT([+-])(\d{2}):(\d{2})(?::(\d{2}))?$/
+
 /**
  * An instant as ISO 8601 local time in `tz` with its offset at that instant, e.g.
- * `2026-03-08T00:00:00-05:00`; milliseconds are kept when not zero.
+ * `2026-03-08T00:00:00-05:00`; milliseconds are kept when not zero. Only the offset comes from
+ * Intl: its fields write year 1 as "1" and 1 BC as "1" too, so the local time is the instant
+ * shifted by the offset. An offset with seconds (local mean time, e.g. Paris before 1911:
+ * +00:09:21) has no ISO 8601 form: such instants are written in UTC.
  */
 export function isoInZone(ms: number, tz: string): string {
-  const parts: Record<string, string> = {}
-  for (const p of isoFormatter(tz).formatToParts(ms)) parts[p.type] = p.value
-  const off = parts.timeZoneName === 'GMT' ? '+00:00' : parts.timeZoneName!.slice(3)
+  let name = 'GMT'
+  for (const p of isoFormatter(tz).formatToParts(ms)) if (p.type === 'timeZoneName') name = p.value
+  const m = OFFSET.exec(name)
   const frac = ms % 1000 === 0 ? '' : `.${String(((ms % 1000) + 1000) % 1000).padStart(3, '0')}`
-  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}:${parts.second}${frac}${off === '+00:00' && tz === 'UTC' ? 'Z' : off}`
+  const at = (shifted: number) => new Date(shifted).toISOString().slice(0, -5) + frac
+  if (!m) return `${at(ms)}${tz === 'UTC' ? 'Z' : '+00:00'}`
+  if (m[4] !== undefined && m[4] !== '00') return `${at(ms)}Z`
+  const offsetMs = (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 3_600_000 + Number(m[3]) * 60_000)
+  return `${at(ms + offsetMs)}${m[1]}${m[2]}:${m[3]}`
 }

@@ -1,8 +1,10 @@
+import { utcMs } from '@strata/core/time-zone'
+
 const ISO =
   /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?([Zz]|[+-]\d{2}(?::?\d{2})?)$/
 
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate()
+  return new Date(utcMs(year, month + 1, 0)).getUTCDate()
 }
 
 /**
@@ -32,6 +34,6 @@ export function parseIsoTimestamp(s: string): number {
     if (oh > 18 || om > 59) return NaN
     offsetMin = sign * (oh * 60 + om)
   }
-  const utc = Date.UTC(year, month - 1, day, hour, minute, second) + Math.floor(frac)
+  const utc = utcMs(year, month, day, hour, minute, second) + Math.floor(frac)
   return utc - offsetMin * 60_000
 }
