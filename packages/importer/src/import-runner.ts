@@ -76,6 +76,12 @@ export interface ImportOptions {
   parseWorker?: boolean
   /** Resume only: a new error threshold (a job paused on errors continues with a higher one). */
   maxErrorRate?: number
+  /**
+   * Pause from this process (the CLI's Ctrl-C): once aborted the run stops reading and parsing,
+   * lets the batch being written commit, and ends paused. A request through the database
+   * (`requestJobAction`) is only seen when a batch commits; this one is seen at once.
+   */
+  signal?: AbortSignal
 }
 
 export interface ImportResult {
@@ -309,6 +315,7 @@ class ImportRun {
             credits: 2,
           },
           () => this.#batchSize,
+          this.#opts.signal,
         )
         closeSource = wb.close
         header = wb.header
@@ -326,6 +333,7 @@ class ImportRun {
           skip: this.#spec.source.format === 'postgres' ? 0 : skip,
           batchSize: () => this.#batchSize,
           maxBytes: this.#spec.batch.maxBytes,
+          ...(this.#opts.signal ? { signal: this.#opts.signal } : {}),
         })
       }
       if (header && !this.#job.sourceHeader) await setSourceHeader(this.#db, this.#job.id, header)
@@ -463,6 +471,13 @@ class ImportRun {
   ): Promise<{ status: JobStatus; reason: string | null }> {
     const memoryLimit = this.#opts.memoryLimitBytes ?? importDefaults.memoryLimitBytes
     const it = source
+    const signal = this.#opts.signal
+    const paused = { status: 'paused' as const, reason: 'paused by request' }
+    // Resolves when the pause signal fires, so a wait for the next batch does not outlast it.
+    const aborted = new Promise<'aborted'>((r) => {
+      if (signal?.aborted) r('aborted')
+      else signal?.addEventListener('abort', () => r('aborted'), { once: true })
+    })
     let first = true
     // Pipeline: batch k+1 is parsed, converted and its lookups resolved while batch k is being
     // written (the database works in its own process meanwhile). Only one write is in flight, so
@@ -498,7 +513,14 @@ class ImportRun {
             this.#log.warn({ jobId: this.#job.id }, 'import paused intake: memory above limit')
           await sleep(50)
         }
-        const n = await it.next()
+        if (signal?.aborted) return (await settle()) ?? paused
+        const pending = it.next()
+        const n = signal ? await Promise.race([pending, aborted]) : await pending
+        if (n === 'aborted') {
+          // The reader stops at its next chunk; its partial batch is dropped (not checkpointed).
+          pending.catch(() => {})
+          return (await settle()) ?? paused
+        }
         if (n.done) break
         const batch = n.value
         this.#bytesRead = batch.bytesRead
@@ -509,6 +531,7 @@ class ImportRun {
         }
         const stop = await settle()
         if (stop) return stop
+        if (signal?.aborted) return paused
         const done = this.#commit(batch, writer, first)
         // Awaited in settle(); this only keeps a failure from being reported as unhandled first.
         done.catch(() => {})

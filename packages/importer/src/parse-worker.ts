@@ -30,12 +30,17 @@ export default async function parseSource(task: ParseTask): Promise<void> {
   let credits = task.credits
   let batchSize = task.batchSize
   let stopped = false
+  // A stop (a pause or the end of the run) also interrupts the batch being parsed.
+  const stopping = new AbortController()
   let wake: (() => void) | undefined
   port.on('message', (m: MainMessage) => {
     if (m.type === 'ack') {
       credits++
       batchSize = m.batchSize
-    } else stopped = true
+    } else {
+      stopped = true
+      stopping.abort()
+    }
     wake?.()
   })
   const source = await openSource(task.spec, task.path, task.chunk).catch((err: unknown) => {
@@ -56,6 +61,7 @@ export default async function parseSource(task: ParseTask): Promise<void> {
       skip: task.skip,
       batchSize: () => batchSize,
       maxBytes: task.spec.batch.maxBytes,
+      signal: stopping.signal,
     })) {
       while (credits === 0 && !stopped) await new Promise<void>((r) => (wake = r))
       if (stopped) break

@@ -21,12 +21,13 @@ function fieldsOf(rec: SourceRecord): string[] {
 /**
  * Groups a source's records into batches: skips the first `skip` records (a resume), converts
  * each record, and yields every `batchSize()` records. Used in the main thread and in the parse
- * worker alike.
+ * worker alike. Once `options.signal` is aborted it ends at the next read without yielding
+ * the batch it was filling.
  */
 export async function* readBatches(
   source: Source,
   converter: RowConverter,
-  options: { skip: number; batchSize: () => number; maxBytes?: number },
+  options: { skip: number; batchSize: () => number; maxBytes?: number; signal?: AbortSignal },
 ): AsyncGenerator<Batch> {
   const maxBytes = options.maxBytes ?? Infinity
   let bytes = 0
@@ -48,6 +49,8 @@ export async function* readBatches(
         if (buf.length > 0) yield buf
       })()
   for await (const recs of chunks) {
+    // A pause stops reading here: the records of the unfinished batch are read again on resume.
+    if (options.signal?.aborted) return
     // Records already buffered resolve as microtasks, which starve I/O: without this the
     // database's answers to the batch being written wait until parsing blocks on a file read.
     await new Promise<void>((r) => setImmediate(r))

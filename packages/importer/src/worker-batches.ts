@@ -21,11 +21,13 @@ const filename = fileURLToPath(
  * Parsing and conversion in a piscina worker thread, streamed back batch by batch: the main
  * thread keeps the lookups and the database I/O, so the two overlap on two cores. At most
  * `task.credits` batches are in flight (backpressure), each acknowledged with the batch size
- * the main thread wants next (adaptive sizing).
+ * the main thread wants next (adaptive sizing). An aborted `signal` (a pause) tells the worker
+ * to stop reading at once and ends the batches without the ones still queued.
  */
 export async function openWorkerBatches(
   task: Omit<ParseTask, 'port'>,
   batchSize: () => number,
+  signal?: AbortSignal,
 ): Promise<WorkerBatches> {
   const pool = new Piscina({
     filename,
@@ -47,8 +49,18 @@ export async function openWorkerBatches(
       failure = err
       wake?.()
     })
+  const stop = (): void => {
+    try {
+      port1.postMessage({ type: 'stop' } satisfies MainMessage)
+    } catch {
+      // The port is closed already: the worker is done.
+    }
+    wake?.()
+  }
+  signal?.addEventListener('abort', stop, { once: true })
   const next = async (): Promise<WorkerMessage> => {
     while (queue.length === 0) {
+      if (signal?.aborted) return { type: 'end' }
       if (failure) throw failure
       await new Promise<void>((r) => (wake = r))
     }
@@ -63,6 +75,7 @@ export async function openWorkerBatches(
   const close = async (): Promise<void> => {
     if (closed) return
     closed = true
+    signal?.removeEventListener('abort', stop)
     port1.postMessage({ type: 'stop' } satisfies MainMessage)
     port1.close()
     await run
@@ -76,6 +89,8 @@ export async function openWorkerBatches(
   const header = first.type === 'header' ? first.header : undefined
   async function* batches(): AsyncGenerator<Batch> {
     for (;;) {
+      // Batches the worker parsed ahead are dropped on a pause: they were never checkpointed.
+      if (signal?.aborted) return
       const m = await next()
       if (m.type === 'end') return
       if (m.type === 'error') raise(m)

@@ -53,8 +53,13 @@ export function summary(r: ImportResult): string {
   return lines.join('\n')
 }
 
-/** 0 all rows loaded, 2 completed with rejects, 1 failed/paused/cancelled (DESIGN.md). */
-export function exitCode(r: ImportResult): number {
+/**
+ * 0 all rows loaded, 2 completed with rejects, 130 paused by Ctrl-C (128 + SIGINT, what a shell
+ * and `npm run` report for an interrupted command anyway), 1 failed, paused or cancelled
+ * otherwise (docs/reference/cli.md).
+ */
+export function exitCode(r: ImportResult, interrupted = false): number {
+  if (interrupted && r.status === 'paused') return 130
   if (r.status !== 'completed') return 1
   return r.counts.rejected > 0 ? 2 : 0
 }
@@ -69,8 +74,10 @@ strata import --status <jobId> | --pause <jobId> | --cancel <jobId>
 Runs the import in this process against DATABASE_URL: prints the job id first, then progress
 (a bar on a terminal, plain lines otherwise) and a summary. Relative paths in the spec resolve
 against the spec file's folder; --file replaces source.path (relative to the current folder).
-Ctrl-C pauses the job at the next batch boundary; --resume continues a paused or killed job.
-Exit code: 0 all rows loaded, 2 completed with rejected rows, 1 failed, paused or cancelled.`,
+Ctrl-C pauses the job within a second (the batch being written commits, nothing more is read);
+--resume continues a paused or killed job.
+Exit code: 0 all rows loaded, 2 completed with rejected rows, 130 paused by Ctrl-C, 1 failed,
+paused (error threshold, --pause) or cancelled. See docs/reference/cli.md.`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -125,11 +132,19 @@ Exit code: 0 all rows loaded, 2 completed with rejected rows, 1 failed, paused o
         const tty = process.stdout.isTTY === true
         let jobId: string | undefined
         let interrupted = 0
+        let firstAt = 0
+        const pause = new AbortController()
         const onSigint = (): void => {
+          // `npm run` forwards the terminal's SIGINT to a child that got it already: a second
+          // signal within half a second is the same Ctrl-C, not a request to quit now.
+          if (interrupted > 0 && performance.now() - firstAt < 500) return
           interrupted++
+          firstAt = performance.now()
           if (interrupted > 1 || !jobId) process.exit(130)
-          process.stderr.write('\npausing at the next batch boundary (Ctrl-C again to quit now)…\n')
-          void requestJobAction(database.db, jobId, 'pause').catch(() => {})
+          process.stderr.write(
+            '\npausing: finishing the batch being written (Ctrl-C again to quit now)…\n',
+          )
+          pause.abort()
         }
         process.on('SIGINT', onSigint)
         const onJob = (id: string): void => {
@@ -145,6 +160,7 @@ Exit code: 0 all rows loaded, 2 completed with rejected rows, 1 failed, paused o
           logger,
           onJob,
           onProgress,
+          signal: pause.signal,
           ...(maxErrorRate !== undefined ? { maxErrorRate } : {}),
         }
         let result: ImportResult
@@ -161,7 +177,7 @@ Exit code: 0 all rows loaded, 2 completed with rejected rows, 1 failed, paused o
         }
         if (tty && !values.quiet) process.stdout.write('\n')
         process.stdout.write(`${summary(result)}\n`)
-        return exitCode(result)
+        return exitCode(result, interrupted > 0)
       } catch (err) {
         if (importErrors.is(err)) {
           const field = (err.details as { field?: string } | undefined)?.field
