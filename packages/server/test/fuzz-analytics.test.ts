@@ -386,6 +386,24 @@ describe('regressions found by the fuzzer', () => {
     }
   })
 
+  // Without `from`, the range starts 30 days before `to`: before year 1 for a `to` early in
+  // year 1, an instant the queries' ISO text cannot carry to PostgreSQL (a 500).
+  it('a range reaching before year 1 is a 400 STRATA_ANALYTICS_INVALID_RANGE', async () => {
+    for (const url of [
+      '/v1/analytics/logins?to=0001-01-01T00:00:00Z',
+      '/v1/analytics/active-users?to=0001-01-15T00:00:00Z',
+      '/v1/analytics/sessions?to=0001-01-29T23:59:59Z&tz=Etc%2FGMT%2B12',
+    ]) {
+      const res = await f.app.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: `Bearer ${f.adminKey}` },
+      })
+      expect(res.statusCode, `${url}: ${res.body}`).toBe(400)
+      expect(res.json().error.code).toBe('STRATA_ANALYTICS_INVALID_RANGE')
+    }
+  })
+
   // Date.parse reads year 0000 (1 BC) and rolls 30 February over to 2 March; PostgreSQL's
   // timestamptz refuses both ("date/time field value out of range"), which came back as a 500.
   it('a cursor whose timestamp PostgreSQL refuses is a 400 STRATA_ANALYTICS_INVALID_CURSOR', async () => {

@@ -28,6 +28,13 @@ const MIN_BUCKET_MS: Record<Interval, number> = {
   week: 7 * 86_400_000 - 3_600_000,
 }
 
+/**
+ * The earliest instant a range may start at, 0001-01-01T00:00:00Z: the queries carry instants
+ * as ISO 8601 text, which has no form PostgreSQL reads for years before 1. An explicit `from`
+ * cannot be earlier (four-digit years only); a defaulted one (`to` minus the default range) can.
+ */
+const MIN_INSTANT = Date.parse('0001-01-01T00:00:00Z')
+
 function bad(message: string, details?: unknown): never {
   throw analyticsErrors.create('STRATA_ANALYTICS_INVALID_PARAMETER', { message, details })
 }
@@ -47,6 +54,11 @@ export function parseRange(q: Query, o: ResolvedAnalyticsOptions, now: number): 
   const tz = parseTimeZone(q.tz)
   const to = instant('to', q.to) ?? now
   const from = instant('from', q.from) ?? to - o.defaultRangeMs
+  if (from < MIN_INSTANT)
+    throw analyticsErrors.create('STRATA_ANALYTICS_INVALID_RANGE', {
+      message: `from (without it, to minus ${Math.round(o.defaultRangeMs / 86_400_000)} days) must be 0001-01-01T00:00:00Z or later`,
+      details: { parameter: 'from' },
+    })
   if (from >= to)
     throw analyticsErrors.create('STRATA_ANALYTICS_INVALID_RANGE', {
       message: 'from must be earlier than to (the range is [from, to))',
