@@ -12,10 +12,19 @@ import { serverErrors } from './errors.js'
 export interface StrataConfig {
   /** Absent: an embedded PostgreSQL is started under `${dataDir}/pg`. */
   databaseUrl: string | undefined
-  /** Reserved for a PgBouncer (transaction mode) URL for the hot paths: validated, not used yet. */
+  /**
+   * PgBouncer (transaction mode) in front of the same database: ingest flushes, key lookups,
+   * sessions and analytics (without DATABASE_READ_URL) use a second pool on it; everything that
+   * needs a session of its own stays on `databaseUrl`. Absent: everything uses `databaseUrl`.
+   */
   databaseUrlPooled: string | undefined
   /** Read replica for analytics, when set. */
   databaseReadUrl: string | undefined
+  /**
+   * Replication lag (ms) past which analytics read the primary instead of the replica
+   * (STRATA_REPLICA_MAX_LAG). @defaultValue 10000 (10 s)
+   */
+  replicaMaxLagMs: number
   /**
    * Absent: the cache is in-process only (no L2, no invalidation bus between instances) and the
    * ingest rate-limit counters are per instance.
@@ -209,6 +218,7 @@ const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATABASE_URL_POOLED: url(['postgres:', 'postgresql:']).optional(),
   DATABASE_READ_URL: url(['postgres:', 'postgresql:']).optional(),
+  STRATA_REPLICA_MAX_LAG: duration.default(10_000), // 10 s
   REDIS_URL: redisUrl.optional(),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: int(0, 65535).default(3000),
@@ -318,6 +328,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
     databaseUrl: e.DATABASE_URL,
     databaseUrlPooled: e.DATABASE_URL_POOLED,
     databaseReadUrl: e.DATABASE_READ_URL,
+    replicaMaxLagMs: e.STRATA_REPLICA_MAX_LAG,
     redisUrl: e.REDIS_URL,
     host: e.HOST,
     port: e.PORT,

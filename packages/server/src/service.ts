@@ -95,6 +95,12 @@ export async function startService(
 ): Promise<RunningService> {
   const database = await openDatabase(config, logger)
   logger.info(`database: ${database.description}`)
+  if (config.databaseUrlPooled) {
+    const u = new URL(config.databaseUrlPooled)
+    logger.info(
+      `hot paths (ingest, keys, sessions, analytics): PgBouncer at ${u.hostname}:${u.port || 5432}${u.pathname} (DATABASE_URL_POOLED)`,
+    )
+  }
   const connected = await connectedRole(database.db).catch(() => undefined)
   if (connected?.superuser) logger.warn({ role: connected.role }, superuserWarning(connected.role))
   let app: FastifyInstance | undefined

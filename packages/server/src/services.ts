@@ -19,6 +19,7 @@ import { databaseOptions, type StrataConfig } from './config.js'
 import { ImportService, type ImportServiceOptions } from './imports/import-service.js'
 import { createIngestMetrics } from './ingest-metrics.js'
 import { PerformanceService, type PerformanceOptions } from './performance/performance-service.js'
+import { ReplicaMonitor, type ReplicaMonitorOptions } from './replica/replica-monitor.js'
 
 /** What the service is built on; the caller owns and closes all of it. */
 export interface ServiceDependencies {
@@ -38,12 +39,19 @@ export interface ServiceOverrides {
   analytics?: AnalyticsServiceOptions
   imports?: ImportServiceOptions
   performance?: PerformanceOptions
+  /** The read replica's lag monitor (check interval, timeouts, clock). */
+  replica?: Omit<ReplicaMonitorOptions, 'primary' | 'replica'>
 }
 
 /** Every service of the app, built once; routes reach them as `app.services`. */
 export interface Services {
   readonly config: StrataConfig
   readonly db: Database
+  /**
+   * The pool on DATABASE_URL_POOLED (PgBouncer, transaction mode) that ingest flushes, key
+   * lookups, sessions and analytics use; null without it (they use `db`).
+   */
+  readonly pooledDb: Database | null
   readonly cache: Cache
   readonly redis: Redis | Cluster | null
   readonly projects: ProjectStore
@@ -52,6 +60,8 @@ export interface Services {
   readonly writer: GroupCommitWriter
   readonly sessions: SessionStore
   readonly analytics: AnalyticsService
+  /** With DATABASE_READ_URL: the replica's lag and where analytics read; null without. */
+  readonly replica: ReplicaMonitor | null
   readonly imports: ImportService
   readonly performance: PerformanceService
   /** prom-client registries for /metrics: database, cache, ingestion, process. */
@@ -60,15 +70,16 @@ export interface Services {
   start(): Promise<void>
   /**
    * Stops it: alert timer and statement sampler, running imports paused, queued events
-   * drained to the database, session touches flushed, then what the services own (read
-   * replica pool, defaulted cache). Idempotent.
+   * drained to the database, session touches flushed, then what the services own (PgBouncer
+   * pool, read replica pool, defaulted cache). Idempotent.
    */
   close(): Promise<void>
 }
 
 /**
- * The composition root: builds every service once, in dependency order (cache, read replica,
- * projects and auth, ingestion, analytics, imports, performance). Nothing runs until start().
+ * The composition root: builds every service once, in dependency order (cache, PgBouncer pool,
+ * read replica, projects and auth, ingestion, analytics, imports, performance). Nothing runs
+ * until start().
  */
 export async function createServices(
   config: StrataConfig,
@@ -80,21 +91,52 @@ export async function createServices(
   const owned: { name: string; close(): Promise<unknown> }[] = []
   if (!deps.cache) owned.push({ name: 'cache', close: () => cache.close() })
 
-  const a = overrides.analytics ?? {}
-  let readDb = a.readDb ?? db
-  if (!a.readDb && config.databaseReadUrl) {
+  // Short transactions and single statements (flushes, key lookups, sessions, analytics) go
+  // through PgBouncer when there is one. Whatever needs a session of its own stays on `db`:
+  // migrations, session advisory locks, imports (COPY and cursors across statements), the
+  // query monitor's pg_stat_statements and pg_stat_activity views.
+  let pooledDb: Database | null = null
+  if (config.databaseUrlPooled) {
     try {
-      readDb = await createDatabase({
+      pooledDb = await openPooledDatabase(config, deps)
+    } catch (err) {
+      await Promise.all(owned.map((o) => o.close().catch(() => {})))
+      throw err
+    }
+    const pooled = pooledDb
+    owned.push({ name: 'PgBouncer pool', close: () => pooled.close() })
+  }
+  const hotDb = pooledDb ?? db
+
+  const a = overrides.analytics ?? {}
+  const readDb = a.readDb ?? hotDb
+  let replica: { monitor: ReplicaMonitor; db: Database } | undefined
+  if (!a.readDb && config.databaseReadUrl) {
+    let replicaDb: Database
+    try {
+      // Not checked at start: a replica that is down only sends analytics to the primary.
+      replicaDb = await createDatabase({
         ...databaseOptions(config),
         url: config.databaseReadUrl,
+        connect: false,
         logger: deps.logger,
       })
     } catch (err) {
       await Promise.all(owned.map((o) => o.close().catch(() => {})))
       throw err
     }
-    const replica = readDb
-    owned.push({ name: 'read replica pool', close: () => replica.close() })
+    const monitor = new ReplicaMonitor({
+      maxLagMs: config.replicaMaxLagMs,
+      logger: log,
+      ...overrides.replica,
+      primary: db,
+      replica: replicaDb,
+    })
+    replica = { monitor, db: replicaDb }
+    owned.push({
+      name: 'read replica pool',
+      close: () => (monitor.close(), replicaDb.close()),
+    })
   }
 
   // With Redis, background jobs that every instance schedules (partition maintenance, session
@@ -104,12 +146,12 @@ export async function createServices(
     : undefined
   if (lock) owned.unshift({ name: 'lock provider', close: () => lock.close() })
 
-  const projects = new ProjectStore(db)
+  const projects = new ProjectStore(hotDb)
   const auth = new Authenticator({ store: projects, adminToken: config.adminToken })
 
   const ingestMetrics = createIngestMetrics()
   const validator = new EventValidator(overrides.validator)
-  const writer = new GroupCommitWriter(db, {
+  const writer = new GroupCommitWriter(hotDb, {
     logger: log,
     onFlush: ingestMetrics.onFlush,
     ...(lock ? { lock } : {}),
@@ -118,7 +160,7 @@ export async function createServices(
   ingestMetrics.watch(writer)
   // In its own namespace of the service cache: with Redis, its bus makes a logout visible on
   // every instance at once.
-  const sessions = new SessionStore(db, {
+  const sessions = new SessionStore(hotDb, {
     logger: log,
     cache: cache.namespace('sessions'),
     ...(lock ? { lock } : {}),
@@ -132,6 +174,7 @@ export async function createServices(
       ...a.limits,
     },
     readDb,
+    ...(replica ? { replica } : {}),
     cache,
     projects,
     cacheTtls: config.cacheTtls,
@@ -152,6 +195,8 @@ export async function createServices(
     },
     cache: p.cache === null ? undefined : (p.cache ?? cache),
     logger: log,
+    // With Redis: one alert webhook per cluster (leader election), and the instance registry.
+    ...(deps.redis ? { redis: deps.redis } : {}),
   })
 
   let closing: Promise<void> | undefined
@@ -165,6 +210,7 @@ export async function createServices(
   return Object.freeze({
     config,
     db,
+    pooledDb,
     cache,
     redis: deps.redis ?? null,
     projects,
@@ -173,6 +219,7 @@ export async function createServices(
     writer,
     sessions,
     analytics,
+    replica: replica?.monitor ?? null,
     imports,
     performance,
     registries: [db.metrics, cache.registry, ingestMetrics.registry, performance.registry].filter(
@@ -184,11 +231,13 @@ export async function createServices(
         .start()
         .catch((err: unknown) => log.warn({ err }, 'event partition maintenance failed'))
       sessions.start()
+      await replica?.monitor.start()
       performance.start()
       imports.start()
     },
     close() {
       return (closing ??= (async () => {
+        replica?.monitor.close()
         await step('performance', () => performance.close())
         await step('imports', () => imports.close())
         // Requests in flight still get their 202 once their events are committed.
@@ -198,4 +247,40 @@ export async function createServices(
       })())
     },
   })
+}
+
+/**
+ * The pool on DATABASE_URL_POOLED: `pgbouncer` mode whatever the URL says (no startup
+ * parameters, timeouts as SET LOCAL in transactions), its metrics in the primary's registry
+ * under `pool_name="pooled"`. Warns when single statements through it would run without a
+ * statement_timeout: PgBouncer cannot forward one per client, so it has to be the role's or
+ * the database's default.
+ */
+async function openPooledDatabase(
+  config: StrataConfig,
+  deps: ServiceDependencies,
+): Promise<Database> {
+  const pooled = await createDatabase({
+    ...databaseOptions(config),
+    url: config.databaseUrlPooled,
+    pgbouncer: true,
+    name: 'pooled',
+    metrics: { registry: deps.db.metrics },
+    logger: deps.logger,
+  })
+  // 0 = the operator turned statement timeouts off: nothing to warn about.
+  if (config.databasePool.statementTimeoutMs !== 0) {
+    const { rows } = await pooled
+      .query<{ ms: string }>(
+        "SELECT extract(epoch FROM current_setting('statement_timeout')::interval) * 1000 AS ms",
+        [],
+        { label: 'strata:pooled-settings' },
+      )
+      .catch(() => ({ rows: [] as { ms: string }[] }))
+    if (rows[0] && Number(rows[0].ms) === 0)
+      deps.logger.warn(
+        'statements through DATABASE_URL_POOLED outside transactions run without a statement_timeout: PgBouncer cannot set one per client; set it on the role (ALTER ROLE … SET statement_timeout) or the database',
+      )
+  }
+  return pooled
 }
