@@ -1,40 +1,152 @@
 import { eventsMigrations } from '@strata/events'
-import { createDatabase, migrate } from '@strata/pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
-import { ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
+import type { ReplicaState } from '../src/replica/replica-monitor.js'
+import { ADMIN_TOKEN, buildTestApp } from './support/ingest-fixture.js'
+import { startStandby, type Standby } from './support/standby.js'
+import { testApp, type TestApp } from './support/test-app.js'
 
-// With DATABASE_READ_URL set, analytics read the replica, not the primary. The "replica" here
-// is a second database holding the schema and one marker row, so where the answer came from
-// is visible.
-let replica: TestDatabase
-let f: IngestFixture
+// DATABASE_READ_URL on a real streaming standby of the test PostgreSQL: analytics read it while
+// it is up and within STRATA_REPLICA_MAX_LAG (1 s here), the primary otherwise, and say which
+// in `x-strata-read-from`.
+let standby: Standby
+let t: TestApp
+let writeKey: string
+let adminKey: string
+let n = 0
 
 beforeAll(async () => {
-  replica = await createTestDatabase('anrep')
-  const db = await createDatabase({ url: replica.url, pool: { max: 2 } })
-  await migrate(db, [eventsMigrations])
-  f = await ingestFixture('anrp', undefined, undefined, { databaseReadUrl: replica.url })
-  await db.query(`SELECT strata_events_ensure_partition('login_events', '2026-10-01T00:00:00Z')`)
-  await db.query(
-    `INSERT INTO login_events (project_id, ts, message_id, user_id, method, success, device_type, received_at)
-     VALUES ($1, '2026-10-02T00:00:00Z', 'replica-only', 'r1', 'email', true, 'desktop', now())`,
-    [f.projectId],
-  )
-  await db.close()
+  standby = await startStandby()
+  t = await testApp('anrep', {
+    poolMax: 6,
+    migrations: [eventsMigrations],
+    config: { adminToken: ADMIN_TOKEN, replicaMaxLagMs: 1000 },
+    build: (db, config) =>
+      buildTestApp(
+        db,
+        { ...config, databaseReadUrl: standby.url(new URL(config.databaseUrl!).pathname.slice(1)) },
+        { replica: { intervalMs: 200 } },
+      ),
+  })
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/v1/projects',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    payload: { name: 'anrep' },
+  })
+  const body = res.json<{ keys: { write: string; admin: string } }>()
+  writeKey = body.keys.write
+  adminKey = body.keys.admin
 }, 60_000)
 
 afterAll(async () => {
-  await f?.close()
-  await replica?.drop()
+  await t?.close()
+  await standby?.stop()
 })
 
-it('recent logins come from DATABASE_READ_URL', async () => {
-  const res = await f.app.inject({
+async function ingest(messageId: string): Promise<void> {
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/v1/logins',
+    headers: { authorization: `Bearer ${writeKey}` },
+    payload: { messageId, userId: 'u1', method: 'email', success: true },
+  })
+  expect(res.statusCode, res.body).toBe(202)
+}
+
+/** Recent logins (a new `limit` each call, so no answer comes from the cache). */
+async function recent(): Promise<{ ids: string[]; readFrom: string; lag: string | undefined }> {
+  const res = await t.app.inject({
     method: 'GET',
-    url: '/v1/analytics/recent-logins',
-    headers: { authorization: `Bearer ${f.adminKey}` },
+    url: `/v1/analytics/recent-logins?limit=${100 - (n++ % 90)}`,
+    headers: { authorization: `Bearer ${adminKey}` },
   })
   expect(res.statusCode, res.body).toBe(200)
-  expect(res.json().items.map((i: { messageId: string }) => i.messageId)).toEqual(['replica-only'])
+  return {
+    ids: res.json<{ items: { messageId: string }[] }>().items.map((i) => i.messageId),
+    readFrom: String(res.headers['x-strata-read-from']),
+    lag: res.headers['x-strata-replica-lag'] as string | undefined,
+  }
+}
+
+async function readyz(): Promise<{ status: number; replica: ReplicaState }> {
+  const res = await t.app.inject({ method: 'GET', url: '/readyz' })
+  return { status: res.statusCode, replica: res.json<{ replica: ReplicaState }>().replica }
+}
+
+/** Polls until `ok` (every 100 ms); returns the ms it took. */
+async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 15_000) {
+  const started = Date.now()
+  while (!(await ok())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return Date.now() - started
+}
+
+const monitor = () => t.app.services.replica!
+
+it('reads what was ingested on the primary from the standby', async () => {
+  await ingest('m1')
+  await standby.catchUp()
+  await until('replica in use', async () => monitor().state.readFrom === 'replica')
+  const r = await recent()
+  expect(r).toMatchObject({ ids: ['m1'], readFrom: 'replica' })
+  const ready = await readyz()
+  expect(ready.status).toBe(200)
+  expect(ready.replica).toMatchObject({ status: 'up', standby: true, readFrom: 'replica' })
+  console.log('replica caught up:', ready.replica.lagBytes, 'bytes,', ready.replica.lagSeconds, 's')
+})
+
+it('standby down: answers from the primary, /readyz ready with the replica down; back after a start', async () => {
+  await standby.stopServer()
+  // The next answer comes from the primary at once (a refused query marks the replica down).
+  await ingest('m2')
+  const r = await recent()
+  expect(r).toMatchObject({ ids: ['m2', 'm1'], readFrom: 'primary' })
+  const ready = await readyz()
+  expect(ready.status).toBe(200)
+  expect(ready.replica).toMatchObject({ status: 'down', readFrom: 'primary', reason: 'down' })
+
+  await standby.startServer()
+  const ms = await until('back to the replica', async () => (await recent()).readFrom === 'replica')
+  console.log(`standby restarted: analytics back on it after ${ms} ms`)
+  expect((await recent()).ids).toEqual(['m2', 'm1'])
+})
+
+it('replay paused past STRATA_REPLICA_MAX_LAG: the primary answers with the new data; resumed: the replica', async () => {
+  await standby.catchUp()
+  await standby.pauseReplay()
+  try {
+    await ingest('m3')
+    const started = Date.now()
+    // Within the bound the replica still answers, without m3.
+    const early = await recent()
+    if (early.readFrom === 'replica') expect(early.ids).not.toContain('m3')
+    const ms = await until('fallback', async () => monitor().state.readFrom === 'primary')
+    const r = await recent()
+    expect(r).toMatchObject({ ids: ['m3', 'm2', 'm1'], readFrom: 'primary' })
+    const ready = await readyz()
+    expect(ready.status).toBe(200)
+    expect(ready.replica).toMatchObject({ status: 'up', replayPaused: true, reason: 'lagging' })
+    expect(ready.replica.lagSeconds!).toBeGreaterThan(1)
+    expect(ready.replica.lagBytes!).toBeGreaterThan(0)
+    console.log(
+      `replay paused: primary after ${Date.now() - started} ms (${ms} ms polling);`,
+      `lag ${ready.replica.lagSeconds} s, ${ready.replica.lagBytes} bytes`,
+    )
+  } finally {
+    await standby.resumeReplay()
+  }
+  const back = await until('replica again', async () => monitor().state.readFrom === 'replica')
+  const r = await recent()
+  expect(r).toMatchObject({ ids: ['m3', 'm2', 'm1'], readFrom: 'replica' })
+  console.log(`replay resumed: replica again after ${back} ms, lag header ${r.lag} s`)
+})
+
+it('an idle primary is no lag: caught-up LSNs mean 0 s whatever the last replay time', async () => {
+  await standby.catchUp()
+  const s = await monitor().check()
+  // The shared server may be written by other tests: then a few bytes/ms behind, never stale.
+  expect(s.lagSeconds!).toBeLessThan(1)
+  expect(s.readFrom).toBe('replica')
 })

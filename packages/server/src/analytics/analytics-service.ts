@@ -6,7 +6,9 @@ import {
   type ProjectStore,
   type ResolvedAnalyticsOptions,
 } from '@strata/events'
+import { isStrataError } from '@strata/core'
 import type { Database } from '@strata/pg'
+import type { ReplicaMonitor } from '../replica/replica-monitor.js'
 
 export interface AnalyticsServiceOptions {
   /** Range/limit bounds (max range, max buckets, max limit). */
@@ -26,6 +28,13 @@ export interface AnalyticsServiceOptions {
 export interface CachedAnswer {
   body: string
   etag: string
+  /**
+   * Where it was computed (`x-strata-read-from`); absent in entries cached before it existed.
+   * `primary` also when no replica is configured.
+   */
+  readFrom?: 'replica' | 'primary'
+  /** The replica's lag (s) when computed there (`x-strata-replica-lag`), else null. */
+  replicaLagSeconds?: number | null
 }
 
 const MINUTE = 60_000
@@ -43,9 +52,15 @@ export class AnalyticsService {
   readonly #projects: ProjectStore
   readonly #knownProjects = new Map<string, number>()
   readonly #timeouts: { hard: number }
+  readonly #replica: { monitor: ReplicaMonitor; queries: AnalyticsQueries } | undefined
 
   constructor(options: {
     readDb: Database
+    /**
+     * With a read replica: its lag monitor, and the primary's queries are `queries` (readDb is
+     * the primary); reads go to the replica while the monitor says so.
+     */
+    replica?: { monitor: ReplicaMonitor; db: Database }
     cache: Cache
     projects: ProjectStore
     /** CACHE_TTL_<AREA> values (ms); `analytics` and `recent` are read. */
@@ -55,6 +70,10 @@ export class AnalyticsService {
     liveTtlMs?: number
   }) {
     this.queries = new AnalyticsQueries(options.readDb, options.limits)
+    this.#replica = options.replica && {
+      monitor: options.replica.monitor,
+      queries: new AnalyticsQueries(options.replica.db, options.limits),
+    }
     this.now = options.now ?? Date.now
     this.#cache = options.cache.namespace('analytics')
     this.#projects = options.projects
@@ -84,15 +103,53 @@ export class AnalyticsService {
     return to > t - MINUTE ? this.ttl.live : this.ttl.analytics
   }
 
-  /** The answer for `key` from the cache, or computed, serialised and cached for `ttlMs`. */
-  cached(key: unknown[], ttlMs: number, compute: () => Promise<unknown>): Promise<CachedAnswer> {
+  /**
+   * The answer for `key` from the cache, or computed, serialised and cached for `ttlMs`, on the
+   * replica while it is up and within STRATA_REPLICA_MAX_LAG, else on the primary. Where an
+   * answer was computed is part of its key: when reads fall back to the primary, answers cached
+   * from the lagging replica are not served as if fresh. An answer computed on a replica that
+   * is behind (within the bound) is cached for at most the live TTL. A replica that refuses the
+   * query is marked down and the answer computed on the primary.
+   */
+  async cached(
+    key: unknown[],
+    ttlMs: number,
+    compute: (queries: AnalyticsQueries) => Promise<unknown>,
+  ): Promise<CachedAnswer> {
+    const r = this.#replica
+    const state = r?.monitor.state
+    if (r && state?.readFrom === 'replica') {
+      const lag = state.lagSeconds
+      const ttl = lag ? Math.min(ttlMs, this.ttl.live) : ttlMs
+      try {
+        return await this.#cached([...key, 'replica'], ttl, () => compute(r.queries), {
+          readFrom: 'replica',
+          replicaLagSeconds: lag,
+        })
+      } catch (err) {
+        if (!(isStrataError(err) && err.code === 'STRATA_DB_UNAVAILABLE')) throw err
+        r.monitor.markDown(err)
+      }
+    }
+    return this.#cached([...key, 'primary'], ttlMs, () => compute(this.queries), {
+      readFrom: 'primary',
+      replicaLagSeconds: null,
+    })
+  }
+
+  #cached(
+    key: unknown[],
+    ttlMs: number,
+    compute: () => Promise<unknown>,
+    source: Pick<CachedAnswer, 'readFrom' | 'replicaLagSeconds'>,
+  ): Promise<CachedAnswer> {
     const digest = createHash('sha256').update(JSON.stringify(key)).digest('base64url')
     return this.#cache.getOrSet<CachedAnswer>(
       `${String(key[0])}:${String(key[1])}:${digest}`,
       async () => {
         const body = JSON.stringify(await compute())
         const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`
-        return { body, etag }
+        return { body, etag, ...source }
       },
       { ttl: ttlMs, timeouts: this.#timeouts },
     )

@@ -6,7 +6,9 @@ import { sendError } from '../plugins/errors.js'
 const TIMED_OUT = Symbol('timed out')
 
 /**
- * `/healthz`: the process is alive. `/readyz`: every registered dependency answers in time.
+ * `/healthz`: the process is alive. `/readyz`: every registered dependency answers in time;
+ * with a read replica, its state (`replica`: up/down, lag in bytes and seconds, where
+ * analytics read) is reported but does not decide readiness.
  * Unauthenticated: a failed check shows only its name and a code (`STRATA_DB_UNAVAILABLE`,
  * `timeout`, or `failed`); what the driver said (addresses, server messages) goes to the log
  * with the request id.
@@ -39,7 +41,14 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
         }
       }),
     )
-    if (checks.every((c) => c.ok)) return { status: 'ready', checks }
-    return sendError(reply, serverErrors.create('STRATA_NOT_READY', { details: { checks } }))
+    // The replica is reported, never required: while it is down or lagging, analytics read the
+    // primary, so the service stays ready.
+    const replica = app.services.replica?.state
+    const extra = replica ? { replica } : {}
+    if (checks.every((c) => c.ok)) return { status: 'ready', checks, ...extra }
+    return sendError(
+      reply,
+      serverErrors.create('STRATA_NOT_READY', { details: { checks, ...extra } }),
+    )
   })
 }

@@ -7,6 +7,7 @@ import {
   parseLimit,
   parseRange,
   parseSeries,
+  type AnalyticsQueries,
   type RecentLoginsFilter,
 } from '@strata/events'
 import { pgTextProblem } from '@strata/core'
@@ -73,9 +74,13 @@ async function respond(
   reply: FastifyReply,
   key: unknown[],
   ttlMs: number,
-  compute: () => Promise<unknown>,
+  compute: (queries: AnalyticsQueries) => Promise<unknown>,
 ): Promise<string | undefined> {
   const entry = await analytics.cached(key, ttlMs, compute)
+  // Where the answer's data was read; the JSON shapes stay as they are.
+  reply.header('x-strata-read-from', entry.readFrom ?? 'primary')
+  if (entry.replicaLagSeconds != null)
+    reply.header('x-strata-replica-lag', String(entry.replicaLagSeconds))
   reply.header('etag', entry.etag)
   reply.header('cache-control', `private, max-age=${Math.floor(ttlMs / 1000)}`)
   reply.header('vary', 'Authorization')
@@ -113,8 +118,13 @@ export default async function analyticsRoutes(app: FastifyInstance): Promise<voi
     const q = request.query as Query
     const p = parseSeries(withDefaultTo(q, t), o, t)
     const uniques = parseFlag('uniques', q.uniques, true)
-    return respond(a, request, reply, [projectId, 'logins', p, uniques], a.rangeTtl(p.to, t), () =>
-      a.queries.logins(projectId, p, { uniques }),
+    return respond(
+      a,
+      request,
+      reply,
+      [projectId, 'logins', p, uniques],
+      a.rangeTtl(p.to, t),
+      (queries) => queries.logins(projectId, p, { uniques }),
     )
   })
 
@@ -125,8 +135,8 @@ export default async function analyticsRoutes(app: FastifyInstance): Promise<voi
     const p = parseSeries(withDefaultTo(q, t), o, t)
     const groupBy = parseGroupBy(q.groupBy)
     const key = [projectId, 'activity', p, groupBy]
-    return respond(a, request, reply, key, a.rangeTtl(p.to, t), () =>
-      a.queries.activity(projectId, p, groupBy),
+    return respond(a, request, reply, key, a.rangeTtl(p.to, t), (queries) =>
+      queries.activity(projectId, p, groupBy),
     )
   })
 
@@ -134,8 +144,13 @@ export default async function analyticsRoutes(app: FastifyInstance): Promise<voi
     const projectId = await projectFor(request, a)
     const t = a.now()
     const p = parseRange(withDefaultTo(request.query as Query, t), o, t)
-    return respond(a, request, reply, [projectId, 'active-users', p], a.rangeTtl(p.to, t), () =>
-      a.queries.activeUsers(projectId, p),
+    return respond(
+      a,
+      request,
+      reply,
+      [projectId, 'active-users', p],
+      a.rangeTtl(p.to, t),
+      (queries) => queries.activeUsers(projectId, p),
     )
   })
 
@@ -145,8 +160,8 @@ export default async function analyticsRoutes(app: FastifyInstance): Promise<voi
     const p = parseRange(withDefaultTo(request.query as Query, t), o, t)
     // `active` is a now-figure: the short list TTL, whatever the range.
     const ttl = Math.min(a.ttl.recent, a.rangeTtl(p.to, t))
-    return respond(a, request, reply, [projectId, 'sessions', p], ttl, () =>
-      a.queries.sessions(projectId, p, t),
+    return respond(a, request, reply, [projectId, 'sessions', p], ttl, (queries) =>
+      queries.sessions(projectId, p, t),
     )
   })
 
@@ -171,8 +186,8 @@ export default async function analyticsRoutes(app: FastifyInstance): Promise<voi
       filter.success,
       filter.userId,
     ]
-    return respond(a, request, reply, key, a.ttl.recent, () =>
-      a.queries.recentLogins(projectId, limit, cursor, filter),
+    return respond(a, request, reply, key, a.ttl.recent, (queries) =>
+      queries.recentLogins(projectId, limit, cursor, filter),
     )
   })
 
@@ -191,8 +206,8 @@ export default async function analyticsRoutes(app: FastifyInstance): Promise<voi
       const limit = parseLimit(q.limit, o)
       const cursor = parseCursor(q.cursor)
       const key = [projectId, 'user-activity', userId, limit, cursor]
-      return respond(a, request, reply, key, a.ttl.recent, () =>
-        a.queries.userActivity(projectId, userId, limit, cursor),
+      return respond(a, request, reply, key, a.ttl.recent, (queries) =>
+        queries.userActivity(projectId, userId, limit, cursor),
       )
     },
   )
