@@ -252,7 +252,8 @@ export async function createServices(
 /**
  * The pool on DATABASE_URL_POOLED: `pgbouncer` mode whatever the URL says (no startup
  * parameters, timeouts as SET LOCAL in transactions), its metrics in the primary's registry
- * under `pool_name="pooled"`. Warns when single statements through it would run without a
+ * under `pool_name="pooled"` and its statements in the primary's query monitor, so the
+ * performance service's statement stats, slow log and alerts still see the hot paths. Warns when single statements through it would run without a
  * statement_timeout: PgBouncer cannot forward one per client, so it has to be the role's or
  * the database's default.
  */
@@ -266,8 +267,10 @@ async function openPooledDatabase(
     pgbouncer: true,
     name: 'pooled',
     metrics: { registry: deps.db.metrics },
+    monitor: false,
     logger: deps.logger,
   })
+  pooled.observe(deps.db.monitor)
   // 0 = the operator turned statement timeouts off: nothing to warn about.
   if (config.databasePool.statementTimeoutMs !== 0) {
     const { rows } = await pooled
