@@ -2,9 +2,17 @@
 // here, stopped by pid): ingestion, key checks, sessions and analytics answer as they do on a
 // direct connection, their statements reach PostgreSQL through PgBouncer, and the app asks
 // the direct pool for none of them.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import pg from 'pg'
+import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestDatabase } from '../../../test/support/pg.js'
 import { startPgbouncer, type Pgbouncer } from '../../../test/support/pgbouncer.js'
+import { loadConfig } from '../src/config.js'
+import { startService, type RunningService } from '../src/service.js'
 import { ADMIN_TOKEN, count } from './support/ingest-fixture.js'
 import { pooledFixture, type PooledFixture } from './support/pooled-fixture.js'
 
@@ -18,6 +26,9 @@ const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
 beforeAll(async () => {
   bouncer = await startPgbouncer()
   f = await pooledFixture('pgbhot', bouncer, {
+    // Batches of 50 take the writer's COPY path (a transaction of several statements), single
+    // events its one-statement path, a resend its conflict-safe path.
+    writer: { copyThreshold: 20 },
     performance: { evaluateEveryMs: 0, sampleStatements: false, warmers: {} },
   })
 })
@@ -199,5 +210,65 @@ describe('DATABASE_URL_POOLED through PgBouncer (transaction mode)', () => {
         jit: direct.rows[0]!.jit,
         timeout: server.rows[0]!.timeout,
       })
+  })
+})
+
+describe('strata start with DATABASE_URL_POOLED', () => {
+  it('opens the PgBouncer pool, says where the hot paths go, and closes the pool on stop', async () => {
+    const tdb = await createTestDatabase('pgbsvc')
+    const dataDir = await mkdtemp(join(tmpdir(), 'strata-pgbsvc-'))
+    const lines: { msg?: string; level?: number }[] = []
+    const logger = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          lines.push(JSON.parse(chunk.toString()) as { msg?: string })
+          done()
+        },
+      }),
+    )
+    const clients = async () =>
+      (await bouncer.admin<{ database: string }>('SHOW CLIENTS')).filter(
+        (c) => c.database === tdb.name,
+      ).length
+    let service: RunningService | undefined
+    try {
+      service = await startService(
+        loadConfig({
+          DATABASE_URL: tdb.url,
+          DATABASE_URL_POOLED: bouncer.urlFor(tdb.url),
+          HOST: '127.0.0.1',
+          PORT: '0',
+          STRATA_DATA_DIR: dataDir,
+          STRATA_ADMIN_TOKEN: ADMIN_TOKEN,
+        }),
+        logger,
+      )
+      const created = await fetch(`${service.url}/v1/projects`, {
+        method: 'POST',
+        headers: { ...bearer(ADMIN_TOKEN), 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'svc' }),
+      })
+      expect(created.status).toBe(201)
+      const { keys } = (await created.json()) as { keys: { write: string } }
+      const ingested = await fetch(`${service.url}/v1/logins`, {
+        method: 'POST',
+        headers: { ...bearer(keys.write), 'content-type': 'application/json' },
+        body: JSON.stringify({ userId: 'u', method: 'email', success: true }),
+      })
+      expect(ingested.status).toBe(202)
+      expect(await clients()).toBeGreaterThan(0)
+      const metrics = await (await fetch(`${service.url}/metrics`)).text()
+      expect(metrics).toMatch(/^db_client_connection_max\{[^}]*pool_name="pooled"/m)
+      const msgs = lines.map((l) => l.msg ?? '')
+      expect(msgs.some((m) => m.includes('PgBouncer at 127.0.0.1'))).toBe(true)
+      // No role or database default here: the start-up warning names the fix.
+      expect(msgs.some((m) => m.includes('ALTER ROLE'))).toBe(true)
+    } finally {
+      await service?.stop()
+      await tdb.drop()
+      await rm(dataDir, { recursive: true, force: true })
+    }
+    expect(await clients()).toBe(0)
   })
 })
