@@ -12,11 +12,14 @@ import { importErrors } from './errors.js'
 import {
   advanceCheckpoint,
   claimJob,
+  DEFAULT_LEASE_MS,
   finishRun,
   getImportJob,
   insertJob,
+  isResumable,
   insertRejects,
   listRejects,
+  renewLease,
   restoreSourceUrl,
   setSourceHeader,
   type ImportJob,
@@ -77,6 +80,16 @@ export interface ImportOptions {
   /** Resume only: a new error threshold (a job paused on errors continues with a higher one). */
   maxErrorRate?: number
   /**
+   * The run's lease (ms), renewed every third of it while the run lives: a job 'running' past
+   * its lease was left by a dead process, and `takeOver` may claim it. @defaultValue 15000
+   */
+  leaseMs?: number
+  /**
+   * Claim the job only if it is 'running' and its lease has passed (another process died while
+   * running it); otherwise STRATA_IMPORT_JOB_NOT_RESUMABLE and nothing runs.
+   */
+  takeOver?: boolean
+  /**
    * Pause from this process (the CLI's Ctrl-C): once aborted the run stops reading and parsing,
    * lets the batch being written commit, and ends paused. A request through the database
    * (`requestJobAction`) is only seen when a batch commits; this one is seen at once.
@@ -92,6 +105,8 @@ export interface ImportResult {
   elapsedMs: number
   rowsPerSec: number
   rejectFile: string | null
+  /** False when a resume can only fail the same way (see ImportJob.resumable). */
+  resumable: boolean
 }
 
 interface CommitResult {
@@ -193,6 +208,12 @@ export async function runImportJob(
     throw importErrors.create('STRATA_IMPORT_JOB_NOT_RESUMABLE', {
       message: `Import job ${jobId} uses custom transform functions: resume it from code with resumeImport(db, id, { spec })`,
     })
+  // A new spec (from code) may fix what failed; the stored one would fail the same way again.
+  if (existing.status === 'failed' && !existing.resumable && !opts.spec)
+    throw importErrors.create('STRATA_IMPORT_JOB_NOT_RESUMABLE', {
+      message: `Import job ${jobId} failed on an error of its spec or source, which a resume would repeat (${existing.reason}); fix the spec and start a new import`,
+      details: { status: existing.status },
+    })
   const spec = validateSpec(opts.spec ?? existing.spec)
   // The stored spec shows a postgres source's password as ***; the real URL is kept apart.
   await restoreSourceUrl(db, jobId, spec)
@@ -206,7 +227,10 @@ export async function runImportJob(
     // The stored spec holds the absolute source path resolved at creation.
     spec.source.path = (existing.spec as { source: { path: string } }).source.path
   }
-  const claim = await claimJob(db, jobId, ['queued', 'paused', 'failed', 'running'])
+  const claim = await claimJob(db, jobId, ['queued', 'paused', 'failed', 'running'], {
+    leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS,
+    expiredOnly: opts.takeOver ?? false,
+  })
   opts.onJob?.(jobId)
   return new ImportRun(db, spec, claim.job, claim.token, opts).run()
 }
@@ -275,6 +299,22 @@ class ImportRun {
       this.#opts.progressIntervalMs ?? importDefaults.progressIntervalMs,
     )
     timer.unref()
+    // The lease tells other instances this run is alive; the run token, not the lease, is what
+    // keeps a late write of a run that lost it out (advanceCheckpoint).
+    const leaseMs = this.#opts.leaseMs ?? DEFAULT_LEASE_MS
+    const heartbeat = setInterval(
+      () => {
+        renewLease(this.#db, this.#job.id, this.#token, leaseMs).then(
+          (owned) => {
+            if (!owned) clearInterval(heartbeat)
+          },
+          (err: unknown) =>
+            this.#log.warn({ err, jobId: this.#job.id }, 'could not renew the import lease'),
+        )
+      },
+      Math.max(100, Math.floor(leaseMs / 3)),
+    )
+    heartbeat.unref()
     let reason: string | null = null
     let rejectWriter: RejectFileWriter | undefined
     let closeSource: (() => Promise<void>) | undefined
@@ -380,10 +420,18 @@ class ImportRun {
         return this.#result(reason)
       }
       this.#status = 'failed'
-      reason = err instanceof Error ? err.message : String(err)
-      this.#log.error({ err, jobId: this.#job.id }, 'import failed')
+      if (importErrors.is(err)) {
+        // The code leads the reason: it is what tells a spec error (not resumable) from the rest.
+        reason = `${err.code}: ${err.message}`
+        // An expected failure: its code and message say it all, the caller shows them.
+        this.#log.debug({ jobId: this.#job.id, code: err.code }, 'import failed')
+      } else {
+        reason = err instanceof Error ? err.message : String(err)
+        this.#log.error({ err, jobId: this.#job.id }, 'import failed')
+      }
     } finally {
       clearInterval(timer)
+      clearInterval(heartbeat)
       await closeSource?.().catch(() => {})
       await rejectWriter?.close().catch(() => {})
     }
@@ -402,6 +450,7 @@ class ImportRun {
       elapsedMs,
       rowsPerSec: elapsedMs > 0 ? (this.#readThisRun * 1000) / elapsedMs : 0,
       rejectFile: this.#rejectFilePath,
+      resumable: isResumable(this.#status, reason),
     }
   }
 

@@ -23,6 +23,7 @@ export { importerMigrations } from './migrations.js'
 export { createImportJob, resumeImport, runImport, runImportJob } from './import-runner.js'
 export type { ImportOptions, ImportProgress, ImportResult } from './import-runner.js'
 export {
+  failureCode,
   getImportJob,
   listChildJobs,
   listJobs,

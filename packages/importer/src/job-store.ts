@@ -22,6 +22,11 @@ export interface ImportJob {
   status: JobStatus
   requested: 'pause' | 'cancel' | null
   reason: string | null
+  /**
+   * False when the job cannot usefully be resumed: it ended (completed, cancelled) or failed on an
+   * error of its spec (a field the header lacks, a changed source), which a resume repeats.
+   */
+  resumable: boolean
   spec: unknown
   baseDir: string | null
   sourceFingerprint: string | null
@@ -78,6 +83,34 @@ interface JobRow {
 
 const num = (v: string | null): number | null => (v === null ? null : Number(v))
 
+/**
+ * Failures caused by the spec or the job itself: a resume runs the same spec on the same source
+ * and fails the same way. Everything else (the database, a missing file put back, a crash) may
+ * pass on a resume.
+ */
+const SPEC_FAILURES: ReadonlySet<string> = new Set([
+  'STRATA_IMPORT_INVALID_SPEC',
+  'STRATA_IMPORT_UNKNOWN_TABLE',
+  'STRATA_IMPORT_UNKNOWN_COLUMN',
+  'STRATA_IMPORT_NO_UNIQUE_KEY',
+  'STRATA_IMPORT_PATH_NOT_ALLOWED',
+  'STRATA_IMPORT_SOURCE_CHANGED',
+  'STRATA_IMPORT_JOB_NOT_RESUMABLE',
+])
+
+/** The error code a failed run recorded at the start of its reason (`STRATA_…: message`). */
+export function failureCode(reason: string | null): string | null {
+  return /^(STRATA_[A-Z0-9_]+): /.exec(reason ?? '')?.[1] ?? null
+}
+
+/** Whether a job in `status` that stopped for `reason` can be resumed (see ImportJob.resumable). */
+export function isResumable(status: JobStatus, reason: string | null): boolean {
+  if (status === 'completed' || status === 'cancelled') return false
+  if (status !== 'failed') return true
+  const code = failureCode(reason)
+  return code === null || !SPEC_FAILURES.has(code)
+}
+
 function toJob(r: JobRow): ImportJob {
   return {
     id: r.id,
@@ -86,6 +119,7 @@ function toJob(r: JobRow): ImportJob {
     status: r.status,
     requested: r.requested,
     reason: r.reason,
+    resumable: isResumable(r.status, r.reason),
     spec: r.spec,
     baseDir: r.base_dir,
     sourceFingerprint: r.source_fingerprint,
@@ -273,24 +307,45 @@ export async function listChildJobs(db: Queryable, parentId: string): Promise<Im
   return res.rows.map(toJob)
 }
 
+/** How long a run's lease lasts (ms); its runner renews it every third of that. */
+export const DEFAULT_LEASE_MS = 15_000
+
+export interface ClaimOptions {
+  /** Length of the lease taken with the claim (ms). @defaultValue DEFAULT_LEASE_MS */
+  leaseMs?: number
+  /**
+   * Only a 'running' job whose lease has passed (its runner died): the claim of another
+   * instance's scan. The check and the update are one statement, so when several instances
+   * race for the job exactly one gets it.
+   */
+  expiredOnly?: boolean
+}
+
 /**
- * Takes ownership of a job for one run: a fresh fencing token, status running. A runner that
- * was killed (status still 'running') is taken over; its token no longer matches, so should it
- * still be alive, its next checkpoint fails and its transaction rolls back.
+ * Takes ownership of a job for one run: a fresh fencing token, status running, a lease. A
+ * runner that was killed (status still 'running') is taken over; its token no longer matches,
+ * so should it still be alive, its next checkpoint fails and its transaction rolls back.
  */
 export async function claimJob(
   db: Queryable,
   id: string,
   allowed: JobStatus[],
+  options: ClaimOptions = {},
 ): Promise<{ token: string; job: ImportJob }> {
   const token = randomUUID()
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS
+  // A job without a lease (a runner from before leases) counts as expired one lease after
+  // it last moved.
   const res = await db.query<JobRow>(
     `UPDATE data_import_jobs
         SET status = 'running', run_token = $2, requested = NULL, reason = NULL, runs = runs + 1,
-            started_at = coalesce(started_at, now()), updated_at = now(), finished_at = NULL
+            started_at = coalesce(started_at, now()), updated_at = now(), finished_at = NULL,
+            lease_until = now() + make_interval(secs => $4::float8 / 1000)
       WHERE id = $1 AND status = ANY($3::text[])
+        AND (NOT $5::boolean OR (status = 'running'
+             AND coalesce(lease_until, updated_at + make_interval(secs => $4::float8 / 1000)) < now()))
       RETURNING *`,
-    [id, token, allowed],
+    [id, token, options.expiredOnly ? ['running'] : allowed, leaseMs, options.expiredOnly ?? false],
     { label: 'importer.jobs' },
   )
   if (res.rows.length === 0) {
@@ -301,6 +356,25 @@ export async function claimJob(
     })
   }
   return { token, job: toJob(res.rows[0]!) }
+}
+
+/**
+ * Pushes the run's lease `leaseMs` past now. False when the run no longer owns the job (taken
+ * over, ended or deleted).
+ */
+export async function renewLease(
+  db: Queryable,
+  id: string,
+  token: string,
+  leaseMs = DEFAULT_LEASE_MS,
+): Promise<boolean> {
+  const res = await db.query(
+    `UPDATE data_import_jobs SET lease_until = now() + make_interval(secs => $3::float8 / 1000)
+      WHERE id = $1 AND run_token = $2 AND status = 'running'`,
+    [id, token, leaseMs],
+    { label: 'importer.lease' },
+  )
+  return (res.rowCount ?? 0) > 0
 }
 
 export interface CheckpointDelta {
@@ -436,7 +510,7 @@ export async function finishRun(
 ): Promise<void> {
   await db.query(
     `UPDATE data_import_jobs
-        SET status = $3, reason = $4, requested = NULL, run_token = NULL, updated_at = now(),
+        SET status = $3, reason = $4, requested = NULL, run_token = NULL, lease_until = NULL, updated_at = now(),
             finished_at = CASE WHEN $3 IN ('completed', 'failed', 'cancelled') THEN now() ELSE NULL END,
             source_url = CASE WHEN $3 IN ('completed', 'cancelled') THEN NULL ELSE source_url END
       WHERE id = $1 AND run_token = $2`,

@@ -55,8 +55,8 @@ describe('pause signal (the CLI’s Ctrl-C)', () => {
       const job = await getImportJob(env.db, r.jobId)
       expect(job.status).toBe('paused')
       expect(job.checkpoint.records).toBe(r.counts.read)
-      const [{ n }] = await env.rows<{ n: number }>('SELECT count(*)::int AS n FROM t')
-      expect(n).toBe(r.counts.loaded)
+      const [stored] = await env.rows<{ n: number }>('SELECT count(*)::int AS n FROM t')
+      expect(stored?.n).toBe(r.counts.loaded)
 
       const done = await resumeImport(env.db, r.jobId, { parseWorker })
       expect(done.status).toBe('completed')

@@ -106,4 +106,29 @@ describe('strata import', () => {
       'strata import: STRATA_IMPORT_INVALID_SPEC: import spec: target.mode must be one of insert, upsert, skip-existing, update, delete, archive, purge',
     )
   })
+
+  it('a job failed on a spec error prints one error line and offers no resume', async () => {
+    writeFileSync(join(dir, 'h.csv'), 'id,email\n20,a@x.io\n')
+    writeFileSync(
+      join(dir, 'header.spec.json'),
+      JSON.stringify({
+        source: { format: 'csv', path: 'h.csv' },
+        target: { table: 'users' },
+        columns: { id: { type: 'int' }, email: { from: 'mail' } },
+      }),
+    )
+    const r = strata([join(dir, 'header.spec.json')])
+    expect(r.status).toBe(1)
+    expect(r.stderr).toBe(
+      'error STRATA_IMPORT_INVALID_SPEC: import spec: columns.email.from: the CSV header has no field "mail" (fields: id, email)\n',
+    )
+    expect(r.stdout).toMatch(/^failed: read 0 /m)
+    expect(r.stdout).not.toContain('resume with')
+    const jobId = /^job (\S+)$/m.exec(r.stdout)![1]!
+    const status = strata(['--status', jobId])
+    expect(JSON.parse(status.stdout)).toMatchObject({ status: 'failed', resumable: false })
+    const again = strata(['--resume', jobId])
+    expect(again.status).toBe(1)
+    expect(again.stderr).toMatch(/^strata import: STRATA_IMPORT_JOB_NOT_RESUMABLE: /)
+  })
 })

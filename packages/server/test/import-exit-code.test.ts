@@ -10,6 +10,7 @@ const result = (status: ImportResult['status'], rejected = 0): ImportResult => (
   elapsedMs: 1,
   rowsPerSec: 1,
   rejectFile: null,
+  resumable: status === 'paused' || status === 'failed',
 })
 
 describe('strata import exit code (docs/reference/cli.md)', () => {

@@ -4,11 +4,12 @@ import type { ImportJob } from '../api/types.js'
 import { DataTable, type Column } from '../components/data-table.js'
 import { Async, ErrorBox, OperatorPage } from '../components/states.js'
 import { formatCount, formatMs, formatPercent, formatRate, shortId } from '../lib/format.js'
-import { importProgress, isActive, jobActions } from '../lib/import-progress.js'
+import { importProgress, isActive } from '../lib/import-progress.js'
 import { formatInstant } from '../lib/time.js'
 import { useApi } from '../lib/use-api.js'
 import { useSession } from '../session.js'
 import { useView } from '../view.js'
+import { offeredActions, type ImportJobView } from './import-actions.js'
 
 const COLUMNS: Column[] = [
   'Job',
@@ -108,6 +109,9 @@ function ImportJobs() {
                       <div className="muted small">{job.requested} requested</div>
                     ) : null}
                     {job.reason ? <div className="muted small clip">{job.reason}</div> : null}
+                    {job.status === 'failed' && (job as ImportJobView).resumable === false ? (
+                      <div className="muted small">not resumable: fix the spec, import again</div>
+                    ) : null}
                   </td>
                   <td className="nowrap">
                     {p === null ? (
@@ -141,7 +145,7 @@ function ImportJobs() {
                   </td>
                   <td className="nowrap">{formatInstant(job.createdAt, state.tz, false)}</td>
                   <td className="nowrap">
-                    {jobActions(job).map((a) => (
+                    {offeredActions(job).map((a) => (
                       <button
                         key={a}
                         type="button"

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
+  failureCode,
   getImportJob,
   importErrors,
   importerMigrations,
@@ -46,11 +47,20 @@ export function summary(r: ImportResult): string {
   const lines = [
     `${r.status}: read ${fmt(c.read)} = loaded ${fmt(c.loaded)} + rejected ${fmt(c.rejected)} + skipped ${fmt(c.skipped)} in ${(r.elapsedMs / 1000).toFixed(1)} s (${fmt(r.rowsPerSec)} rows/s)`,
   ]
-  if (r.reason) lines.push(`reason: ${r.reason}`)
+  // A failure with a code is reported on stderr (failureLine), not twice.
+  if (r.reason && !(r.status === 'failed' && failureCode(r.reason)))
+    lines.push(`reason: ${r.reason}`)
   if (c.rejected > 0 && r.rejectFile) lines.push(`rejected rows: ${r.rejectFile}`)
-  if (r.status === 'paused' || r.status === 'failed')
+  if ((r.status === 'paused' || r.status === 'failed') && r.resumable)
     lines.push(`resume with: strata import --resume ${r.jobId}`)
   return lines.join('\n')
+}
+
+/** The stderr line of a run that failed on a coded error: `error STRATA_…: message`. */
+export function failureLine(r: ImportResult): string | undefined {
+  if (r.status !== 'failed') return undefined
+  const code = failureCode(r.reason)
+  return code ? `error ${r.reason}` : undefined
 }
 
 /**
@@ -177,6 +187,8 @@ paused (error threshold, --pause) or cancelled. See docs/reference/cli.md.`,
         }
         if (tty && !values.quiet) process.stdout.write('\n')
         process.stdout.write(`${summary(result)}\n`)
+        const failed = failureLine(result)
+        if (failed) process.stderr.write(`${failed}\n`)
         return exitCode(result, interrupted > 0)
       } catch (err) {
         if (importErrors.is(err)) {
