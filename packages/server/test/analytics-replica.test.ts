@@ -1,5 +1,6 @@
 import { eventsMigrations } from '@strata/events'
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { healthReport } from '../src/performance/health-score.js'
 import type { ReplicaState } from '../src/replica/replica-monitor.js'
 import { ADMIN_TOKEN, buildTestApp } from './support/ingest-fixture.js'
 import { startStandby, type Standby } from './support/standby.js'
@@ -85,6 +86,12 @@ async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 15_00
 
 const monitor = () => t.app.services.replica!
 
+/** The performance health of this moment with the replica's state. */
+async function health() {
+  const { snapshot } = await t.app.services.performance.evaluate()
+  return healthReport({ ...snapshot, replica: monitor().state })
+}
+
 it('reads what was ingested on the primary from the standby', async () => {
   await ingest('m1')
   await standby.catchUp()
@@ -99,15 +106,20 @@ it('reads what was ingested on the primary from the standby', async () => {
 
 it('standby down: answers from the primary, /readyz ready with the replica down; back after a start', async () => {
   await standby.stopServer()
-  // The next answer comes from the primary at once (a refused query marks the replica down).
-  await ingest('m2')
-  const r = await recent()
-  expect(r).toMatchObject({ ids: ['m2', 'm1'], readFrom: 'primary' })
-  const ready = await readyz()
-  expect(ready.status).toBe(200)
-  expect(ready.replica).toMatchObject({ status: 'down', readFrom: 'primary', reason: 'down' })
-
-  await standby.startServer()
+  try {
+    // The next answer comes from the primary at once (a refused query marks the replica down).
+    await ingest('m2')
+    const r = await recent()
+    expect(r).toMatchObject({ ids: ['m2', 'm1'], readFrom: 'primary' })
+    const ready = await readyz()
+    expect(ready.status).toBe(200)
+    expect(ready.replica).toMatchObject({ status: 'down', readFrom: 'primary', reason: 'down' })
+    const h = await health()
+    expect(h.components.replica!.score).toBe(50)
+    expect(h.issues).toContain('the read replica is down: analytics read the primary')
+  } finally {
+    await standby.startServer()
+  }
   const ms = await until('back to the replica', async () => (await recent()).readFrom === 'replica')
   console.log(`standby restarted: analytics back on it after ${ms} ms`)
   expect((await recent()).ids).toEqual(['m2', 'm1'])
@@ -130,6 +142,10 @@ it('replay paused past STRATA_REPLICA_MAX_LAG: the primary answers with the new 
     expect(ready.replica).toMatchObject({ status: 'up', replayPaused: true, reason: 'lagging' })
     expect(ready.replica.lagSeconds!).toBeGreaterThan(1)
     expect(ready.replica.lagBytes!).toBeGreaterThan(0)
+    const h = await health()
+    // Past the bound (-40) and paused (-10).
+    expect(h.components.replica!.score).toBe(50)
+    expect(h.issues.join('\n')).toMatch(/read replica is [\d.]+ s behind/)
     console.log(
       `replay paused: primary after ${Date.now() - started} ms (${ms} ms polling);`,
       `lag ${ready.replica.lagSeconds} s, ${ready.replica.lagBytes} bytes`,
@@ -149,4 +165,5 @@ it('an idle primary is no lag: caught-up LSNs mean 0 s whatever the last replay 
   // The shared server may be written by other tests: then a few bytes/ms behind, never stale.
   expect(s.lagSeconds!).toBeLessThan(1)
   expect(s.readFrom).toBe('replica')
+  expect((await health()).components.replica!.score).toBe(100)
 })

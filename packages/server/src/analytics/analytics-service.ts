@@ -127,7 +127,7 @@ export class AnalyticsService {
           replicaLagSeconds: lag,
         })
       } catch (err) {
-        if (!(isStrataError(err) && err.code === 'STRATA_DB_UNAVAILABLE')) throw err
+        if (!replicaUnavailable(err)) throw err
         r.monitor.markDown(err)
       }
     }
@@ -154,4 +154,11 @@ export class AnalyticsService {
       { ttl: ttlMs, timeouts: this.#timeouts },
     )
   }
+}
+
+/** The replica refused the connection or dropped it (also when the cache wrapped the error). */
+function replicaUnavailable(err: unknown): boolean {
+  const e =
+    isStrataError(err) && err.code === 'STRATA_CACHE_FACTORY_ERROR' ? (err.cause ?? err) : err
+  return isStrataError(e) && e.code === 'STRATA_DB_UNAVAILABLE'
 }

@@ -1,3 +1,4 @@
+import type { ReplicaState } from '../replica/replica-monitor.js'
 import type { PerformanceSnapshot } from './snapshot.js'
 
 export type HealthStatus = 'excellent' | 'good' | 'degraded' | 'critical'
@@ -19,6 +20,8 @@ export interface HealthReport {
     cache: ComponentHealth | null
     application: ComponentHealth
     locks: ComponentHealth
+    /** The read replica (DATABASE_READ_URL): up, lag against STRATA_REPLICA_MAX_LAG; absent without one. */
+    replica?: ComponentHealth
   }
   issues: string[]
   recommendations: string[]
@@ -71,11 +74,19 @@ export const HEALTH_WEIGHTS = Object.freeze({
   cache: 0.2,
   application: 0.2,
   locks: 0.2,
+  // Scored only with a replica; while it is down or lagging the primary answers, so it weighs little.
+  replica: 0.1,
 })
 /** The overall score never exceeds the worst component by more than this. */
 export const HEALTH_WORST_MARGIN = 30
 
-export function healthReport(s: PerformanceSnapshot): HealthReport {
+/**
+ * The health of a snapshot; `s.replica` (the replica monitor's state, when the service has a
+ * read replica) adds a `replica` component.
+ */
+export function healthReport(
+  s: PerformanceSnapshot & { replica?: ReplicaState | null },
+): HealthReport {
   const issues: string[] = []
   const recs = new Set<string>()
   const q = s.database.queries
@@ -240,12 +251,50 @@ export function healthReport(s: PerformanceSnapshot): HealthReport {
     issues,
     recs,
   )
+  const r = s.replica
+  const replica = r
+    ? component(
+        [
+          {
+            value: r.status === 'down' ? 1 : 0,
+            good: 0,
+            bad: 1,
+            weight: 50,
+            issue: () => 'the read replica is down: analytics read the primary',
+            recommendation:
+              'Check the replica behind DATABASE_READ_URL (server, network, replication); analytics load the primary meanwhile',
+          },
+          {
+            // Half the bound costs nothing; at the bound (reads moved to the primary) all of it.
+            value: r.lagSeconds ?? 0,
+            good: r.maxLagSeconds / 2,
+            bad: r.maxLagSeconds,
+            weight: 40,
+            issue: (v) =>
+              `the read replica is ${v} s behind (STRATA_REPLICA_MAX_LAG ${r.maxLagSeconds} s)`,
+            recommendation:
+              'Replication lags: look at the replica’s replay (pg_stat_wal_receiver, long queries conflicting with replay, I/O) or raise STRATA_REPLICA_MAX_LAG',
+          },
+          {
+            value: r.replayPaused ? 1 : 0,
+            good: 0,
+            bad: 1,
+            weight: 10,
+            issue: () => 'WAL replay is paused on the read replica',
+            recommendation: 'Resume it with SELECT pg_wal_replay_resume() on the replica',
+          },
+        ],
+        issues,
+        recs,
+      )
+    : undefined
   const parts: [ComponentHealth, number][] = [
     [database, HEALTH_WEIGHTS.database],
     [application, HEALTH_WEIGHTS.application],
     [locks, HEALTH_WEIGHTS.locks],
   ]
   if (cache) parts.push([cache, HEALTH_WEIGHTS.cache])
+  if (replica) parts.push([replica, HEALTH_WEIGHTS.replica])
   const weighted =
     parts.reduce((n, [c, w]) => n + c.score * w, 0) / parts.reduce((n, [, w]) => n + w, 0)
   const worst = Math.min(...parts.map(([c]) => c.score))
@@ -253,7 +302,7 @@ export function healthReport(s: PerformanceSnapshot): HealthReport {
   return {
     at: s.at,
     overall: { score, status: status(score), healthy: score >= 70 },
-    components: { database, cache, application, locks },
+    components: { database, cache, application, locks, ...(replica ? { replica } : {}) },
     issues,
     recommendations: [...recs],
   }
