@@ -32,6 +32,16 @@ export interface ImportServiceOptions {
   uploadRetentionMs?: number
   /** How often uploads are checked against their jobs (ms). @defaultValue retention, at most 1 h */
   uploadSweepEveryMs?: number
+  /**
+   * Lease of a running job (ms), renewed every third of it by its runner. A job still
+   * 'running' past its lease was left by an instance that died. @defaultValue 15000
+   */
+  leaseMs?: number
+  /**
+   * How often this instance looks for such jobs and takes them over (ms); 0: never.
+   * @defaultValue 5000
+   */
+  takeOverEveryMs?: number
 }
 
 /** How long close() waits for running jobs to reach their pause (ms). */
@@ -61,6 +71,11 @@ export class ImportService {
   readonly #sweepEveryMs: number
   #sweepTimer: NodeJS.Timeout | undefined
   #sweeping: Promise<void> | undefined
+  readonly #leaseMs: number
+  readonly #takeOverEveryMs: number
+  #takeOverTimer: NodeJS.Timeout | undefined
+  #scanning: Promise<void> | undefined
+  #closed = false
 
   constructor(db: Database, options: ImportServiceOptions & { importDir: string; logger: Logger }) {
     this.#db = db
@@ -77,6 +92,8 @@ export class ImportService {
         Math.max(this.#retentionMs, UPLOAD_DEFAULTS.minSweepEveryMs),
         UPLOAD_DEFAULTS.maxSweepEveryMs,
       )
+    this.#leaseMs = options.leaseMs ?? 15_000
+    this.#takeOverEveryMs = options.takeOverEveryMs ?? 5000
   }
 
   /**
@@ -88,6 +105,61 @@ export class ImportService {
     void this.sweepUploads()
     this.#sweepTimer = setInterval(() => void this.sweepUploads(), this.#sweepEveryMs)
     this.#sweepTimer.unref()
+    // The first scan waits one interval: a restarted instance's own resume goes first.
+    if (this.#takeOverEveryMs > 0) {
+      this.#takeOverTimer = setInterval(() => void this.takeOverOrphans(), this.#takeOverEveryMs)
+      this.#takeOverTimer.unref()
+    }
+  }
+
+  /**
+   * Takes over the jobs this instance could run (created under its import directory) that are
+   * still 'running' past their lease: their instance died. Each claim is conditional on the
+   * lease having passed, so of several instances scanning at once exactly one runs a job; a
+   * runner that was only slow finds its run token replaced at its next checkpoint. A job asked
+   * to pause or cancel before its runner died gets that status instead.
+   */
+  takeOverOrphans(): Promise<void> {
+    this.#scanning ??= this.#takeOver().finally(() => (this.#scanning = undefined))
+    return this.#scanning
+  }
+
+  async #takeOver(): Promise<void> {
+    try {
+      // Only jobs with a lease: one left 'running' by a version without leases waits for an
+      // operator's resume, as before.
+      const expired = `status = 'running' AND parent_id IS NULL AND base_dir = $1
+          AND lease_until IS NOT NULL AND lease_until < now()
+          AND NOT EXISTS (SELECT 1 FROM data_import_jobs c WHERE c.parent_id = data_import_jobs.id)`
+      await this.#db.query(
+        `UPDATE data_import_jobs
+            SET status = CASE requested WHEN 'pause' THEN 'paused' ELSE 'cancelled' END,
+                reason = CASE requested WHEN 'pause' THEN 'paused by request' ELSE 'cancelled by request' END,
+                finished_at = CASE requested WHEN 'pause' THEN NULL ELSE now() END,
+                source_url = CASE requested WHEN 'pause' THEN source_url ELSE NULL END,
+                requested = NULL, run_token = NULL, lease_until = NULL, updated_at = now()
+          WHERE requested IS NOT NULL AND ${expired}`,
+        [this.#importDir],
+        { label: 'server.imports.orphans' },
+      )
+      const { rows } = await this.#db.query<{ id: string }>(
+        `SELECT id FROM data_import_jobs WHERE requested IS NULL AND ${expired}
+          ORDER BY lease_until LIMIT 10`,
+        [this.#importDir],
+        { label: 'server.imports.orphans' },
+      )
+      for (const { id } of rows) {
+        if (this.#closed) return
+        if (this.#running.has(id)) continue
+        this.#log.info(
+          { jobId: id },
+          'taking over an import job whose instance stopped renewing it',
+        )
+        await this.#start(id, true)
+      }
+    } catch (err) {
+      this.#log.warn({ err }, 'scan for orphaned import jobs failed')
+    }
   }
 
   /**
@@ -161,8 +233,12 @@ export class ImportService {
 
   /** Stops the upload sweep; pauses the running jobs (resumable) and waits for them, at most 10 s. */
   async close(): Promise<void> {
+    this.#closed = true
     clearInterval(this.#sweepTimer)
     this.#sweepTimer = undefined
+    clearInterval(this.#takeOverTimer)
+    this.#takeOverTimer = undefined
+    await this.#scanning
     await this.#sweeping
     await Promise.all(
       [...this.#running.keys()].map((id) =>
@@ -175,18 +251,26 @@ export class ImportService {
     ])
   }
 
-  /** Runs the job in the background; resolves once it is claimed (status running) or ended. */
-  #start(jobId: string): Promise<void> {
+  /**
+   * Runs the job in the background; resolves once it is claimed (status running) or ended.
+   * `takeOver`: only if its lease has passed (see takeOverOrphans).
+   */
+  #start(jobId: string, takeOver = false): Promise<void> {
     if (this.#running.has(jobId)) return Promise.resolve()
     let claimed!: () => void
     const started = new Promise<void>((r) => (claimed = r))
     const run = runImportJob(this.#db, jobId, {
       importDir: this.#importDir,
       logger: this.#log,
+      leaseMs: this.#leaseMs,
+      takeOver,
       onJob: () => claimed(),
     })
       .catch((err: unknown) => {
-        this.#log.error({ err, jobId }, 'import job failed to run')
+        // Another instance claimed it first (or its runner came back): nothing to do here.
+        if (takeOver && importErrors.is(err, 'STRATA_IMPORT_JOB_NOT_RESUMABLE'))
+          this.#log.debug({ jobId }, 'import job taken over by another instance first')
+        else this.#log.error({ err, jobId }, 'import job failed to run')
         return undefined
       })
       .finally(() => {
