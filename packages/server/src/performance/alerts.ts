@@ -77,6 +77,14 @@ export interface AlertOptions {
   webhookTimeoutMs?: number
   /** Called on delivery failure after the last attempt (logging). */
   onWebhookError?: (err: unknown, transition: AlertTransition) => void
+  /**
+   * With several instances: the fencing token of this instance's alert leadership, read right
+   * before every delivery attempt. null drops the transition (the leader delivers its own), so
+   * a deposed leader that wakes up late sends nothing. Absent: always deliver (one instance).
+   */
+  leaderFence?: () => number | null
+  /** Sent in the payload as `instance`, so a receiver can tell who delivered. */
+  instanceId?: string
 }
 
 interface Rule {
@@ -172,6 +180,7 @@ export class AlertManager {
   #draining: Promise<void> | undefined
   #delivered = 0
   #failed = 0
+  #skipped = 0
 
   constructor(options: AlertOptions = {}) {
     this.#options = options
@@ -235,11 +244,19 @@ export class AlertManager {
     return this.list().filter((a) => a.state === 'firing')
   }
 
-  get webhook(): { url: string | null; delivered: number; failed: number; queued: number } {
+  /** `skipped`: transitions not delivered because another instance leads the alerts. */
+  get webhook(): {
+    url: string | null
+    delivered: number
+    failed: number
+    skipped: number
+    queued: number
+  } {
     return {
       url: this.#options.webhookUrl ? redact(this.#options.webhookUrl) : null,
       delivered: this.#delivered,
       failed: this.#failed,
+      skipped: this.#skipped,
       queued: this.#queue.length,
     }
   }
@@ -269,13 +286,26 @@ export class AlertManager {
       const t = this.#queue.shift()!
       let lastErr: unknown
       let ok = false
+      let skipped = false
       for (let i = 0; i < attempts && !ok; i++) {
         if (i > 0) await new Promise((r) => setTimeout(r, retryMs * 2 ** (i - 1)).unref())
+        // Checked before each attempt, with no await until fetch: a retry after losing the
+        // leadership (or a leader frozen past its lock's TTL) must not send.
+        const fence = this.#options.leaderFence ? this.#options.leaderFence() : undefined
+        if (fence === null) {
+          skipped = true
+          break
+        }
         try {
           const res = await fetch(url, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ source: 'strata', ...t }),
+            body: JSON.stringify({
+              source: 'strata',
+              ...(this.#options.instanceId ? { instance: this.#options.instanceId } : {}),
+              ...(fence !== undefined ? { fence } : {}),
+              ...t,
+            }),
             signal: AbortSignal.timeout(timeoutMs),
           })
           await res.arrayBuffer().catch(() => undefined)
@@ -285,7 +315,8 @@ export class AlertManager {
           lastErr = err
         }
       }
-      if (ok) this.#delivered++
+      if (skipped) this.#skipped++
+      else if (ok) this.#delivered++
       else {
         this.#failed++
         this.#options.onWebhookError?.(lastErr, t)

@@ -1,12 +1,23 @@
+import { hostname } from 'node:os'
 import type { Cache } from '@strata/cache'
 import type { Logger } from '@strata/core'
+import { createRedisLock, type LockProvider } from '@strata/lock'
 import type { Database } from '@strata/pg'
+import type { Cluster, Redis } from 'ioredis'
 import type { Registry } from 'prom-client'
 import { serverErrors } from '../errors.js'
 import { AlertManager, type AlertOptions } from './alerts.js'
 import { CacheWarmup, type Warmers } from './cache-warmup.js'
+import { clusterSummary } from './cluster-summary.js'
 import { healthReport, type HealthReport } from './health-score.js'
 import { ServiceHistory, type HistoryEntry } from './history.js'
+import {
+  InstanceRegistry,
+  newInstanceId,
+  type InstanceEntry,
+  type InstanceRegistryOptions,
+} from './instance-registry.js'
+import { LeaderElection } from './leader-election.js'
 import { ProcessMonitor, type ProcessMonitorOptions } from './process-monitor.js'
 import { collectSnapshot, type PerformanceSnapshot } from './snapshot.js'
 
@@ -21,6 +32,15 @@ export interface PerformanceOptions {
   evaluateEveryMs?: number
   /** Sample pg_stat_statements into the history tables (needs the `pg` migration set). @defaultValue true */
   sampleStatements?: boolean
+  /** Several instances on one Redis: the instance registry and the alert leader election. */
+  cluster?: ClusterOptions
+}
+
+export interface ClusterOptions extends InstanceRegistryOptions {
+  /** TTL of the alert leader's lock (ms); a dead leader is replaced after about this long. @defaultValue 15000 */
+  leaderTtlMs?: number
+  /** Pause between attempts to become the alert leader (ms). @defaultValue leaderTtlMs / 3 */
+  leaderRetryMs?: number
 }
 
 /**
@@ -33,6 +53,13 @@ export class PerformanceService {
   readonly alerts: AlertManager
   readonly history = new ServiceHistory()
   readonly warmup: CacheWarmup
+  /** `hostname:pid:random`, in the webhook payload and the instance list. */
+  readonly instanceId = newInstanceId()
+  /** With Redis: who delivers alert webhooks; null: this instance alone. */
+  readonly leader: LeaderElection | null = null
+  /** With Redis: the live instances and their snapshots; null without Redis. */
+  readonly instances: InstanceRegistry | null = null
+  readonly #locks: LockProvider | undefined
   readonly #db: Database
   readonly #cache: Cache | undefined
   readonly #log: Logger
@@ -42,7 +69,12 @@ export class PerformanceService {
 
   constructor(
     db: Database,
-    options: Omit<PerformanceOptions, 'cache'> & { cache: Cache | undefined; logger: Logger },
+    options: Omit<PerformanceOptions, 'cache'> & {
+      cache: Cache | undefined
+      logger: Logger
+      /** Present: this instance is one of several sharing this Redis. */
+      redis?: Redis | Cluster
+    },
   ) {
     const log = options.logger
     this.#db = db
@@ -51,9 +83,36 @@ export class PerformanceService {
     this.#evaluateEveryMs = options.evaluateEveryMs ?? 10_000
     this.#sampleStatements = options.sampleStatements ?? true
     this.processMonitor = new ProcessMonitor(options.process)
+    const cluster = options.cluster ?? {}
+    const prefix = cluster.prefix ?? 'strata:'
+    if (options.redis) {
+      // Every instance evaluates its alerts (its own API shows them), but only the leader
+      // delivers webhooks: N instances, one webhook per transition.
+      this.#locks = createRedisLock({ redis: options.redis, prefix, logger: log })
+      this.leader = new LeaderElection(this.#locks, {
+        key: 'alerts-leader',
+        logger: log,
+        ...(cluster.leaderTtlMs ? { ttlMs: cluster.leaderTtlMs } : {}),
+        ...(cluster.leaderRetryMs ? { retryMs: cluster.leaderRetryMs } : {}),
+      })
+      this.instances = new InstanceRegistry(options.redis, {
+        ...cluster,
+        prefix,
+        id: this.instanceId,
+        logger: log,
+        snapshot: async () => {
+          // No alert evaluation or history entry: publishing must not change this instance's state.
+          const snapshot = await collectSnapshot(this.#db, this.processMonitor, this.#cache)
+          return this.#overviewOf(snapshot, healthReport(snapshot))
+        },
+      })
+    }
+    const leader = this.leader
     this.alerts = new AlertManager({
       onWebhookError: (err, t) =>
         log.warn({ err, alert: t.alert, state: t.state }, 'alert webhook failed'),
+      instanceId: this.instanceId,
+      ...(leader ? { leaderFence: () => leader.fence } : {}),
       ...options.alerts,
     })
     this.warmup = new CacheWarmup(options.warmers)
@@ -86,9 +145,14 @@ export class PerformanceService {
   /** GET /v1/performance: health, queries, pool, cache, process, locks, alerts at a glance. */
   async overview(): Promise<Record<string, unknown>> {
     const { snapshot, health } = await this.evaluate()
+    return this.#overviewOf(snapshot, health)
+  }
+
+  #overviewOf(snapshot: PerformanceSnapshot, health: HealthReport): Record<string, unknown> {
     const m = this.#db.monitor.stats({ top: 5, recent: 0 })
     return {
       at: snapshot.at,
+      instance: this.instanceId,
       health: {
         score: health.overall.score,
         status: health.overall.status,
@@ -128,6 +192,41 @@ export class PerformanceService {
       alerts: this.alerts.list(),
       thresholds: this.alerts.thresholds,
       webhook: this.alerts.webhook,
+      leader: this.leader ? { self: this.leader.isLeader, fence: this.leader.fence } : null,
+    }
+  }
+
+  /**
+   * GET /v1/performance/instances: every live instance with its published snapshot and age,
+   * and the cluster summed up. Without Redis: this instance alone, snapshot taken now.
+   */
+  async instancesReport(): Promise<Record<string, unknown>> {
+    let instances: InstanceEntry[]
+    if (this.instances) {
+      await this.instances.publish()
+      instances = await this.instances.list()
+    } else {
+      const snapshot = await collectSnapshot(this.#db, this.processMonitor, this.#cache)
+      const now = new Date().toISOString()
+      instances = [
+        {
+          id: this.instanceId,
+          hostname: hostname(),
+          pid: process.pid,
+          startedAt: new Date(Date.now() - process.uptime() * 1000).toISOString(),
+          publishedAt: now,
+          ageMs: 0,
+          self: true,
+          snapshot: this.#overviewOf(snapshot, healthReport(snapshot)),
+        },
+      ]
+    }
+    return {
+      clustered: this.instances !== null,
+      self: this.instanceId,
+      alertsLeader: this.leader ? this.leader.isLeader : true,
+      instances,
+      cluster: clusterSummary(instances),
     }
   }
 
@@ -170,13 +269,21 @@ export class PerformanceService {
       this.#timer.unref()
     }
     if (this.#sampleStatements) this.#db.statements.startSampler()
+    this.leader?.start()
+    this.instances?.start()
   }
 
-  /** Stops the timer, the statement sampler and the event-loop histogram. Idempotent. */
-  close(): void {
+  /**
+   * Stops the timer, the statement sampler and the event-loop histogram; with Redis, removes
+   * this instance from the registry and hands the alert leadership over. Idempotent.
+   */
+  async close(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = undefined
     this.#db.statements.stop()
     this.processMonitor.stop()
+    await this.instances?.close()
+    await this.leader?.close()
+    await this.#locks?.close()
   }
 }

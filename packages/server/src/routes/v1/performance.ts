@@ -59,6 +59,9 @@ export default async function performanceRoutes(app: FastifyInstance): Promise<v
 
   app.get(base, route, async () => perf.overview())
 
+  // Every live instance (Redis registry) with its snapshot and age, and the cluster summed up.
+  app.get(`${base}/instances`, route, async () => perf.instancesReport())
+
   app.get(`${base}/health`, route, async () => (await perf.evaluate()).health)
 
   app.get(`${base}/queries`, route, async (req) => {
