@@ -5,7 +5,7 @@
 // undecodable escapes, very long, unicode, repeated parameters), under every kind of
 // credential. For every request:
 //   1. no 5xx, and every refusal in the {"error":{"code":"STRATA_…","message":…}} envelope;
-//   2. handled within TIME_BOUND_MS (250 ms; these requests have no body).
+//   2. handled within timeBoundMs (250 ms: these requests have no body).
 // Seed and runs: see fuzzParams (FUZZ_SEED, FUZZ_RUNS).
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -14,6 +14,7 @@ import {
   BAD_TEXT,
   EDGE_TEXT,
   expectSound,
+  FUZZ_TIMEOUT_MS,
   fuzzParams,
   injectWithinBound,
   printFuzzStats,
@@ -281,78 +282,92 @@ const credential = fc.oneof(
 )
 
 describe('analytics query strings', () => {
-  it('never a 5xx, refusals in the envelope, within the time bound', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom(...ROUTES),
-        userPath,
-        query,
-        credential,
-        fc.option(fc.constantFrom('*', '"x"', 'W/"x"', '', '"', ',,,'), { nil: undefined }),
-        async (route, user, qs, who, ifNoneMatch) => {
-          const path =
-            route === 'user-activity'
-              ? `/v1/analytics/users/${user}/activity`
-              : `/v1/analytics/${route}`
-          // The operator names a project; half of the time it is in the generated query.
-          const url = `${path}?${qs}${who === 'operator' && !qs.includes('project=') ? `&project=${f.projectId}` : ''}`
-          const token =
-            who === 'admin'
-              ? f.adminKey
-              : who === 'operator'
-                ? ADMIN_TOKEN
-                : who === 'write'
-                  ? f.writeKey
-                  : who === 'bad'
-                    ? `${f.adminKey}x`
-                    : undefined
-          const headers: Record<string, string> = {}
-          if (token) headers.authorization = `Bearer ${token}`
-          if (ifNoneMatch !== undefined) headers['if-none-match'] = ifNoneMatch
-          const what = `GET ${url.slice(0, 600)} as ${who}`
-          const { res } = await injectWithinBound(f.app, { method: 'GET', url, headers }, what)
-          expectSound(res, what)
-        },
-      ),
-      fuzzParams(500),
-    )
-    expect((await f.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200)
-  })
+  it(
+    'never a 5xx, refusals in the envelope, within the time bound',
+    { timeout: FUZZ_TIMEOUT_MS },
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom(...ROUTES),
+          userPath,
+          query,
+          credential,
+          fc.option(fc.constantFrom('*', '"x"', 'W/"x"', '', '"', ',,,'), { nil: undefined }),
+          async (route, user, qs, who, ifNoneMatch) => {
+            const path =
+              route === 'user-activity'
+                ? `/v1/analytics/users/${user}/activity`
+                : `/v1/analytics/${route}`
+            // The operator names a project; half of the time it is in the generated query.
+            const url = `${path}?${qs}${who === 'operator' && !qs.includes('project=') ? `&project=${f.projectId}` : ''}`
+            const token =
+              who === 'admin'
+                ? f.adminKey
+                : who === 'operator'
+                  ? ADMIN_TOKEN
+                  : who === 'write'
+                    ? f.writeKey
+                    : who === 'bad'
+                      ? `${f.adminKey}x`
+                      : undefined
+            const headers: Record<string, string> = {}
+            if (token) headers.authorization = `Bearer ${token}`
+            if (ifNoneMatch !== undefined) headers['if-none-match'] = ifNoneMatch
+            const what = `GET ${url.slice(0, 600)} as ${who}`
+            const { res } = await injectWithinBound(f.app, { method: 'GET', url, headers }, what)
+            expectSound(res, what)
+          },
+        ),
+        fuzzParams(500),
+      )
+      expect((await f.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200)
+    },
+  )
 })
 
 describe('analytics ranges', () => {
   // Any instant of years 0001-9999 in any zone: the answer's range is the one asked for.
-  it('the answer echoes the requested range as the same instants', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.date({
-          min: new Date('0001-01-02T00:00:00Z'),
-          max: new Date('9999-12-01T00:00:00Z'),
-          noInvalidDate: true,
-        }),
-        fc.integer({ min: 1, max: 30 * 24 }),
-        fc.constantFrom('UTC', 'Europe/Paris', 'America/St_Johns', 'Asia/Kathmandu', 'Etc/GMT+12'),
-        fc.constantFrom('logins', 'active-users', 'activity', 'sessions'),
-        async (start, hours, zone, route) => {
-          const from = new Date(Math.floor(start.getTime() / 1000) * 1000).toISOString()
-          const to = new Date(Date.parse(from) + hours * 3_600_000).toISOString()
-          const url = `/v1/analytics/${route}?from=${from}&to=${to}&tz=${encodeURIComponent(zone)}`
-          const { res } = await injectWithinBound(
-            f.app,
-            { method: 'GET', url, headers: { authorization: `Bearer ${f.adminKey}` } },
-            url,
-          )
-          expectSound(res, url)
-          const why = `${url}: ${res.statusCode} ${res.body.slice(0, 300)}`
-          expect(res.statusCode, why).toBe(200)
-          const { range } = res.json()
-          expect(Date.parse(range.from), why).toBe(Date.parse(from))
-          expect(Date.parse(range.to), why).toBe(Date.parse(to))
-        },
-      ),
-      fuzzParams(60),
-    )
-  })
+  it(
+    'the answer echoes the requested range as the same instants',
+    { timeout: FUZZ_TIMEOUT_MS },
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.date({
+            min: new Date('0001-01-02T00:00:00Z'),
+            max: new Date('9999-12-01T00:00:00Z'),
+            noInvalidDate: true,
+          }),
+          fc.integer({ min: 1, max: 30 * 24 }),
+          fc.constantFrom(
+            'UTC',
+            'Europe/Paris',
+            'America/St_Johns',
+            'Asia/Kathmandu',
+            'Etc/GMT+12',
+          ),
+          fc.constantFrom('logins', 'active-users', 'activity', 'sessions'),
+          async (start, hours, zone, route) => {
+            const from = new Date(Math.floor(start.getTime() / 1000) * 1000).toISOString()
+            const to = new Date(Date.parse(from) + hours * 3_600_000).toISOString()
+            const url = `/v1/analytics/${route}?from=${from}&to=${to}&tz=${encodeURIComponent(zone)}`
+            const { res } = await injectWithinBound(
+              f.app,
+              { method: 'GET', url, headers: { authorization: `Bearer ${f.adminKey}` } },
+              url,
+            )
+            expectSound(res, url)
+            const why = `${url}: ${res.statusCode} ${res.body.slice(0, 300)}`
+            expect(res.statusCode, why).toBe(200)
+            const { range } = res.json()
+            expect(Date.parse(range.from), why).toBe(Date.parse(from))
+            expect(Date.parse(range.to), why).toBe(Date.parse(to))
+          },
+        ),
+        fuzzParams(60),
+      )
+    },
+  )
 })
 
 describe('regressions found by the fuzzer', () => {
@@ -363,67 +378,79 @@ describe('regressions found by the fuzzer', () => {
   // Date.UTC reads years 0-99 as 1900-1999, so 0099-01-01 was answered as 1999-01-01. Intl
   // writes year 1 as "1" and 1 BC as "1" too, and historical offsets with seconds
   // ("+00:09:21", Paris before 1911), none of which is ISO 8601 a client can parse.
-  it('a range is answered as the instants asked for, in any year and zone', async () => {
-    for (const [from, to, tz] of [
-      ['0099-01-01T00:00:00Z', '0099-01-03T00:00:00Z', 'UTC'],
-      ['0001-01-01T00:00:00Z', '0001-01-02T00:00:00Z', 'Etc/GMT+12'],
-      ['0999-06-01T00:00:00Z', '0999-06-02T00:00:00Z', 'Europe/Paris'],
-      ['1911-03-10T23:50:38Z', '1911-03-11T00:50:38Z', 'Europe/Paris'],
-    ]) {
-      const url = `/v1/analytics/logins?from=${from}&to=${to}&tz=${encodeURIComponent(tz!)}`
-      const res = await f.app.inject({
-        method: 'GET',
-        url,
-        headers: { authorization: `Bearer ${f.adminKey}` },
-      })
-      const why = `${url}: ${res.body.slice(0, 300)}`
-      expect(res.statusCode, why).toBe(200)
-      const { range, series } = res.json()
-      expect(range.from, why).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$/)
-      expect(Date.parse(range.from), why).toBe(Date.parse(from!))
-      expect(Date.parse(range.to), why).toBe(Date.parse(to!))
-      for (const b of series) expect(Number.isFinite(Date.parse(b.start)), why).toBe(true)
-    }
-  })
+  it(
+    'a range is answered as the instants asked for, in any year and zone',
+    { timeout: FUZZ_TIMEOUT_MS },
+    async () => {
+      for (const [from, to, tz] of [
+        ['0099-01-01T00:00:00Z', '0099-01-03T00:00:00Z', 'UTC'],
+        ['0001-01-01T00:00:00Z', '0001-01-02T00:00:00Z', 'Etc/GMT+12'],
+        ['0999-06-01T00:00:00Z', '0999-06-02T00:00:00Z', 'Europe/Paris'],
+        ['1911-03-10T23:50:38Z', '1911-03-11T00:50:38Z', 'Europe/Paris'],
+      ]) {
+        const url = `/v1/analytics/logins?from=${from}&to=${to}&tz=${encodeURIComponent(tz!)}`
+        const res = await f.app.inject({
+          method: 'GET',
+          url,
+          headers: { authorization: `Bearer ${f.adminKey}` },
+        })
+        const why = `${url}: ${res.body.slice(0, 300)}`
+        expect(res.statusCode, why).toBe(200)
+        const { range, series } = res.json()
+        expect(range.from, why).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$/)
+        expect(Date.parse(range.from), why).toBe(Date.parse(from!))
+        expect(Date.parse(range.to), why).toBe(Date.parse(to!))
+        for (const b of series) expect(Number.isFinite(Date.parse(b.start)), why).toBe(true)
+      }
+    },
+  )
 
   // Without `from`, the range starts 30 days before `to`: before year 1 for a `to` early in
   // year 1, an instant the queries' ISO text cannot carry to PostgreSQL (a 500).
-  it('a range reaching before year 1 is a 400 STRATA_ANALYTICS_INVALID_RANGE', async () => {
-    for (const url of [
-      '/v1/analytics/logins?to=0001-01-01T00:00:00Z',
-      '/v1/analytics/active-users?to=0001-01-15T00:00:00Z',
-      '/v1/analytics/sessions?to=0001-01-29T23:59:59Z&tz=Etc%2FGMT%2B12',
-    ]) {
-      const res = await f.app.inject({
-        method: 'GET',
-        url,
-        headers: { authorization: `Bearer ${f.adminKey}` },
-      })
-      expect(res.statusCode, `${url}: ${res.body}`).toBe(400)
-      expect(res.json().error.code).toBe('STRATA_ANALYTICS_INVALID_RANGE')
-    }
-  })
-
-  // Date.parse reads year 0000 (1 BC) and rolls 30 February over to 2 March; PostgreSQL's
-  // timestamptz refuses both ("date/time field value out of range"), which came back as a 500.
-  it('a cursor whose timestamp PostgreSQL refuses is a 400 STRATA_ANALYTICS_INVALID_CURSOR', async () => {
-    for (const ts of [
-      '0000-01-01T00:00:00.000000Z',
-      '2026-02-30T00:00:00.000000Z',
-      '2026-04-31T12:00:00.000000Z',
-      '2026-01-01T24:00:00.000000Z',
-    ])
+  it(
+    'a range reaching before year 1 is a 400 STRATA_ANALYTICS_INVALID_RANGE',
+    { timeout: FUZZ_TIMEOUT_MS },
+    async () => {
       for (const url of [
-        `/v1/analytics/recent-logins?cursor=${cursorOf(ts)}`,
-        `/v1/analytics/users/u1/activity?cursor=${cursorOf(ts)}`,
+        '/v1/analytics/logins?to=0001-01-01T00:00:00Z',
+        '/v1/analytics/active-users?to=0001-01-15T00:00:00Z',
+        '/v1/analytics/sessions?to=0001-01-29T23:59:59Z&tz=Etc%2FGMT%2B12',
       ]) {
         const res = await f.app.inject({
           method: 'GET',
           url,
           headers: { authorization: `Bearer ${f.adminKey}` },
         })
-        expect(res.statusCode, `${ts} ${url}: ${res.body}`).toBe(400)
-        expect(res.json().error.code).toBe('STRATA_ANALYTICS_INVALID_CURSOR')
+        expect(res.statusCode, `${url}: ${res.body}`).toBe(400)
+        expect(res.json().error.code).toBe('STRATA_ANALYTICS_INVALID_RANGE')
       }
-  })
+    },
+  )
+
+  // Date.parse reads year 0000 (1 BC) and rolls 30 February over to 2 March; PostgreSQL's
+  // timestamptz refuses both ("date/time field value out of range"), which came back as a 500.
+  it(
+    'a cursor whose timestamp PostgreSQL refuses is a 400 STRATA_ANALYTICS_INVALID_CURSOR',
+    { timeout: FUZZ_TIMEOUT_MS },
+    async () => {
+      for (const ts of [
+        '0000-01-01T00:00:00.000000Z',
+        '2026-02-30T00:00:00.000000Z',
+        '2026-04-31T12:00:00.000000Z',
+        '2026-01-01T24:00:00.000000Z',
+      ])
+        for (const url of [
+          `/v1/analytics/recent-logins?cursor=${cursorOf(ts)}`,
+          `/v1/analytics/users/u1/activity?cursor=${cursorOf(ts)}`,
+        ]) {
+          const res = await f.app.inject({
+            method: 'GET',
+            url,
+            headers: { authorization: `Bearer ${f.adminKey}` },
+          })
+          expect(res.statusCode, `${ts} ${url}: ${res.body}`).toBe(400)
+          expect(res.json().error.code).toBe('STRATA_ANALYTICS_INVALID_CURSOR')
+        }
+    },
+  )
 })
