@@ -316,6 +316,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StrataConfig {
   }
   const poolMin = poolMinLine(input)
   if (poolMin) lines.push(poolMin)
+  // Without DATABASE_URL the service starts an embedded PostgreSQL, which no PgBouncer sits in
+  // front of: the hot paths would write to another database than the one migrated.
+  if (input.DATABASE_URL_POOLED && !input.DATABASE_URL)
+    lines.push(
+      'DATABASE_URL_POOLED: needs DATABASE_URL, the direct URL of the database PgBouncer pools (migrations, imports and monitoring use it)',
+    )
   if (lines.length || !parsed.success) {
     throw serverErrors.create('STRATA_CONFIG_INVALID', {
       message: `invalid configuration:\n${lines.join('\n')}`,

@@ -272,3 +272,17 @@ describe('strata start with DATABASE_URL_POOLED', () => {
     expect(await clients()).toBe(0)
   })
 })
+
+describe('DATABASE_URL_POOLED configuration', () => {
+  it('needs DATABASE_URL: no PgBouncer sits in front of the embedded PostgreSQL', () => {
+    expect(() =>
+      loadConfig({ DATABASE_URL_POOLED: 'postgres://strata@pgbouncer:6432/strata' }),
+    ).toThrow(/DATABASE_URL_POOLED: needs DATABASE_URL/)
+    expect(
+      loadConfig({
+        DATABASE_URL: 'postgres://strata@postgres:5432/strata',
+        DATABASE_URL_POOLED: 'postgres://strata@pgbouncer:6432/strata',
+      }).databaseUrlPooled,
+    ).toBe('postgres://strata@pgbouncer:6432/strata')
+  })
+})
