@@ -65,6 +65,9 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=deps /app/package.json /app/package-lock.json ./
 COPY --from=deps /app/node_modules ./node_modules
+# npm ci nests a workspace's dependencies under packages/<name>/node_modules when their versions
+# differ from the hoisted ones: those come with the manifests, the build output goes on top.
+COPY --from=deps /app/packages ./packages
 COPY --from=build /out/packages ./packages
 # The data dir holds the import uploads (and an embedded PostgreSQL when DATABASE_URL is unset):
 # owned by the unprivileged user the service runs as.

@@ -223,6 +223,11 @@ describe('Dockerfile', () => {
       .map((d) => d.slice('@strata/'.length))
     const loop = /for p in ([a-z ]+); do/.exec(dockerfile)?.[1]?.split(' ') ?? []
     for (const p of [...needed, 'server']) expect(loop, p).toContain(p)
+    // Nested node_modules of the workspaces come from the deps stage, before the build output.
+    const deps = instructions.indexOf('COPY --from=deps /app/packages ./packages')
+    const built = instructions.indexOf('COPY --from=build /out/packages ./packages')
+    expect(deps).toBeGreaterThan(0)
+    expect(built).toBeGreaterThan(deps)
   })
 
   it('CMD runs node directly on the file `npm run build` produces', () => {
