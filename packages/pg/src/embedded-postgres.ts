@@ -78,7 +78,10 @@ export interface EmbeddedPostgres {
    * was orphaned (its parent process is gone); one run by another live process is left running.
    */
   readonly adopted: boolean
-  /** Fast shutdown (SIGINT: ends sessions, checkpoints); idempotent. */
+  /**
+   * Smart shutdown (SIGTERM: waits for sessions to end) for up to 2 s, then fast (SIGINT: ends
+   * the sessions left, checkpoints); idempotent. Close the pools first.
+   */
   stop(): Promise<void>
 }
 
@@ -88,6 +91,8 @@ const SERVICE_PASSWORD_FILE = 'strata-service-password'
 const PORT_FILE = 'strata-port'
 const LOG_FILE = 'strata-postgres.log'
 const STOP_TIMEOUT_MS = 30_000
+/** How long a smart shutdown may wait for sessions to end before a fast one. */
+const SMART_SHUTDOWN_GRACE_MS = 2_000
 
 const run = promisify(execFile)
 
@@ -227,6 +232,23 @@ async function stopServer(server: OwnedServer, log: Logger): Promise<void> {
     : (async () => {
         while (alive(pid)) await sleep(50)
       })()
+  // Smart shutdown first: sessions still closing (a pool ending as we stop, another process's
+  // command finishing) end by themselves instead of being terminated with 57P01 (a warning in
+  // their logs on an otherwise clean stop). Fast shutdown once the grace is over.
+  try {
+    process.kill(pid, 'SIGTERM')
+  } catch {
+    return // already gone
+  }
+  const grace = new AbortController()
+  const graceful = await Promise.race([
+    gone.then(() => true),
+    sleep(SMART_SHUTDOWN_GRACE_MS, undefined, { signal: grace.signal }).then(
+      () => false,
+      () => true,
+    ),
+  ]).finally(() => grace.abort())
+  if (graceful) return
   try {
     process.kill(pid, 'SIGINT') // fast shutdown: ends sessions, checkpoints, exits
   } catch {

@@ -211,3 +211,20 @@ describe('process lifecycle (child process without signal handlers)', () => {
     expect(await reachable(url)).toBe(false)
   })
 })
+
+describe('stopping the embedded server', () => {
+  it('lets a session that is closing end by itself: no 57P01 on a clean stop', async () => {
+    const e = await startEmbeddedPostgres({ dataDir: join(root, 'pg-smart') })
+    started.push(e)
+    const c = new pg.Client({ connectionString: e.url })
+    const errors: unknown[] = []
+    c.on('error', (err) => errors.push(err))
+    await c.connect()
+    const stopping = e.stop()
+    // A pool still ending when the server is asked to stop.
+    await new Promise((r) => setTimeout(r, 300))
+    await c.end()
+    await stopping
+    expect(errors).toEqual([])
+  }, 60_000)
+})
