@@ -130,6 +130,78 @@ describe('POST /v1/events/batch', () => {
   )
 })
 
+describe('concurrent batches', () => {
+  // Group commit merges concurrent requests into one flush: a message id sent in several of
+  // them at once is still stored once, acknowledged as accepted by one and as a duplicate by
+  // the others.
+  it(
+    'sharing message ids: each id stored once, accepted once over all answers',
+    { timeout: FUZZ_TIMEOUT_MS },
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.array(eventCase(ALL_KINDS, 'batch', 30), { minLength: 1, maxLength: 10 }), {
+            minLength: 2,
+            maxLength: 4,
+          }),
+          fc.array(fc.tuple(fc.nat(), fc.nat(), fc.nat()), { minLength: 1, maxLength: 6 }),
+          async (batches, shares) => {
+            const rendered = batches.map((cases) => renderBatch(cases, [], freshId).items)
+            // Copy valid items into other batches: [from batch, which valid item, to batch].
+            for (const [from, which, to] of shares) {
+              const source = rendered[from % rendered.length]!.filter((i) => i.valid)
+              if (source.length === 0) continue
+              rendered[to % rendered.length]!.push({
+                ...source[which % source.length]!,
+                repeats: -1,
+              })
+            }
+            const answers = await Promise.all(
+              rendered.map((items) =>
+                injectWithinBound(
+                  f.app,
+                  {
+                    method: 'POST',
+                    url: '/v1/events/batch',
+                    headers: { ...write(), 'content-type': 'application/json' },
+                    payload: jsonText(new Entries([['events', items.map((i) => i.value)]])),
+                  },
+                  `concurrent batch of ${items.length}`,
+                ),
+              ),
+            )
+            const all = rendered.flat()
+            const copies = all.filter((i) => i.valid).length
+            const unique = new Set(all.filter((i) => i.valid).map((i) => i.id)).size
+            let accepted = 0
+            let duplicates = 0
+            const why = rendered
+              .map(
+                (items, b) =>
+                  `batch ${b}:\n${explainBatch(items, jsonOf(answers[b]!.res, 'batch'))}`,
+              )
+              .join('\n')
+            answers.forEach(({ res }, b) => {
+              expectSound(res, `batch ${b}`, { batchAnswer: true })
+              const answer = jsonOf(res, `batch ${b}`)
+              accepted += answer.accepted
+              duplicates += answer.duplicates
+              expect(
+                answer.rejected.map((r: { index: number }) => r.index),
+                why,
+              ).toEqual(rendered[b]!.flatMap((item, i) => (item.valid ? [] : [i])))
+            })
+            expect(accepted, why).toBe(unique)
+            expect(duplicates, why).toBe(copies - unique)
+            await expectStored(all, why)
+          },
+        ),
+        fuzzParams(25),
+      )
+    },
+  )
+})
+
 describe('POST /v1/logins and /v1/activities', () => {
   it(
     'a valid event is stored once and answered 202 with its id; an invalid one is a 400 envelope',
