@@ -76,6 +76,8 @@ export async function startPgbouncer(options: PgbouncerOptions = {}): Promise<Pg
       `pool_mode = ${options.poolMode ?? 'transaction'}`,
       `default_pool_size = ${options.defaultPoolSize ?? 20}`,
       `max_client_conn = ${options.maxClientConn ?? 2000}`,
+      // Sent by some drivers (JDBC, psycopg); harmless to accept, as production configs do.
+      'ignore_startup_parameters = extra_float_digits',
       `logfile = ${logFile}`,
       'log_connections = 0',
       'log_disconnections = 0',

@@ -1,85 +1,30 @@
-// Runs the pool, transactions and migrations through a real PgBouncer in transaction mode, started
-// here on a spare port and stopped by PID. Needs the `pgbouncer` binary (apt-get install pgbouncer)
-// and hypopg; without them the suite fails, naming the package to install.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { chmod, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
-import { connect, createServer } from 'node:net'
+// Runs the pool, transactions and migrations through a real PgBouncer in transaction mode
+// (test/support/pgbouncer.ts: a spare port, stopped by pid). Needs the `pgbouncer` binary
+// (apt-get install pgbouncer) and hypopg; without them the suite fails, naming the package.
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDatabase, migrate, pgErrors } from '@strata/pg'
 import type { Database, Transaction } from '@strata/pg'
-import { baseUrl, createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
-import { findPgbouncer, HYPOPG_MISSING, PGBOUNCER_MISSING } from './support/components.js'
-
-async function freePort(): Promise<number> {
-  const srv = createServer()
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
-  const port = (srv.address() as { port: number }).port
-  await new Promise((r) => srv.close(r))
-  return port
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((res) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.end()
-        res(true)
-      })
-      s.on('error', () => res(false))
-    })
-    if (ok) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`pgbouncer did not listen on ${port}`)
-}
+import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
+import { startPgbouncer, type Pgbouncer } from '../../../test/support/pgbouncer.js'
+import { HYPOPG_MISSING } from './support/components.js'
 
 describe('through PgBouncer (transaction mode)', () => {
   let dir: string
-  let bouncer: ChildProcess
+  let bouncer: Pgbouncer
   let tdb: TestDatabase
   let url: URL
-  let PORT: number
 
   beforeAll(async () => {
-    const bin = findPgbouncer()
-    if (!bin) throw new Error(PGBOUNCER_MISSING)
-    PORT = await freePort()
+    bouncer = await startPgbouncer({ defaultPoolSize: 4, maxClientConn: 200 })
     tdb = await createTestDatabase('pgb')
     dir = await mkdtemp(join(tmpdir(), 'strata-pgb-'))
-    await chmod(dir, 0o755) // pgbouncer drops to the postgres user when started as root
-    const upstream = new URL(baseUrl())
-    await writeFile(join(dir, 'userlist.txt'), `"${upstream.username || 'postgres'}" ""\n`)
-    await writeFile(
-      join(dir, 'pgbouncer.ini'),
-      [
-        '[databases]',
-        `* = host=${upstream.hostname} port=${upstream.port || 5432}`,
-        '[pgbouncer]',
-        'listen_addr = 127.0.0.1',
-        `listen_port = ${PORT}`,
-        'auth_type = trust',
-        `auth_file = ${join(dir, 'userlist.txt')}`,
-        'pool_mode = transaction',
-        'default_pool_size = 4',
-        'max_client_conn = 200',
-        'ignore_startup_parameters = extra_float_digits',
-        'unix_socket_dir =',
-        '',
-      ].join('\n'),
-    )
-    const asRoot = process.getuid?.() === 0
-    bouncer = spawn(bin, [...(asRoot ? ['-u', 'postgres'] : []), join(dir, 'pgbouncer.ini')], {
-      stdio: 'ignore',
-    })
-    await waitForPort(PORT, 5000)
-    url = new URL(tdb.url)
-    url.port = String(PORT)
+    url = new URL(bouncer.urlFor(tdb.url))
   })
   afterAll(async () => {
-    if (bouncer?.pid) bouncer.kill('SIGTERM')
+    await bouncer?.stop()
     await tdb?.drop()
     if (dir) await rm(dir, { recursive: true, force: true })
   })
