@@ -445,7 +445,9 @@ export async function startEmbeddedPostgres(
       if ((await waitReady(() => clientFor(port), undefined, 5_000)) === 'ready') {
         const orphan = (await parentPid(pid)) === 1
         adopted = { pid, port, owned: orphan }
-        log.warn(
+        // Reusing the server of a running `strata start` is what every CLI command run next to
+        // the service does: not worth a warning. Adopting an orphan is.
+        log[orphan ? 'warn' : 'debug'](
           { pid, port, dataDir },
           orphan
             ? 'adopting the PostgreSQL server left running by a killed run on this data dir'

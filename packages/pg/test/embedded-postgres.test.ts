@@ -228,3 +228,32 @@ describe('stopping the embedded server', () => {
     expect(errors).toEqual([])
   }, 60_000)
 })
+
+describe('reusing a running server', () => {
+  it('says so at debug level, not as a warning on every CLI command next to the service', async () => {
+    const dataDir = join(root, 'pg-reuse')
+    const owner = await startEmbeddedPostgres({ dataDir })
+    started.push(owner)
+    const lines: { level: string; msg: string }[] = []
+    const record =
+      (level: string) =>
+      (obj: object | string, msg?: string): void => {
+        lines.push({ level, msg: typeof obj === 'string' ? obj : (msg ?? '') })
+      }
+    const logger = {
+      debug: record('debug'),
+      info: record('info'),
+      warn: record('warn'),
+      error: record('error'),
+    }
+    const user = await startEmbeddedPostgres({ dataDir, logger })
+    expect(user.adopted).toBe(true)
+    await user.stop()
+    expect(lines.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([])
+    expect(lines).toContainEqual({
+      level: 'debug',
+      msg: expect.stringMatching(/^reusing a PostgreSQL server/),
+    })
+    await owner.stop()
+  }, 60_000)
+})
