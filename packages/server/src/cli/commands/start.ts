@@ -11,7 +11,7 @@ export const startCommand: Command = {
   summary: 'run the service (embedded PostgreSQL when DATABASE_URL is unset)',
   usage: `strata start [--port N] [--host H]
 
-Runs the HTTP service. Configuration comes from the environment (see docs/reference/options.md):
+Runs the HTTP service. Configuration comes from the environment (README.md, Configuration):
 DATABASE_URL (absent: embedded PostgreSQL under ./.strata/pg), REDIS_URL, PORT, HOST, ...
 SIGINT/SIGTERM stop it gracefully: stop accepting, drain, close the pool, stop embedded PostgreSQL.`,
   async run(argv) {
