@@ -169,6 +169,45 @@ describe('several instances on one Redis', () => {
     await close(follower)
   })
 
+  it('a leader whose lock was taken from it (expired while it stalled) stops delivering; the new leader sends with a higher fence', async () => {
+    const a = await instance()
+    const b = await instance()
+    await until('a leader', () => leaderOf([a, b]).length === 1)
+    const [old] = leaderOf([a, b])
+    const next = old === a ? b : a
+    const oldFence = old!.app.services.performance.leader!.fence!
+    // What a stall past the TTL looks like from Redis: the key is gone, anyone may take it.
+    await old!.redis.del(`${prefix}{alerts-leader}`)
+    const takeoverMs = await until('the other instance to lead', () => leaderOf([next]).length > 0)
+    // The stalled leader's watchdog finds the lock taken at its next extension (TTL/3).
+    const noticedMs = await until(
+      'the old leader to step down',
+      () => !old!.app.services.performance.leader!.isLeader,
+    )
+    console.log(
+      `lock taken: new leader after ${takeoverMs} ms, old one stepped down after ${noticedMs} ms`,
+    )
+    const hot = {
+      database: { queries: { count: 0 }, pool: { utilization: 0, waiting: 0 } },
+      application: { eventLoop: { delayP99Ms: 5 }, memory: { heapUsedRatio: 0 } },
+    } as unknown as PerformanceSnapshot
+    const before = received.length
+    for (const i of [old!, next]) {
+      expect(i.app.services.performance.alerts.evaluate(hot)).toHaveLength(1)
+      await i.app.services.performance.alerts.flush()
+    }
+    const sent = received.slice(before)
+    expect(sent).toHaveLength(1)
+    expect(sent[0]).toMatchObject({
+      instance: next.app.services.performance.instanceId,
+      state: 'firing',
+    })
+    expect(sent[0]!.fence as number).toBeGreaterThan(oldFence)
+    expect(old!.app.services.performance.alerts.webhook.skipped).toBe(1)
+    await close(a)
+    await close(b)
+  })
+
   it('lists every live instance with its snapshot and the cluster summed up; a closed one drops out at once, a dead one after its TTL', async () => {
     const a = await instance()
     const b = await instance()
