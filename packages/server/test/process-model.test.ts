@@ -4,6 +4,7 @@
 // and check that it exits 0 and leaves no process behind: no orphaned node under a shell, no
 // embedded PostgreSQL.
 import { spawn, spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -193,6 +194,9 @@ describe('process model: SIGTERM to the started pid stops everything', () => {
   }, 120_000)
 
   it('production command with embedded PostgreSQL: SIGTERM stops the service and the postmaster', async () => {
+    // Normally built by the `npm start` test above or by CI's build step.
+    if (!existsSync(prodEntry))
+      expect(spawnSync('npm', ['run', 'build', '--silent'], { cwd: repoRoot }).status).toBe(0)
     const dataDir = await tempDataDir()
     const run = await launch(
       process.execPath,
