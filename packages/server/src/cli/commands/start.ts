@@ -13,7 +13,9 @@ export const startCommand: Command = {
 
 Runs the HTTP service. Configuration comes from the environment (README.md, Configuration):
 DATABASE_URL (absent: embedded PostgreSQL under ./.strata/pg), REDIS_URL, PORT, HOST, ...
-SIGINT/SIGTERM stop it gracefully: stop accepting, drain, close the pool, stop embedded PostgreSQL.`,
+SIGINT/SIGTERM stop it gracefully: stop accepting, drain, close the pool, stop embedded PostgreSQL.
+In production run node on it directly, so the supervisor's signal reaches it:
+  node packages/server/dist/cli/main.js start   (the image's CMD; README, Production)`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
