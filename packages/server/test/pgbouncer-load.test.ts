@@ -35,6 +35,14 @@ afterAll(async () => {
 describe('1,000 ingest clients through PgBouncer', () => {
   it('no errors, and every acknowledged event stored exactly once', async () => {
     const prefix = `L${Date.now().toString(36)}`
+    const xacts = async () =>
+      Number(
+        (await bouncer.admin<{ database: string; total_xact_count: string }>('SHOW STATS')).find(
+          (r) => r.database === f.tdb.name,
+        )?.total_xact_count ?? 0,
+      )
+    const xactsBefore = await xacts()
+    const flushesBefore = f.services.writer.stats().flushes
     const latencies: number[] = []
     const errors: string[] = []
     let acked = 0
@@ -65,6 +73,7 @@ describe('1,000 ingest clients through PgBouncer', () => {
       p99Ms: percentile(latencies, 99),
       maxMs: Math.max(...latencies),
       errors: errors.length,
+      flushes: f.services.writer.stats().flushes - flushesBefore,
     }
     console.log(`pgbouncer ingest load: ${JSON.stringify(figures)}`)
     expect([...new Set(errors)]).toEqual([])
@@ -83,6 +92,11 @@ describe('1,000 ingest clients through PgBouncer', () => {
       [f.projectId, `${prefix}-%`],
     )
     expect(rows[0]).toEqual({ ids: total, rows: total, repeated: 0 })
+
+    // Every flush was a PgBouncer transaction.
+    const flushes = f.services.writer.stats().flushes - flushesBefore
+    expect(flushes).toBeGreaterThan(0)
+    expect((await xacts()) - xactsBefore).toBeGreaterThanOrEqual(flushes)
 
     // PgBouncer never opened more than its 20 server connections for this database.
     const pools = await bouncer.admin<{
