@@ -111,6 +111,7 @@ it('standby down: answers from the primary, /readyz ready with the replica down;
     await ingest('m2')
     const r = await recent()
     expect(r).toMatchObject({ ids: ['m2', 'm1'], readFrom: 'primary' })
+    await until('replica seen down', async () => monitor().state.status === 'down')
     const ready = await readyz()
     expect(ready.status).toBe(200)
     expect(ready.replica).toMatchObject({ status: 'down', readFrom: 'primary', reason: 'down' })

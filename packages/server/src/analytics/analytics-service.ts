@@ -35,6 +35,8 @@ export interface CachedAnswer {
   readFrom?: 'replica' | 'primary'
   /** The replica's lag (s) when computed there (`x-strata-replica-lag`), else null. */
   replicaLagSeconds?: number | null
+  /** The TTL (ms) it was cached with: shorter than asked for on a replica that is behind. */
+  ttlMs?: number
 }
 
 const MINUTE = 60_000
@@ -149,7 +151,7 @@ export class AnalyticsService {
       async () => {
         const body = JSON.stringify(await compute())
         const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`
-        return { body, etag, ...source }
+        return { body, etag, ...source, ttlMs }
       },
       { ttl: ttlMs, timeouts: this.#timeouts },
     )

@@ -65,6 +65,8 @@ export class ReplicaMonitor {
   #timer: NodeJS.Timeout | undefined
   #running: Promise<ReplicaState> | undefined
   #closed = false
+  /** Bumped by markDown(): a check that started before it must not report the replica up. */
+  #downs = 0
 
   constructor(options: ReplicaMonitorOptions) {
     this.#o = Object.freeze({ ...DEFAULTS, now: Date.now, ...options })
@@ -116,6 +118,7 @@ export class ReplicaMonitor {
 
   /** Reads were sent to the replica and it failed to connect: primary until the next check. */
   markDown(err: unknown): void {
+    this.#downs++
     if (this.#state.status === 'down') return
     this.#o.logger?.warn({ err }, 'read replica failed: analytics read the primary')
     this.#state = { ...this.#state, status: 'down', readFrom: 'primary', reason: 'down' }
@@ -130,7 +133,7 @@ export class ReplicaMonitor {
 
   async #check(): Promise<ReplicaState> {
     const { primary, replica, checkTimeoutMs: timeoutMs, maxLagMs } = this.#o
-    const before = this.#state
+    const downs = this.#downs
     let next: ReplicaState
     try {
       const at = this.#o.now()
@@ -193,7 +196,7 @@ export class ReplicaMonitor {
       }
     } catch (err) {
       next = {
-        ...before,
+        ...this.#state,
         status: 'down',
         lagBytes: null,
         lagSeconds: null,
@@ -201,9 +204,12 @@ export class ReplicaMonitor {
         reason: 'down',
         checkedAt: new Date(this.#o.now()).toISOString(),
       }
-      if (before.status !== 'down')
+      if (this.#state.status !== 'down')
         this.#o.logger?.warn({ err }, 'read replica check failed: analytics read the primary')
     }
+    // The replica failed a query while this check ran: the next check decides.
+    if (downs !== this.#downs && next.status === 'up') return this.#state
+    const before = this.#state
     if (next.readFrom !== before.readFrom && next.status === 'up')
       this.#o.logger?.info(
         { readFrom: next.readFrom, lagSeconds: next.lagSeconds, lagBytes: next.lagBytes },

@@ -82,7 +82,7 @@ async function respond(
   if (entry.replicaLagSeconds != null)
     reply.header('x-strata-replica-lag', String(entry.replicaLagSeconds))
   reply.header('etag', entry.etag)
-  reply.header('cache-control', `private, max-age=${Math.floor(ttlMs / 1000)}`)
+  reply.header('cache-control', `private, max-age=${Math.floor((entry.ttlMs ?? ttlMs) / 1000)}`)
   reply.header('vary', 'Authorization')
   const inm = request.headers['if-none-match']
   if (inm && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === entry.etag)) {
