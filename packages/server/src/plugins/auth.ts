@@ -52,9 +52,17 @@ function admit(allowed: PrincipalRequirement, principal: Principal): Principal {
       ? allowed.operator === true
       : (allowed.kinds ?? []).includes(principal.kind)
   if (ok) return principal
-  const what = principal.type === 'operator' ? 'the operator token' : `a ${principal.kind} key`
+  const article = (word: string): string => (/^[aeiou]/.test(word) ? 'an' : 'a')
+  const sent =
+    principal.type === 'operator'
+      ? 'the operator token'
+      : `${article(principal.kind)} ${principal.kind} key`
+  const wanted = [
+    ...(allowed.kinds ?? []).map((k) => `a project's ${k} key`),
+    ...(allowed.operator ? ['the operator token'] : []),
+  ]
   throw eventsErrors.create('STRATA_AUTH_FORBIDDEN', {
-    message: `This route does not accept ${what}`,
+    message: `This route takes ${wanted.join(' or ') || 'no credential you can send'}; you sent ${sent}`,
   })
 }
 

@@ -63,7 +63,14 @@ export function toStrataError(err: unknown): StrataError {
     })
   }
   const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined
-  if (mapped) return serverErrors.create(mapped, { message: e.message, cause: err })
+  if (mapped)
+    return serverErrors.create(mapped, {
+      message:
+        mapped === 'STRATA_UNSUPPORTED_MEDIA_TYPE'
+          ? 'Unsupported media type: send the body with Content-Type: application/json (POST /v1/imports also takes text/csv, application/x-ndjson, application/gzip, application/octet-stream or multipart/form-data)'
+          : e.message,
+      cause: err,
+    })
   const status = e?.statusCode ?? e?.status
   if (err instanceof SyntaxError && status === 400)
     return serverErrors.create('STRATA_MALFORMED_JSON', {

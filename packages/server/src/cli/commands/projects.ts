@@ -79,10 +79,15 @@ strata keys revoke <keyId> [--json]`,
     const [sub, id] = positionals
     if (sub === 'create') {
       const kind = values.kind as KeyKind
-      if (!values.project || (kind !== 'write' && kind !== 'admin')) {
+      // Each problem said as it is: an unknown kind is not a missing --project.
+      if (kind !== 'write' && kind !== 'admin') {
         process.stderr.write(
-          'strata keys create: --project <id> and --kind write|admin are required\n',
+          `strata keys create: --kind ${JSON.stringify(values.kind)} is not a key kind; kinds: write (ingestion), admin (analytics)\n`,
         )
+        return 1
+      }
+      if (!values.project) {
+        process.stderr.write('strata keys create: --project <id> is required\n')
         return 1
       }
       return withStore(async (store) => {

@@ -1,0 +1,66 @@
+import { spawnSync } from 'node:child_process'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cliEntry, repoRoot, tsNodeArgs } from '../../../test/support/spawn.js'
+import { ADMIN_TOKEN, ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
+
+let f: IngestFixture
+beforeAll(async () => {
+  f = await ingestFixture('roughedges')
+})
+afterAll(async () => {
+  await f?.close()
+})
+
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
+
+describe('messages a new user reads', () => {
+  it('a credential of the wrong kind: the route says what it takes and what was sent', async () => {
+    const admin = await f.app.inject({
+      method: 'POST',
+      url: '/v1/logins',
+      headers: bearer(f.adminKey),
+      payload: { type: 'login', userId: 'u1', method: 'email', success: true },
+    })
+    expect(admin.statusCode).toBe(403)
+    expect(admin.json().error.message).toBe(
+      "This route takes a project's write key; you sent an admin key",
+    )
+    const op = await f.app.inject({
+      method: 'GET',
+      url: '/v1/projects',
+      headers: bearer(f.writeKey),
+    })
+    expect(op.statusCode).toBe(403)
+    expect(op.json().error.message).toBe(
+      'This route takes the operator token; you sent a write key',
+    )
+  })
+
+  it('415 says which content types are accepted, with or without a Content-Type', async () => {
+    for (const headers of [{}, { 'content-type': 'application/xml' }]) {
+      const res = await f.app.inject({
+        method: 'POST',
+        url: '/v1/projects',
+        headers: { ...bearer(ADMIN_TOKEN), ...headers },
+        body: '{"name":"x"}',
+      })
+      expect(res.statusCode).toBe(415)
+      expect(res.json().error).toMatchObject({
+        code: 'STRATA_UNSUPPORTED_MEDIA_TYPE',
+        message: expect.stringContaining('Content-Type: application/json'),
+      })
+    }
+  })
+
+  it('keys create --kind reader says the kind is invalid and lists the kinds', () => {
+    const r = spawnSync(
+      process.execPath,
+      [...tsNodeArgs, cliEntry, 'keys', 'create', '--project', 'p1', '--kind', 'reader'],
+      { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 },
+    )
+    expect(r.status).toBe(1)
+    expect(r.stderr).toBe(
+      'strata keys create: --kind "reader" is not a key kind; kinds: write (ingestion), admin (analytics)\n',
+    )
+  })
+})
