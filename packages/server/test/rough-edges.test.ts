@@ -64,3 +64,11 @@ describe('messages a new user reads', () => {
     )
   })
 })
+
+describe('the root of the service', () => {
+  it('GET / redirects to the dashboard', async () => {
+    const res = await f.app.inject({ method: 'GET', url: '/' })
+    expect(res.statusCode).toBe(302)
+    expect(res.headers.location).toBe('/dashboard/')
+  })
+})

@@ -43,6 +43,10 @@ export default async function dashboardRoutes(
   const index = resolve(root, 'index.html')
   const assets = resolve(root, 'assets') + sep
 
+  // The service's root has no page of its own: someone opening http://localhost:3000 wants the
+  // dashboard, not a 404.
+  app.get('/', async (_request, reply) => reply.redirect('/dashboard/', 302))
+
   // `/dashboard?x=1` → `/dashboard/?x=1`: relative asset URLs need the trailing slash.
   app.get('/dashboard', async (request, reply) => {
     const q = request.url.indexOf('?')
