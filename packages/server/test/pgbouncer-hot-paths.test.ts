@@ -163,6 +163,10 @@ describe('DATABASE_URL_POOLED through PgBouncer (transaction mode)', () => {
     expect(after.xacts - before.xacts).toBeGreaterThanOrEqual(10)
     const hot = /^(events|analytics)\./
     expect(f.direct.filter((l) => hot.test(l))).toEqual([])
+    // Imports keep their session on the direct pool (and the recording sees it).
+    const imports = await get('/v1/imports', ADMIN_TOKEN)
+    expect(imports.statusCode, imports.body).toBe(200)
+    expect(f.direct.some((l) => l.startsWith('importer.'))).toBe(true)
     const pooledLabels = Object.keys(f.services.db.monitor.stats().byLabel)
     for (const l of [
       'events.keys.verify',

@@ -1,7 +1,7 @@
-import { eventsMigrations } from '@strata/events'
 import type { Database } from '@strata/pg'
 import type {} from '../../src/plugins/services.js'
 import type { Pgbouncer } from '../../../../test/support/pgbouncer.js'
+import { migrationSets } from '../../src/migrations.js'
 import type { Services } from '../../src/services.js'
 import { ADMIN_TOKEN, buildTestApp, type IngestTestOptions } from './ingest-fixture.js'
 import { testApp, type TestApp } from './test-app.js'
@@ -47,7 +47,7 @@ export interface PooledFixture extends TestApp {
 }
 
 /**
- * A migrated database and an app whose DATABASE_URL_POOLED goes through `bouncer` to it, plus
+ * A database with every migration set and an app whose DATABASE_URL_POOLED goes through `bouncer` to it, plus
  * a project. `pooledQuery` is added to the pooled URL (e.g. `pool_max=100`).
  */
 export async function pooledFixture(
@@ -59,7 +59,8 @@ export async function pooledFixture(
   const direct: DirectCalls = []
   const fx = await testApp(prefix, {
     poolMax: 6,
-    migrations: [eventsMigrations],
+    // Every set, as `strata start` applies them: imports (on the direct pool) work too.
+    migrations: migrationSets,
     config: { adminToken: ADMIN_TOKEN },
     build: (db, config) =>
       buildTestApp(
