@@ -7,7 +7,7 @@ import {
   type ResolvedAnalyticsOptions,
 } from '@strata/events'
 import { isStrataError } from '@strata/core'
-import type { Database } from '@strata/pg'
+import { isTransientDbError, type Database } from '@strata/pg'
 import type { ReplicaMonitor } from '../replica/replica-monitor.js'
 
 export interface AnalyticsServiceOptions {
@@ -110,8 +110,9 @@ export class AnalyticsService {
    * replica while it is up and within STRATA_REPLICA_MAX_LAG, else on the primary. Where an
    * answer was computed is part of its key: when reads fall back to the primary, answers cached
    * from the lagging replica are not served as if fresh. An answer computed on a replica that
-   * is behind (within the bound) is cached for at most the live TTL. A replica that refuses the
-   * query is marked down and the answer computed on the primary.
+   * is behind (within the bound) is cached for at most the live TTL. When the replica fails the
+   * query transiently (refused, dropped, cancelled by a recovery conflict) the primary answers;
+   * a refused connection also marks the replica down until the next lag check.
    */
   async cached(
     key: unknown[],
@@ -129,8 +130,12 @@ export class AnalyticsService {
           replicaLagSeconds: lag,
         })
       } catch (err) {
-        if (!replicaUnavailable(err)) throw err
-        r.monitor.markDown(err)
+        const cause = unwrapFactoryError(err)
+        // Refused or dropped connections, and queries a hot standby cancels to replay WAL
+        // (40001, conflict with recovery): the primary answers this one.
+        if (!isTransientDbError(cause)) throw err
+        if (isStrataError(cause) && cause.code === 'STRATA_DB_UNAVAILABLE')
+          r.monitor.markDown(cause)
       }
     }
     return this.#cached([...key, 'primary'], ttlMs, () => compute(this.queries), {
@@ -158,9 +163,7 @@ export class AnalyticsService {
   }
 }
 
-/** The replica refused the connection or dropped it (also when the cache wrapped the error). */
-function replicaUnavailable(err: unknown): boolean {
-  const e =
-    isStrataError(err) && err.code === 'STRATA_CACHE_FACTORY_ERROR' ? (err.cause ?? err) : err
-  return isStrataError(e) && e.code === 'STRATA_DB_UNAVAILABLE'
+/** What the computation threw, when the cache wrapped it. */
+function unwrapFactoryError(err: unknown): unknown {
+  return isStrataError(err) && err.code === 'STRATA_CACHE_FACTORY_ERROR' ? (err.cause ?? err) : err
 }
