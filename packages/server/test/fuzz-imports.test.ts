@@ -4,7 +4,8 @@
 // as an upload's `?spec=` and as multipart; GET /v1/imports with random limit, cursor and
 // status; the job routes with random ids. For every request:
 //   1. no 5xx, and every refusal in the {"error":{"code":"STRATA_…","message":…}} envelope;
-//   2. handled within timeBoundMs (250 ms up to 64 KB of body, then up to 1 s at 500 KB).
+//   2. handled within timeBoundMs (250 ms up to 16 KB of decompressed body, plus 2 ms per KB
+//      above that, about 1.2 s at 500 KB).
 // Seed and runs: see fuzzParams (FUZZ_SEED, FUZZ_RUNS).
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -1,7 +1,8 @@
 // Property-based fuzzing of the ingestion routes (/v1/logins, /v1/activities,
 // /v1/events/batch) with fast-check, against real PostgreSQL. For every generated request:
 //   1. no 5xx, and every refusal in the {"error":{"code":"STRATA_…","message":…}} envelope;
-//   2. handled within timeBoundMs (250 ms up to 64 KB of body, then up to 1 s at 500 KB);
+//   2. handled within timeBoundMs (250 ms up to 16 KB of decompressed body, plus 2 ms per KB
+//      above that, about 1.2 s at 500 KB);
 //   3. in a batch mixing valid and invalid items, every valid item is stored exactly once and
 //      every invalid one is listed in `rejected` with its index.
 // Seed and runs: see fuzzParams (FUZZ_SEED, FUZZ_RUNS).
