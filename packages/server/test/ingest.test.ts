@@ -132,9 +132,10 @@ describe('single events', () => {
         method: 'google',
         success: true,
         sessionId: 's-login-1',
+        userAgent: CHROME,
       },
       // Not a trusted proxy here: X-Forwarded-For is ignored.
-      { ...bearer(f.writeKey), 'user-agent': CHROME, 'x-forwarded-for': '198.51.100.9' },
+      { ...bearer(f.writeKey), 'x-forwarded-for': '198.51.100.9' },
     )
     expect(res.statusCode).toBe(202)
     expect(res.json()).toEqual({ messageId: 'l-1' })

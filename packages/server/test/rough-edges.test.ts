@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { FastifyRequest } from 'fastify'
 import { cliEntry, repoRoot, tsNodeArgs } from '../../../test/support/spawn.js'
+import { ingestContext } from '../src/http/ingest-context.js'
 import { ADMIN_TOKEN, ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
 
 let f: IngestFixture
@@ -70,5 +72,41 @@ describe('the root of the service', () => {
     const res = await f.app.inject({ method: 'GET', url: '/' })
     expect(res.statusCode).toBe(302)
     expect(res.headers.location).toBe('/dashboard/')
+  })
+})
+
+describe('the user agent of an event', () => {
+  const CURL = 'curl/8.5.0'
+  const CHROME =
+    'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36'
+
+  it('a login sent server to server without userAgent is not attributed to the HTTP client', async () => {
+    const res = await f.app.inject({
+      method: 'POST',
+      url: '/v1/logins',
+      headers: { ...bearer(f.writeKey), 'user-agent': CURL },
+      payload: { messageId: 'ua-s2s', userId: 'u1', method: 'email', success: true },
+    })
+    expect(res.statusCode).toBe(202)
+    const { rows } = await f.db.query(
+      `SELECT device_type, user_agent FROM login_events WHERE message_id = 'ua-s2s'`,
+    )
+    expect(rows[0]).toMatchObject({ user_agent: null })
+    expect(rows[0]?.device_type).not.toBe('bot')
+  })
+
+  it('the Segment (browser SDK) routes still fall back to the request’s User-Agent', () => {
+    const request = (url: string) =>
+      ({
+        url,
+        routeOptions: { url },
+        ip: '127.0.0.1',
+        headers: { 'user-agent': CHROME },
+        principal: { type: 'key', kind: 'write', projectId: 'p1', keyId: 'k1' },
+      }) as unknown as FastifyRequest
+    expect(ingestContext(request('/v1/track')).userAgent).toBe(CHROME)
+    expect(ingestContext(request('/v1/batch')).userAgent).toBe(CHROME)
+    expect(ingestContext(request('/v1/logins')).userAgent).toBeNull()
+    expect(ingestContext(request('/v1/events/batch')).userAgent).toBeNull()
   })
 })
