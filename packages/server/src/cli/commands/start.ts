@@ -6,6 +6,16 @@ import { configOrReport } from '../config-or-exit.js'
 
 const SHUTDOWN_GRACE_MS = 25_000 // under Kubernetes' default 30 s terminationGracePeriod
 
+/**
+ * The embedded quick start (no DATABASE_URL) listens on 127.0.0.1 unless HOST says otherwise: a
+ * laptop's first `npm start` must not open the service (and its operator login) to the network.
+ * With DATABASE_URL (a deployment) the configuration's default, 0.0.0.0, stays.
+ */
+export function withDefaultHost(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (!env.HOST && !env.DATABASE_URL) env.HOST = '127.0.0.1'
+  return env
+}
+
 export const startCommand: Command = {
   name: 'start',
   summary: 'run the service (embedded PostgreSQL when DATABASE_URL is unset)',
@@ -13,6 +23,8 @@ export const startCommand: Command = {
 
 Runs the HTTP service. Configuration comes from the environment (README.md, Configuration):
 DATABASE_URL (absent: embedded PostgreSQL under ./.strata/pg), REDIS_URL, PORT, HOST, ...
+Without DATABASE_URL it listens on 127.0.0.1 only; HOST=0.0.0.0 (or --host 0.0.0.0) listens on
+every interface.
 SIGINT/SIGTERM stop it gracefully: stop accepting, drain, close the pool, stop embedded PostgreSQL.
 In production run node on it directly, so the supervisor's signal reaches it:
   node packages/server/dist/cli/main.js start   (the image's CMD; README, Production)`,
@@ -21,7 +33,7 @@ In production run node on it directly, so the supervisor's signal reaches it:
       args: argv,
       options: { port: { type: 'string' }, host: { type: 'string' } },
     })
-    const env = { ...process.env }
+    const env = withDefaultHost({ ...process.env })
     if (values.port) env.PORT = values.port
     if (values.host) env.HOST = values.host
     const config = configOrReport(env)
