@@ -143,6 +143,9 @@ it('replay paused past STRATA_REPLICA_MAX_LAG: the primary answers with the new 
     expect(ready.replica).toMatchObject({ status: 'up', replayPaused: true, reason: 'lagging' })
     expect(ready.replica.lagSeconds!).toBeGreaterThan(1)
     expect(ready.replica.lagBytes!).toBeGreaterThan(0)
+    // The standby's own view agrees: WAL received but not replayed.
+    const own = await standby.lag()
+    expect(own.bytes).toBeGreaterThan(0)
     const h = await health()
     // Past the bound (-40) and paused (-10).
     expect(h.components.replica!.score).toBe(50)
@@ -150,6 +153,7 @@ it('replay paused past STRATA_REPLICA_MAX_LAG: the primary answers with the new 
     console.log(
       `replay paused: primary after ${Date.now() - started} ms (${ms} ms polling);`,
       `lag ${ready.replica.lagSeconds} s, ${ready.replica.lagBytes} bytes`,
+      `(standby helper: ${own.seconds} s, ${own.bytes} bytes)`,
     )
   } finally {
     await standby.resumeReplay()

@@ -32,8 +32,12 @@ export interface Standby {
   startServer(): Promise<void>
   pauseReplay(): Promise<void>
   resumeReplay(): Promise<void>
-  /** Replay lag as the tests see it: bytes behind the primary and seconds (0 when caught up). */
-  lag(): Promise<{ bytes: number; seconds: number }>
+  /**
+   * Replay lag: WAL bytes behind the primary's current position, and seconds since the last
+   * replayed commit, 0 when caught up (an idle primary's last commit may be old: nothing is
+   * missing), null when behind with no commit replayed since the standby started.
+   */
+  lag(): Promise<{ bytes: number; seconds: number | null }>
   /** Waits until the standby has replayed everything the primary had when called. */
   catchUp(timeoutMs?: number): Promise<void>
   /** Fast shutdown by pid, directory removed, slot dropped. Idempotent. */
@@ -221,7 +225,10 @@ export async function startStandby(): Promise<Standby> {
       )
       const bytes = Math.max(0, Number(s!.bytes))
       // Idle primary: the last replayed commit is old, but nothing is missing.
-      return { bytes, seconds: bytes === 0 ? 0 : Math.max(0, s!.seconds ?? 0) }
+      return {
+        bytes,
+        seconds: bytes === 0 ? 0 : s!.seconds === null ? null : Math.max(0, s!.seconds),
+      }
     }
     return {
       port,
