@@ -5,6 +5,7 @@
 // embedded PostgreSQL.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { Agent, request } from 'node:http'
 import { chmod, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,6 +16,7 @@ import { repoRoot } from '../../../test/support/spawn.js'
 import { waitReady } from '../../../test/support/strata-process.js'
 
 const EXIT_BOUND_MS = 15_000
+const ADMIN_TOKEN = 'process-model-token-0123456789'
 const prodEntry = join(repoRoot, 'packages/server/dist/cli/main.js')
 
 /** Parent pid of every process, from /proc/<pid>/stat (field 4, after the `(comm)`). */
@@ -60,7 +62,7 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
     HOST: '127.0.0.1',
     PORT: '0',
     LOG_LEVEL: 'info',
-    STRATA_ADMIN_TOKEN: 'process-model-token-0123456789',
+    STRATA_ADMIN_TOKEN: ADMIN_TOKEN,
     ...extra,
   }
 }
@@ -131,6 +133,43 @@ async function terminate(run: Run) {
   return { exit, elapsedMs, before, left }
 }
 
+/**
+ * POST /v1/projects whose body arrives in two parts; `finishAfter` sends the rest later. Its
+ * connection stays open afterwards, as a load balancer's keep-alive connection does.
+ */
+function slowRequest(url: string) {
+  const body = JSON.stringify({ name: `drain-${Date.now()}` })
+  const agent = new Agent({ keepAlive: true, timeout: 120_000 })
+  cleanup.push(async () => agent.destroy())
+  const req = request(`${url}/v1/projects`, {
+    agent,
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+    },
+  })
+  const status = new Promise<number>((resolve, reject) => {
+    req.once('response', (res) => {
+      res.resume()
+      resolve(res.statusCode ?? 0)
+    })
+    req.once('error', reject)
+  })
+  req.flushHeaders()
+  const half = Math.floor(body.length / 2)
+  const started = new Promise<void>((resolve) => req.write(body.slice(0, half), () => resolve()))
+  return {
+    started,
+    finishAfter: async (ms: number) => {
+      await new Promise((r) => setTimeout(r, ms))
+      req.end(body.slice(half))
+      return status
+    },
+  }
+}
+
 async function portClosed(url: string): Promise<boolean> {
   try {
     await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) })
@@ -182,8 +221,14 @@ describe('process model: SIGTERM to the started pid stops everything', () => {
     )
     expect(direct.filter((cmd) => /^(\S*\/)?sh -c/.test(cmd))).toEqual([])
 
+    // A request in flight when SIGTERM arrives (its body still uploading) is answered before
+    // the process exits: the drain.
+    const inFlight = slowRequest(run.url)
+    await inFlight.started
+    const finishing = inFlight.finishAfter(500)
     const { exit, elapsedMs, before, left } = await terminate(run)
     console.log(`npm start: exited ${JSON.stringify(exit)} ${elapsedMs} ms after SIGTERM`)
+    expect(await finishing).toBe(201)
     expect(exit, run.output()).toEqual({ code: 0, signal: null })
     expect(elapsedMs).toBeLessThan(EXIT_BOUND_MS)
     expect(before.size).toBeGreaterThan(0)

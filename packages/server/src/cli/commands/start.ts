@@ -57,10 +57,18 @@ In production run node on it directly, so the supervisor's signal reaches it:
           process.exit(1)
         }, SHUTDOWN_GRACE_MS)
         force.unref()
+        // Node closes only the keep-alive connections that are idle when the server closes; one
+        // that finishes its request later (a load balancer's) would hold the drain open until
+        // the client drops it, past the grace. Close each as soon as it goes idle.
+        const idle = setInterval(() => service.app.server.closeIdleConnections(), 100)
+        idle.unref()
         service
           .stop()
           .catch((err: unknown) => logger.error({ err }, 'error during shutdown'))
-          .finally(resolve)
+          .finally(() => {
+            clearInterval(idle)
+            resolve()
+          })
       }
       process.on('SIGINT', onSignal)
       process.on('SIGTERM', onSignal)
