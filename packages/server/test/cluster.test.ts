@@ -288,3 +288,45 @@ describe('alert delivery gate', () => {
     expect(m.webhook).toMatchObject({ delivered: 0, skipped: 1 })
   })
 })
+
+describe('without Redis', () => {
+  it('lists this instance alone and delivers alerts itself, without a fence', async () => {
+    const db = await createDatabase({ url: tdb.url })
+    const app = await buildApp(
+      defaultConfig({ databaseUrl: tdb.url, adminToken: TOKEN, alertWebhookUrl: webhookUrl }),
+      {
+        db,
+        logger: pino({ level: 'silent' }),
+        overrides: {
+          rateLimit: false,
+          performance: { evaluateEveryMs: 0, sampleStatements: false },
+        },
+      },
+    )
+    try {
+      await app.ready()
+      const perf = app.services.performance
+      expect(perf.leader).toBeNull()
+      const res = await app.inject({ url: '/v1/performance/instances', headers: auth })
+      expect(res.statusCode).toBe(200)
+      const body = res.json()
+      expect(body).toMatchObject({ clustered: false, self: perf.instanceId, alertsLeader: true })
+      expect(body.instances).toHaveLength(1)
+      expect(body.instances[0]).toMatchObject({ id: perf.instanceId, self: true, ageMs: 0 })
+      expect(body.cluster.instances).toBe(1)
+      const before = received.length
+      perf.alerts.evaluate({
+        database: { queries: { count: 0 }, pool: { utilization: 0.99, waiting: 0 } },
+        application: { eventLoop: { delayP99Ms: 0 }, memory: { heapUsedRatio: 0 } },
+      } as unknown as PerformanceSnapshot)
+      await perf.alerts.flush()
+      const sent = received.slice(before)
+      expect(sent).toHaveLength(1)
+      expect(sent[0]).toMatchObject({ alert: 'pool_utilization', instance: perf.instanceId })
+      expect(sent[0]).not.toHaveProperty('fence')
+    } finally {
+      await app.close()
+      await db.close()
+    }
+  })
+})
