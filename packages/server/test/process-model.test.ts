@@ -1,15 +1,15 @@
 // Supervisors (systemd, Docker, Kubernetes, PM2) signal one pid and expect the whole service to
-// stop. These tests start Strata the two documented ways, `npm start` and the production command
-// `node packages/server/dist/cli/main.js start`, send SIGTERM to exactly the pid they started,
-// and check that it exits 0 and leaves no process behind: no orphaned node under a shell, no
-// embedded PostgreSQL.
+// stop. These tests start Strata the two documented ways, `npm start` (the repository's script
+// line, run by npm) and the production command `node packages/server/dist/cli/main.js start`,
+// send SIGTERM to exactly the pid they started, and check that it exits 0 and leaves no process
+// behind: no orphaned node under a shell, no embedded PostgreSQL.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { Agent, request } from 'node:http'
-import { chmod, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from '../../../test/support/pg.js'
 import { alive, signal, waitGone } from '../../../test/support/ports.js'
 import { repoRoot } from '../../../test/support/spawn.js'
@@ -74,8 +74,13 @@ interface Run {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-async function launch(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  const child = spawn(command, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })
+async function launch(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd = repoRoot,
+): Promise<Run> {
+  const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout.on('data', (d: Buffer) => (out += d.toString()))
   child.stderr.on('data', (d: Buffer) => (out += d.toString()))
@@ -184,6 +189,42 @@ afterAll(async () => {
   for (const c of cleanup.reverse()) await c().catch(() => {})
 })
 
+beforeAll(() => {
+  // The server's compiled code, fresh (incremental: quick when up to date). Only `tsc -b`: the
+  // dashboard's build empties its dist first, which other test files may be serving right now.
+  const tsc = spawnSync(
+    process.execPath,
+    [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-b'],
+    {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    },
+  )
+  expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0)
+  expect(existsSync(prodEntry)).toBe(true)
+}, 180_000)
+
+/**
+ * A directory where `npm start` runs the repository's start script line verbatim, with a
+ * `build` script that does nothing (done in beforeAll) and `packages` linked to the repository's.
+ */
+async function startScriptDir(): Promise<string> {
+  const root = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'strata-npm-start-'))
+  cleanup.push(() => rm(dir, { recursive: true, force: true }))
+  await symlink(join(repoRoot, 'packages'), join(dir, 'packages'))
+  const pkg = {
+    name: 'strata-npm-start',
+    private: true,
+    type: 'module',
+    scripts: { build: 'true', start: root.scripts.start },
+  }
+  await writeFile(join(dir, 'package.json'), JSON.stringify(pkg))
+  return dir
+}
+
 async function tempDataDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'strata-process-model-'))
   // The embedded cluster runs as the `postgres` OS user when we are root: it must traverse this.
@@ -206,12 +247,11 @@ describe('process model: SIGTERM to the started pid stops everything', () => {
     const db: TestDatabase = await createTestDatabase('procmodel')
     cleanup.push(() => db.drop())
     const dataDir = await tempDataDir()
-    const npm = spawnSync('npm', ['--version'], { encoding: 'utf8' })
-    expect(npm.status).toBe(0)
     const run = await launch(
       'npm',
       ['start'],
       childEnv({ DATABASE_URL: db.url, STRATA_DATA_DIR: dataDir }),
+      await startScriptDir(),
     )
     const tree = await descendants(run.pid)
     // npm's child is node itself (sh replaced by exec), not a shell.
@@ -239,9 +279,6 @@ describe('process model: SIGTERM to the started pid stops everything', () => {
   }, 120_000)
 
   it('production command with embedded PostgreSQL: SIGTERM stops the service and the postmaster', async () => {
-    // Normally built by the `npm start` test above or by CI's build step.
-    if (!existsSync(prodEntry))
-      expect(spawnSync('npm', ['run', 'build', '--silent'], { cwd: repoRoot }).status).toBe(0)
     const dataDir = await tempDataDir()
     const run = await launch(
       process.execPath,
