@@ -110,3 +110,24 @@ describe('the user agent of an event', () => {
     expect(ingestContext(request('/v1/events/batch')).userAgent).toBeNull()
   })
 })
+
+describe('a timestamp outside the window', () => {
+  it('the message says the window', async () => {
+    const res = await f.app.inject({
+      method: 'POST',
+      url: '/v1/logins',
+      headers: bearer(f.writeKey),
+      payload: {
+        messageId: 'old-1',
+        userId: 'u1',
+        method: 'email',
+        success: true,
+        timestamp: '2001-01-01T00:00:00Z',
+      },
+    })
+    expect(res.statusCode).toBe(400)
+    expect(res.json().error.message).toMatch(
+      /outside the accepted window \d{4}-\d\d-\d\dT[\d:.]+Z – \d{4}-\d\d-\d\dT[\d:.]+Z \(at most \d+ days in the past, \d+ h in the future\)/,
+    )
+  })
+})

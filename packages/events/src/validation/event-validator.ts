@@ -265,7 +265,8 @@ export class EventValidator {
       return this.#fail(
         o,
         'STRATA_EVENT_TIMESTAMP_OUT_OF_RANGE',
-        `timestamp resolves to ${new Date(ts).toISOString()}, outside the accepted window`,
+        // The window itself, so the caller can tell a clock that is off from a wrong unit.
+        `timestamp resolves to ${new Date(ts).toISOString()}, outside the accepted window ${new Date(ctx.receivedAt - this.limits.maxPastMs).toISOString()} – ${new Date(ctx.receivedAt + this.limits.maxFutureMs).toISOString()} (at most ${Math.round(this.limits.maxPastMs / 86_400_000)} days in the past, ${Math.round(this.limits.maxFutureMs / 3_600_000)} h in the future)`,
       )
     }
     return { ok: true, ts, messageId }
