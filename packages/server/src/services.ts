@@ -64,7 +64,7 @@ export interface Services {
   readonly replica: ReplicaMonitor | null
   readonly imports: ImportService
   readonly performance: PerformanceService
-  /** prom-client registries for /metrics: database, cache, ingestion, process. */
+  /** prom-client registries for /metrics: database, cache, ingestion, process, read replica. */
   readonly registries: Registry[]
   /** Starts background work: event partition maintenance, session timers, alert evaluation. */
   start(): Promise<void>
@@ -222,9 +222,13 @@ export async function createServices(
     replica: replica?.monitor ?? null,
     imports,
     performance,
-    registries: [db.metrics, cache.registry, ingestMetrics.registry, performance.registry].filter(
-      (r): r is Registry => r !== undefined,
-    ),
+    registries: [
+      db.metrics,
+      cache.registry,
+      ingestMetrics.registry,
+      performance.registry,
+      replica?.monitor.registry,
+    ].filter((r): r is Registry => r !== undefined),
     async start() {
       // Not fatal: partitions are also created on demand, and the schema may not be migrated yet.
       await writer

@@ -101,6 +101,10 @@ it('reads what was ingested on the primary from the standby', async () => {
   const ready = await readyz()
   expect(ready.status).toBe(200)
   expect(ready.replica).toMatchObject({ status: 'up', standby: true, readFrom: 'replica' })
+  const metrics = await t.app.inject({ method: 'GET', url: '/metrics' })
+  expect(metrics.body).toMatch(/^strata_replica_up 1$/m)
+  expect(metrics.body).toMatch(/^strata_replica_reads 1$/m)
+  expect(metrics.body).toMatch(/^strata_replica_lag_seconds [\d.e-]+$/m)
   console.log('replica caught up:', ready.replica.lagBytes, 'bytes,', ready.replica.lagSeconds, 's')
 })
 
@@ -118,6 +122,9 @@ it('standby down: answers from the primary, /readyz ready with the replica down;
     const h = await health()
     expect(h.components.replica!.score).toBe(50)
     expect(h.issues).toContain('the read replica is down: analytics read the primary')
+    const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body
+    expect(metrics).toMatch(/^strata_replica_up 0$/m)
+    expect(metrics).toMatch(/^strata_replica_lag_seconds nan$/im)
   } finally {
     await standby.startServer()
   }

@@ -1,5 +1,6 @@
 import type { Logger } from '@strata/core'
 import type { Database } from '@strata/pg'
+import { Gauge, Registry } from 'prom-client'
 
 export interface ReplicaMonitorOptions {
   /** The primary: its `pg_current_wal_lsn()` is what the replica is measured against. */
@@ -61,6 +62,8 @@ export class ReplicaMonitor {
   readonly #o: Required<Omit<ReplicaMonitorOptions, 'logger'>> & { logger?: Logger }
   /** (time the primary's position was read, position in bytes), oldest first. */
   readonly #samples: { at: number; lsn: bigint }[] = []
+  /** strata_replica_up, strata_replica_lag_seconds, strata_replica_lag_bytes, strata_replica_reads. */
+  readonly registry = new Registry()
   #state: ReplicaState
   #timer: NodeJS.Timeout | undefined
   #running: Promise<ReplicaState> | undefined
@@ -81,6 +84,24 @@ export class ReplicaMonitor {
       reason: null,
       maxLagSeconds: this.#o.maxLagMs / 1000,
       checkedAt: null,
+    }
+    const gauges: [string, string, (s: ReplicaState) => number | null][] = [
+      ['strata_replica_up', 'The read replica answered the last lag check (1) or not (0)', (s) => (s.status === 'up' ? 1 : 0)],
+      ['strata_replica_lag_seconds', 'Seconds of commits the read replica may be missing (NaN while down)', (s) => s.lagSeconds],
+      ['strata_replica_lag_bytes', 'WAL bytes the read replica has not replayed (NaN while down)', (s) => s.lagBytes],
+      ['strata_replica_reads', 'Analytics read the replica (1) or the primary (0)', (s) => (s.readFrom === 'replica' ? 1 : 0)],
+    ] // prettier-ignore
+    for (const [name, help, read] of gauges) {
+      const state = () => this.#state
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          // NaN, not 0, while it is unknown: a down replica is not a caught-up one.
+          this.set(read(state()) ?? NaN)
+        },
+      })
     }
   }
 
