@@ -14,6 +14,7 @@ import {
 } from '@strata/importer'
 import { migrate } from '@strata/pg'
 import type { Command } from '../command.js'
+import { interruptCounter } from '../interrupts.js'
 import { withCliDatabase } from '../with-database.js'
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
@@ -142,14 +143,13 @@ paused (error threshold, --pause) or cancelled. See docs/reference/cli.md.`,
         const tty = process.stdout.isTTY === true
         let jobId: string | undefined
         let interrupted = 0
-        let firstAt = 0
+        const press = interruptCounter()
         const pause = new AbortController()
         const onSigint = (): void => {
-          // `npm run` forwards the terminal's SIGINT to a child that got it already: a second
-          // signal within half a second is the same Ctrl-C, not a request to quit now.
-          if (interrupted > 0 && performance.now() - firstAt < 500) return
-          interrupted++
-          firstAt = performance.now()
+          // A copy of the same Ctrl-C (forwarded by npm) is not a request to quit now.
+          const n = press()
+          if (n === undefined) return
+          interrupted = n
           if (interrupted > 1 || !jobId) process.exit(130)
           process.stderr.write(
             '\npausing: finishing the batch being written (Ctrl-C again to quit now)…\n',

@@ -3,6 +3,7 @@ import { createLogger } from '../../logger.js'
 import { startService } from '../../service.js'
 import type { Command } from '../command.js'
 import { configOrReport } from '../config-or-exit.js'
+import { interruptCounter } from '../interrupts.js'
 
 const SHUTDOWN_GRACE_MS = 25_000 // under Kubernetes' default 30 s terminationGracePeriod
 
@@ -45,7 +46,11 @@ In production run node on it directly, so the supervisor's signal reaches it:
 
     await new Promise<void>((resolve) => {
       let signalled = false
+      // `npm start` forwards the terminal's SIGINT to this process, which got it already: that
+      // copy must not turn a graceful stop into "again: exiting now".
+      const press = interruptCounter()
       const onSignal = (signal: NodeJS.Signals) => {
+        if (press() === undefined) return
         if (signalled) {
           logger.warn(`${signal} again: exiting now`)
           process.exit(1)
