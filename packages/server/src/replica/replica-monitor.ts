@@ -68,6 +68,7 @@ export class ReplicaMonitor {
   #timer: NodeJS.Timeout | undefined
   #running: Promise<ReplicaState> | undefined
   #closed = false
+  #started = false
   /** Bumped by markDown(): a check that started before it must not report the replica up. */
   #downs = 0
 
@@ -110,15 +111,13 @@ export class ReplicaMonitor {
     return this.#state
   }
 
-  /** The database analytics should read now. */
-  get readDb(): Database {
-    return this.#state.readFrom === 'replica' ? this.#o.replica : this.#o.primary
-  }
-
   /** Runs a first check, then one every `intervalMs` until close(). */
   async start(): Promise<void> {
-    if (this.#closed || this.#timer) return
+    if (this.#closed || this.#started) return
+    this.#started = true
     await this.check()
+    // close() during the first check: no timer.
+    if (this.#closed) return
     const tick = () => {
       this.#timer = setTimeout(() => {
         void this.check().finally(() => {
