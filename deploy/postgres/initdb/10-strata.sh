@@ -10,6 +10,9 @@ psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
   -v strata_password="$STRATA_DB_PASSWORD" <<'SQL'
 CREATE ROLE strata LOGIN PASSWORD :'strata_password' NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 CREATE DATABASE strata OWNER strata;
+-- PgBouncer (transaction mode) cannot forward per-connection settings: the role carries them.
+ALTER ROLE strata SET statement_timeout = '30s';
+ALTER ROLE strata SET idle_in_transaction_session_timeout = '60s';
 -- The query monitor reads every session's statements and cancels runaway ones.
 GRANT pg_read_all_stats, pg_signal_backend TO strata;
 -- Caller-supplied SQL (query plans, postgres import sources) runs as this role.
