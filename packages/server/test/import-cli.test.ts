@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -131,4 +131,61 @@ describe('strata import', () => {
     expect(again.status).toBe(1)
     expect(again.stderr).toMatch(/^strata import: STRATA_IMPORT_JOB_NOT_RESUMABLE: /)
   })
+})
+
+describe('strata import, Ctrl-C', () => {
+  it('pauses within a second of SIGINT, exits 130, and --resume completes the job', async () => {
+    const c = new pg.Client({ connectionString: tdb.url })
+    await c.connect()
+    await c.query('CREATE TABLE big (id int NOT NULL, email text NOT NULL)')
+    const ROWS = 300_000
+    const lines = ['id,email']
+    for (let i = 1; i <= ROWS; i++) lines.push(`${i},u${i}@x.io`)
+    writeFileSync(join(dir, 'big.csv'), lines.join('\n') + '\n')
+    writeFileSync(
+      join(dir, 'big.spec.json'),
+      JSON.stringify({
+        source: { format: 'csv', path: 'big.csv' },
+        target: { table: 'big' },
+        columns: { id: { type: 'int' }, email: { type: 'email', required: true } },
+        batch: { initial: 20_000, min: 20_000, max: 20_000 },
+      }),
+    )
+    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: tdb.url, LOG_LEVEL: 'warn' }
+    for (const k of ['VITEST', 'VITEST_POOL_ID', 'VITEST_WORKER_ID', 'REDIS_URL']) delete env[k]
+    const child = spawn(
+      process.execPath,
+      [...tsNodeArgs, cliEntry, 'import', join(dir, 'big.spec.json')],
+      { cwd: repoRoot, env },
+    )
+    let stdout = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+    // Interrupted once the first batch committed: rows are loading.
+    for (let i = 0; i < 600 && !/^job /m.test(stdout); i++)
+      await new Promise((r) => setTimeout(r, 50))
+    for (let i = 0; i < 600; i++) {
+      const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM big')
+      if (rows[0]!.n > 0) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    const t0 = performance.now()
+    child.kill('SIGINT')
+    const code = await exited
+    const took = performance.now() - t0
+    expect(code).toBe(130)
+    // The pause itself takes under a second (pause-signal.test.ts); this adds closing the pool.
+    expect(took).toBeLessThan(3000)
+    expect(stdout).toMatch(/^paused: read [\d,]+ = loaded/m)
+    const jobId = /^job (\S+)$/m.exec(stdout)![1]!
+    const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM big')
+    expect(rows[0]!.n).toBeLessThan(ROWS)
+    const resumed = strata(['--resume', jobId])
+    expect(resumed.status).toBe(0)
+    const after = await c.query<{ n: number; d: number }>(
+      'SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM big',
+    )
+    expect(after.rows[0]).toEqual({ n: ROWS, d: ROWS })
+    await c.end()
+  }, 120_000)
 })
