@@ -197,6 +197,7 @@ export async function createServices(
     logger: log,
     // With Redis: one alert webhook per cluster (leader election), and the instance registry.
     ...(deps.redis ? { redis: deps.redis } : {}),
+    ...(replica ? { replica: () => replica.monitor.state } : {}),
   })
 
   let closing: Promise<void> | undefined

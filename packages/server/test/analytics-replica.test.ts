@@ -1,6 +1,6 @@
 import { eventsMigrations } from '@strata/events'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { healthReport } from '../src/performance/health-score.js'
+import type { HealthReport } from '../src/performance/health-score.js'
 import type { ReplicaState } from '../src/replica/replica-monitor.js'
 import { ADMIN_TOKEN, buildTestApp } from './support/ingest-fixture.js'
 import { startStandby, type Standby } from './support/standby.js'
@@ -86,10 +86,15 @@ async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 15_00
 
 const monitor = () => t.app.services.replica!
 
-/** The performance health of this moment with the replica's state. */
-async function health() {
-  const { snapshot } = await t.app.services.performance.evaluate()
-  return healthReport({ ...snapshot, replica: monitor().state })
+/** GET /v1/performance/health: the service's health report, the replica's state scored in it. */
+async function health(): Promise<HealthReport> {
+  const res = await t.app.inject({
+    method: 'GET',
+    url: '/v1/performance/health',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  })
+  expect(res.statusCode, res.body).toBe(200)
+  return res.json() as HealthReport
 }
 
 it('reads what was ingested on the primary from the standby', async () => {

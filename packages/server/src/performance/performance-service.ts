@@ -20,6 +20,7 @@ import {
 import { LeaderElection } from './leader-election.js'
 import { ProcessMonitor, type ProcessMonitorOptions } from './process-monitor.js'
 import { collectSnapshot, type PerformanceSnapshot } from './snapshot.js'
+import type { ReplicaState } from '../replica/replica-monitor.js'
 
 export interface PerformanceOptions {
   /** The cache to report on and manage; default the app's cache; null: none (its routes answer 503). */
@@ -34,6 +35,8 @@ export interface PerformanceOptions {
   sampleStatements?: boolean
   /** Several instances on one Redis: the instance registry and the alert leader election. */
   cluster?: ClusterOptions
+  /** The read replica's state (lag, up, where analytics read), scored in the health report. */
+  replica?: () => ReplicaState | null
 }
 
 export interface ClusterOptions extends InstanceRegistryOptions {
@@ -65,6 +68,7 @@ export class PerformanceService {
   readonly #log: Logger
   readonly #evaluateEveryMs: number
   readonly #sampleStatements: boolean
+  readonly #replica: (() => ReplicaState | null) | undefined
   #timer: NodeJS.Timeout | undefined
 
   constructor(
@@ -82,6 +86,7 @@ export class PerformanceService {
     this.#log = log
     this.#evaluateEveryMs = options.evaluateEveryMs ?? 10_000
     this.#sampleStatements = options.sampleStatements ?? true
+    this.#replica = options.replica
     this.processMonitor = new ProcessMonitor(options.process)
     const cluster = options.cluster ?? {}
     const prefix = cluster.prefix ?? 'strata:'
@@ -103,7 +108,7 @@ export class PerformanceService {
         snapshot: async () => {
           // No alert evaluation or history entry: publishing must not change this instance's state.
           const snapshot = await collectSnapshot(this.#db, this.processMonitor, this.#cache)
-          return this.#overviewOf(snapshot, healthReport(snapshot))
+          return this.#overviewOf(snapshot, this.#health(snapshot))
         },
       })
     }
@@ -127,7 +132,7 @@ export class PerformanceService {
   async evaluate(): Promise<{ snapshot: PerformanceSnapshot; health: HealthReport }> {
     const snapshot = await collectSnapshot(this.#db, this.processMonitor, this.#cache)
     this.alerts.evaluate(snapshot)
-    const health = healthReport(snapshot)
+    const health = this.#health(snapshot)
     this.history.record(snapshot, health)
     return { snapshot, health }
   }
@@ -146,6 +151,10 @@ export class PerformanceService {
   async overview(): Promise<Record<string, unknown>> {
     const { snapshot, health } = await this.evaluate()
     return this.#overviewOf(snapshot, health)
+  }
+
+  #health(snapshot: PerformanceSnapshot): HealthReport {
+    return healthReport({ ...snapshot, replica: this.#replica?.() ?? null })
   }
 
   #overviewOf(snapshot: PerformanceSnapshot, health: HealthReport): Record<string, unknown> {
@@ -217,7 +226,7 @@ export class PerformanceService {
           publishedAt: now,
           ageMs: 0,
           self: true,
-          snapshot: this.#overviewOf(snapshot, healthReport(snapshot)),
+          snapshot: this.#overviewOf(snapshot, this.#health(snapshot)),
         },
       ]
     }
