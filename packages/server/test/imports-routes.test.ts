@@ -140,6 +140,31 @@ describe('/v1/imports', () => {
     )
   })
 
+  it('a job failed on its spec is not resumable: POST resume answers 409', async () => {
+    writeFileSync(join(importDir, 'in', 'header.csv'), 'id,email\n1,a@x.io\n')
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/imports',
+      headers: auth,
+      payload: {
+        spec: {
+          ...spec('in/header.csv'),
+          columns: { id: { type: 'int' }, email: { from: 'mail' } },
+        },
+      },
+    })
+    expect(res.statusCode).toBe(202)
+    const job = await waitDone(res.json().job.id)
+    expect(job).toMatchObject({ status: 'failed', resumable: false })
+    const resumed = await app.inject({
+      method: 'POST',
+      url: `/v1/imports/${job.id}/resume`,
+      headers: auth,
+    })
+    expect(resumed.statusCode).toBe(409)
+    expect(resumed.json().error.code).toBe('STRATA_IMPORT_JOB_NOT_RESUMABLE')
+  })
+
   it('streams an uploaded file to the import directory', async () => {
     const res = await app.inject({
       method: 'POST',

@@ -227,6 +227,12 @@ export class ImportService {
       throw importErrors.create('STRATA_IMPORT_JOB_NOT_RESUMABLE', {
         message: `Import job ${job.id} is ${here ? 'running in this instance' : job.status}`,
       })
+    // A job that failed on its spec would fail the same way again.
+    if (job.resumable === false)
+      throw importErrors.create('STRATA_IMPORT_JOB_NOT_RESUMABLE', {
+        message:
+          `Import job ${job.id} failed on its spec and would fail again: ${job.reason ?? ''}`.trim(),
+      })
     await this.#start(job.id)
     return getImportJob(this.#db, job.id)
   }
