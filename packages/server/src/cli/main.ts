@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { isStrataError } from '@strata/core'
 import type { Command } from './command.js'
+import { dbCommand, psqlCommand } from './commands/db.js'
 import { doctorCommand } from './commands/doctor.js'
 import { importCommand } from './commands/import.js'
 import { migrateCommand } from './commands/migrate.js'
+import { loadtestCommand } from './commands/loadtest.js'
 import { keysCommand, projectsCommand } from './commands/projects.js'
 import { seedCommand } from './commands/seed.js'
 import { startCommand } from './commands/start.js'
@@ -17,6 +19,9 @@ const COMMANDS: Command[] = [
   importCommand,
   doctorCommand,
   seedCommand,
+  loadtestCommand,
+  dbCommand,
+  psqlCommand,
 ]
 
 function help(): string {
