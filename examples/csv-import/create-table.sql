@@ -1,0 +1,6 @@
+CREATE TABLE IF NOT EXISTS customers (
+  id int PRIMARY KEY,
+  email text NOT NULL,
+  name text,
+  signed_up date
+);
