@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import ts from 'typescript'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runLoad } from '../src/loadtest/run-load.js'
 import { cliEntry, repoRoot, tsNodeArgs } from '../../../test/support/spawn.js'
 import { count, ingestFixture, type IngestFixture } from './support/ingest-fixture.js'
 
@@ -176,4 +178,65 @@ describe('deploy/k6 scripts', () => {
       expect(text).toMatch(/^export default function/m)
     },
   )
+})
+
+describe('runLoad against a slow or absent server', () => {
+  // A stand-in that answers like POST /v1/events/batch after `delayMs`.
+  async function slowServer(delayMs: number): Promise<{ url: string; close(): Promise<void> }> {
+    const srv = createServer((req, res) => {
+      req.resume()
+      req.on('end', () =>
+        setTimeout(() => {
+          res.writeHead(202, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ accepted: 1, duplicates: 0, rejected: [] }))
+        }, delayMs),
+      )
+    })
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
+    return {
+      url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
+      close: () => new Promise<void>((r) => srv.close(() => r())),
+    }
+  }
+
+  it('open loop: a request due while --concurrency are in flight is dropped and counted, not delayed', async () => {
+    const s = await slowServer(200)
+    try {
+      const r = await runLoad({
+        url: s.url,
+        writeKey: 'sk_w_x',
+        rate: 100,
+        durationMs: 1000,
+        concurrency: 5,
+      })
+      expect(r.scheduled).toBe(100)
+      expect(r.sent + r.dropped).toBe(100)
+      // 5 in flight for 200 ms each: about 25 sent in the second, the rest dropped.
+      expect(r.sent).toBeLessThanOrEqual(40)
+      expect(r.dropped).toBeGreaterThanOrEqual(60)
+      expect(r.errorsByStatus).toEqual({ dropped: r.dropped })
+      expect(r.errorsByCode).toEqual({ CLIENT_CONCURRENCY_LIMIT: r.dropped })
+      expect(r.ok).toBe(r.sent)
+      expect(r.latencyMs.p50).toBeGreaterThanOrEqual(200)
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('latency runs from the scheduled time; a refused connection is counted by its code', async () => {
+    const s = await slowServer(100)
+    const r = await runLoad({ url: s.url, writeKey: 'sk_w_x', rate: 20, durationMs: 500 })
+    expect([r.sent, r.ok, r.errors]).toEqual([10, 10, 0])
+    expect(r.latencyMs.p50).toBeGreaterThanOrEqual(100)
+    expect(r.latencyMs.max).toBeLessThan(1000)
+    await s.close()
+    // A port that was just free: every request fails to connect. (Not the slow server's port:
+    // fetch would first try the keep-alive socket it pooled there.)
+    const gone = await slowServer(0)
+    await gone.close()
+    const down = await runLoad({ url: gone.url, writeKey: 'sk_w_x', rate: 20, durationMs: 500 })
+    expect(down).toMatchObject({ sent: 10, ok: 0, errors: 10, errorRate: 1 })
+    expect(down.errorsByStatus).toEqual({ network: 10 })
+    expect(down.errorsByCode).toEqual({ ECONNREFUSED: 10 })
+  })
 })
