@@ -111,6 +111,8 @@ export async function runLoad(options: LoadTestOptions): Promise<LoadSummary> {
   const o = Object.freeze({ ...DEFAULTS, ...options })
   if (o.mix.includes('analytics') && !o.adminKey)
     throw new Error('--mix analytics needs --admin-key')
+  if (!(o.rate > 0) || !(o.durationMs >= 0) || !(o.batch >= 1) || !(o.concurrency >= 1))
+    throw new RangeError('rate, batch and concurrency must be positive, durationMs not negative')
   const base = o.url.replace(/\/+$/, '')
   const runId = randomUUID().slice(0, 8)
   const prefix = `lt-${runId}-`

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { runLoad, type LoadKind, type LoadSummary } from '../../loadtest/run-load.js'
 import type { Command } from '../command.js'
+import { interruptCounter } from '../interrupts.js'
 
 // Bounds so a typo cannot turn a load test into an attack on someone's service.
 const MAX_RATE = 50_000 // requests per second
@@ -109,10 +110,16 @@ Exit code 0, or 1 when the error rate exceeds --max-error-rate.`,
       return 1
     }
 
-    // Ctrl-C stops scheduling and still prints the summary of what was sent.
+    // Ctrl-C stops scheduling and still prints the summary of what was sent; a second press
+    // (not npm's forwarded copy of the first) quits at once.
     const stop = new AbortController()
-    const onSigint = () => stop.abort()
-    process.once('SIGINT', onSigint)
+    const press = interruptCounter()
+    const onSigint = () => {
+      const n = press()
+      if (n === 1) stop.abort()
+      else if (n !== undefined) process.exit(130)
+    }
+    process.on('SIGINT', onSigint)
     let summary: LoadSummary
     try {
       summary = await runLoad({
