@@ -1,6 +1,12 @@
 import { seededRandom } from '@strata/core'
 import type { Database } from '@strata/pg'
-import type { ActivityRow, EventRow, LoginRow, SegmentRow } from '@strata/events'
+import {
+  isoInZone,
+  type ActivityRow,
+  type EventRow,
+  type LoginRow,
+  type SegmentRow,
+} from '@strata/events'
 
 /** Deterministic PRNG so every failing seed can be replayed. */
 export const rng = seededRandom
@@ -143,5 +149,29 @@ export const naive = {
       byBrowser: await by("coalesce(browser, 'unknown')"),
       byOs: await by("coalesce(os, 'unknown')"),
     }
+  },
+
+  /** DAU, WAU and MAU of each local day in [from, to) from raw rows of all three tables. */
+  async activeUsers(db: Database, projectId: string, from: number, to: number, tz: string) {
+    const res = await db.query<{ d: Date; dau: string; wau: string; mau: string }>(
+      `WITH u AS (
+         SELECT ts, user_id FROM login_events WHERE project_id = $1
+         UNION ALL SELECT ts, user_id FROM activity_logs WHERE project_id = $1
+         UNION ALL SELECT ts, user_id FROM events WHERE project_id = $1 AND user_id IS NOT NULL),
+       days AS (SELECT g::date AS d FROM generate_series(($2::timestamptz AT TIME ZONE $4)::date,
+         (($3::timestamptz - interval '1 microsecond') AT TIME ZONE $4)::date, interval '1 day') g)
+       SELECT (d::timestamp AT TIME ZONE $4) AS d,
+         (SELECT count(DISTINCT user_id) FROM u WHERE ts >= (d::timestamp AT TIME ZONE $4) AND ts < ((d + 1)::timestamp AT TIME ZONE $4)) AS dau,
+         (SELECT count(DISTINCT user_id) FROM u WHERE ts >= ((d - 6)::timestamp AT TIME ZONE $4) AND ts < ((d + 1)::timestamp AT TIME ZONE $4)) AS wau,
+         (SELECT count(DISTINCT user_id) FROM u WHERE ts >= ((d - 29)::timestamp AT TIME ZONE $4) AND ts < ((d + 1)::timestamp AT TIME ZONE $4)) AS mau
+       FROM days ORDER BY 1`,
+      [projectId, new Date(from), new Date(to), tz],
+    )
+    return res.rows.map((w) => ({
+      start: isoInZone(w.d.getTime(), tz),
+      dau: Number(w.dau),
+      wau: Number(w.wau),
+      mau: Number(w.mau),
+    }))
   },
 }
